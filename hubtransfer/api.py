@@ -1,0 +1,218 @@
+"""``finetune(recipe)``: the whole flow in one call, the same code path as ``hubtransfer train``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from hubtransfer import plots
+from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.loop import evaluate, fit, make_loaders, resolve_precision
+from hubtransfer.model import build_model, check_task_fits, fetch_config, resolve_model_dir, save_model
+from hubtransfer.recipe import Recipe, load_recipe
+from hubtransfer.strategies import apply_strategy
+from hubtransfer.tasks import get_task
+
+logger = logging.getLogger(__name__)
+
+RUN_MARKER = "hubtransfer_run.json"  # written last: its presence means the folder holds a finished run
+
+
+class OutputDirError(ValueError):
+    """An output folder that would be overwritten, with the fix."""
+
+
+@dataclass
+class FinetuneResult:
+    """What a run produced: test metrics, the trained model (best weights) and where it was saved."""
+
+    metrics: dict
+    model: torch.nn.Module
+    output_dir: Path
+    history: list[dict]
+    run: dict
+
+
+def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> FinetuneResult:
+    """Fine-tune a pretrained checkpoint as the recipe says and save it.
+
+    Every check (recipe, output folder, checkpoint config, data columns and labels) runs before
+    the weights load and before the output folder is touched. The run is written into a staging
+    folder that replaces ``output_dir`` only once complete, so a failed run leaves nothing half-written.
+
+    Args:
+        recipe: a Recipe, a YAML path or a mapping.
+        overrides: ``key.sub=value`` strings applied on top.
+
+    Returns:
+        FinetuneResult with test metrics (``metrics["test"]``), the model and the output folder.
+
+    Example:
+        >>> result = finetune("recipes/text/minilm_rotten_tomatoes.yaml", ["train.epochs=1"])  # doctest: +SKIP
+        >>> result.metrics["test"]["accuracy"]  # doctest: +SKIP
+    """
+    if not isinstance(recipe, Recipe) or overrides:
+        recipe = load_recipe(recipe.to_dict() if isinstance(recipe, Recipe) else recipe, overrides)
+    task = get_task(recipe.task)
+    out_dir = Path(recipe.output_dir)
+    check_output_dir(out_dir, recipe.overwrite_output_dir)
+    mixed, why = resolve_precision(recipe.train.precision)
+    accelerator = Accelerator(
+        mixed_precision=mixed,
+        gradient_accumulation_steps=recipe.train.grad_accum,
+        log_with=recipe.train.log_with or None,
+        project_dir=str(out_dir.parent / f".{out_dir.name}.incomplete"),
+    )
+    _setup_logging(accelerator)
+    logger.info("precision: %s (%s)", mixed, why)
+    set_seed(recipe.train.seed)
+
+    config = fetch_config(recipe.model)
+    check_task_fits(config, task, recipe)
+    with accelerator.main_process_first():
+        data = prepare_data(recipe.data, task.modality)
+    logger.info("data: %s", data.info["sizes"])
+    model_dir = resolve_model_dir(recipe.model)
+    processor = task.load_processor(model_dir, recipe)
+    with accelerator.main_process_first():
+        encoded = task.encode(data, processor, recipe)
+    model = build_model(task, model_dir, recipe, data.labels)
+    plan = apply_strategy(model, recipe.strategy)
+    logger.info("strategy %s: %s of %s parameters train (%.2f%%)", plan["strategy"], f"{plan['trainable_params']:,}", f"{plan['total_params']:,}", 100 * plan["trainable_share"])
+    return _train_and_save(recipe, task, accelerator, model, processor, encoded, data, plan, {"precision": mixed, "precision_reason": why}, out_dir)
+
+
+def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: PreparedData, plan, extra, out_dir: Path) -> FinetuneResult:
+    staging = out_dir.parent / f".{out_dir.name}.incomplete"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    try:
+        if recipe.train.log_with:
+            accelerator.init_trackers("hubtransfer", config=_flat_hparams(recipe))
+        loaders, sampler = make_loaders(encoded, task.collate(processor, recipe), recipe)
+        started = time.perf_counter()
+        result = fit(model, loaders, sampler, recipe, accelerator, len(data.labels), staging / "metrics.jsonl" if accelerator.is_main_process else None)
+        test_loader = accelerator.prepare(loaders["test"])
+        test = evaluate(model, test_loader, accelerator, len(data.labels))
+        wall = time.perf_counter() - started
+        accelerator.end_training()
+        run = _run_record(recipe, data, plan, result, test, wall, extra)
+        unwrapped = accelerator.unwrap_model(model)
+        save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process, save_function=accelerator.save)
+        if accelerator.is_main_process:
+            _write_reports(staging, recipe, data, run, result, test)
+            _commit(staging, out_dir)
+        accelerator.wait_for_everyone()
+    except BaseException:
+        if accelerator.is_main_process:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("test: %s", json.dumps(run["metrics"]["test"]))
+    logger.info("saved to %s", out_dir)
+    return FinetuneResult(metrics=run["metrics"], model=unwrapped, output_dir=out_dir, history=result.history, run=run)
+
+
+def check_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """A folder with another run (or unrelated files) is never silently replaced."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise OutputDirError(f"output_dir '{out_dir}' is a file; choose a folder path")
+    if not any(out_dir.iterdir()):
+        return
+    if (out_dir / RUN_MARKER).is_file():
+        if overwrite:
+            return
+        raise OutputDirError(f"output_dir '{out_dir}' holds another finished run; pick another output_dir or set overwrite_output_dir=true")
+    raise OutputDirError(f"output_dir '{out_dir}' holds files that are not a hubtransfer run; choose an empty or new folder")
+
+
+def _commit(staging: Path, out_dir: Path) -> None:
+    # Rename is atomic on one filesystem; an old run is moved aside first and removed after.
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out_dir, old)
+    os.replace(staging, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _run_record(recipe, data, plan, result, test, wall, extra) -> dict:
+    import accelerate
+    import datasets
+    import transformers
+
+    best = result.best or {}
+    return {
+        "task": recipe.task,
+        "base_model": recipe.model.id,
+        "base_model_revision": recipe.model.revision,
+        "data": data.info,
+        "strategy": {k: plan[k] for k in ("strategy", "trainable_params", "total_params", "trainable_share")},
+        "metrics": {"test": test["metrics"], "validation_best": best.get("validation"), "best_step": best.get("step")},
+        "training": {
+            "steps": result.steps,
+            "stopped_early": result.stopped_early,
+            "train_seconds": round(result.train_seconds, 2),
+            "wall_seconds": round(wall, 2),
+            "train_samples_per_second": round(result.samples_per_second, 2),
+            **extra,
+        },
+        "environment": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "accelerate": accelerate.__version__,
+            "datasets": datasets.__version__,
+            "machine": platform.machine(),
+            "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+    }
+
+
+def _write_reports(folder: Path, recipe: Recipe, data: PreparedData, run: dict, result, test) -> None:
+    (folder / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
+    (folder / "split.json").write_text(json.dumps(data.info, indent=2), encoding="utf-8")
+    (folder / "metrics.json").write_text(json.dumps(run["metrics"], indent=2), encoding="utf-8")
+    (folder / "confusion_matrix.json").write_text(json.dumps({"labels": data.labels, "matrix": test["confusion"]}, indent=2), encoding="utf-8")
+    plots.confusion_matrix(test["confusion"], data.labels, folder / "confusion_matrix.png")
+    if result.history:
+        plots.training_curves(result.history, recipe.train.early_stopping.metric, folder / "training_curves.png")
+    (folder / RUN_MARKER).write_text(json.dumps(run, indent=2), encoding="utf-8")
+
+
+def _flat_hparams(recipe: Recipe) -> dict:
+    out = {}
+
+    def walk(prefix, node):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(key + ".", v)
+            elif isinstance(v, (int, float, str, bool)):
+                out[key] = v
+
+    walk("", recipe.to_dict())
+    return out
+
+
+def _setup_logging(accelerator: Accelerator) -> None:
+    level = logging.INFO if accelerator.is_main_process else logging.WARNING
+    logging.getLogger("hubtransfer").setLevel(level)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -1,0 +1,72 @@
+"""Evaluate or use a model that hubtransfer saved (a local folder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from accelerate import Accelerator
+from transformers import AutoConfig, pipeline
+
+from hubtransfer.data import prepare_data
+from hubtransfer.loop import evaluate, make_loaders
+from hubtransfer.model import load_trained
+from hubtransfer.recipe import load_recipe
+from hubtransfer.tasks import get_task
+
+RECIPE_FILE = "recipe.yaml"
+
+
+def _task_of(folder: Path) -> str:
+    recipe = folder / RECIPE_FILE
+    if recipe.is_file():
+        return load_recipe(recipe).task
+    arch = " ".join(AutoConfig.from_pretrained(folder).architectures or [])
+    if "ImageClassification" in arch:
+        return "image-classification"
+    if "SequenceClassification" in arch:
+        return "text-classification"
+    raise ValueError(f"'{folder}' has no {RECIPE_FILE} and its architecture ({arch or 'none'}) names no known task")
+
+
+def _require_folder(folder: str | Path) -> Path:
+    path = Path(folder)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"'{folder}' is not a saved model folder (no config.json); pass the output_dir of a run")
+    return path
+
+
+def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str] | None = None) -> dict:
+    """Re-evaluate a saved run on a split of its own recipe's data (the split is deterministic).
+
+    Returns:
+        {"metrics": {...}, "confusion": [[...]], "n": examples}
+    """
+    path = _require_folder(folder)
+    recipe = load_recipe(path / RECIPE_FILE, overrides)
+    task = get_task(recipe.task)
+    data = prepare_data(recipe.data, task.modality)
+    processor = task.load_processor(path, recipe)
+    encoded = task.encode(data, processor, recipe)
+    loaders, _ = make_loaders(encoded, task.collate(processor, recipe), recipe)
+    if split not in loaders:
+        raise ValueError(f"split '{split}' is not one of {sorted(loaders)}")
+    accelerator = Accelerator()
+    model, loader = accelerator.prepare(load_trained(path, task), loaders[split])
+    out = evaluate(model, loader, accelerator, len(data.labels))
+    return {"metrics": out["metrics"], "confusion": out["confusion"], "n": len(out["references"])}
+
+
+def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
+    """Labels and scores for texts, or for image paths / PIL images, through a transformers pipeline.
+
+    Custom heads load through hubtransfer's own class, so no code from the folder runs.
+    """
+    path = _require_folder(folder)
+    task_name = _task_of(path)
+    task = get_task(task_name)
+    model = load_trained(path, task)
+    kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
+    pipe = pipeline(task_name, model=model, **kwargs)
+    call = {"truncation": True} if task.modality == "text" else {}
+    return pipe(list(inputs), top_k=top_k, **call)

@@ -1,0 +1,259 @@
+"""The only training loop: Accelerate, AdamW, warm-up + decay, accumulation, evaluation, early stopping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, Sampler, Subset
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from hubtransfer.metrics import classification_metrics, confusion
+from hubtransfer.recipe import Recipe
+from hubtransfer.strategies import parameter_groups, set_train_mode
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """Training that cannot go on (NaN loss, ...), with the fix."""
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def cpu_has_fast_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(choice: str) -> tuple[str, str]:
+    """(accelerate mixed_precision, reason). 'auto' takes bf16 only where the hardware runs it natively."""
+    if choice != "auto":
+        return choice, "set by the recipe"
+    if torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "GPU supports bf16"
+        return "fp16", "GPU lacks bf16"
+    if cpu_has_fast_bf16():
+        return "bf16", "CPU has avx512_bf16/AMX"
+    return "no", "CPU lacks avx512_bf16/AMX: bf16 would be emulated and slower"
+
+
+# --------------------------------------------------------------------------- batching
+
+
+class ShuffledBatches(Sampler[list[int]]):
+    """Seeded shuffled batches; with ``lengths``, similar lengths share a batch (less padding).
+
+    Grouping sorts within mega-batches of ``50 * batch_size`` random examples, then shuffles the
+    order of the batches, so the model never sees a length-sorted epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, lengths: list[int] | None = None, mega: int = 50):
+        self.n, self.batch_size, self.seed, self.lengths, self.mega = n, batch_size, seed, lengths, mega
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        order = torch.randperm(self.n, generator=g).tolist()
+        if self.lengths is not None:
+            size = self.batch_size * self.mega
+            order = [i for s in range(0, self.n, size) for i in sorted(order[s : s + size], key=lambda i: -self.lengths[i])]
+        batches = [order[s : s + self.batch_size] for s in range(0, self.n, self.batch_size)]
+        if self.lengths is not None:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        return iter(batches)
+
+
+def make_loaders(encoded: dict, collate, recipe: Recipe) -> tuple[dict, ShuffledBatches]:
+    t = recipe.train
+    train = encoded["train"]
+    lengths = getattr(train, "lengths", None) if t.group_by_length else None
+    sampler = ShuffledBatches(len(train), t.batch_size, t.seed, lengths)
+    loaders = {"train": DataLoader(train, batch_sampler=sampler, collate_fn=collate, num_workers=t.num_workers)}
+    for split in ("validation", "test"):
+        ds = encoded[split]
+        if getattr(ds, "lengths", None) is not None:  # sorted eval batches: same results, less padding
+            ds = Subset(ds, sorted(range(len(ds)), key=lambda i: -ds.lengths[i]))
+        loaders[split] = DataLoader(ds, batch_size=t.eval_batch_size, shuffle=False, collate_fn=collate, num_workers=t.num_workers)
+    return loaders, sampler
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator: Accelerator, num_labels: int) -> dict:
+    """Metrics over a whole split, gathered across processes. Returns metrics + predictions + references."""
+    model.eval()
+    preds, refs = [], []
+    for batch in loader:
+        labels = batch.pop("labels")
+        logits = model(**batch).logits
+        p, r = accelerator.gather_for_metrics((logits.argmax(-1), labels))
+        preds.append(p.cpu())
+        refs.append(r.cpu())
+    preds_np, refs_np = torch.cat(preds).numpy(), torch.cat(refs).numpy()
+    metrics = classification_metrics(preds_np, refs_np)
+    return {"metrics": metrics, "predictions": preds_np, "references": refs_np, "confusion": confusion(preds_np, refs_np, num_labels)}
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    steps: int = 0
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    train_samples: int = 0
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.train_samples / self.train_seconds if self.train_seconds else 0.0
+
+
+class _Best:
+    """Early stopping state + an in-memory copy of the best weights (trainable params and buffers)."""
+
+    def __init__(self, metric: str, patience: int | None, min_delta: float):
+        self.metric, self.patience, self.min_delta = metric, patience, min_delta
+        self.value, self.record, self.state, self.bad = -math.inf, None, None, 0
+
+    def update(self, model, record: dict) -> bool:
+        value = record["validation"].get(self.metric)
+        if value is None:
+            raise TrainingError(f"train.early_stopping.metric '{self.metric}' is not computed; pick one of {sorted(record['validation'])}")
+        if value > self.value + self.min_delta:
+            self.value, self.record, self.bad = value, record, 0
+            self.state = {k: v.detach().cpu().clone() for k, v in _changing_state(model).items()}
+            return True
+        self.bad += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad >= self.patience
+
+
+def _changing_state(model) -> dict:
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k in trainable or not any(k == n for n, _ in model.named_parameters())}
+
+
+def total_steps(recipe: Recipe, batches_per_epoch: int) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps)."""
+    per_epoch = max(1, math.ceil(batches_per_epoch / recipe.train.grad_accum))
+    if recipe.train.max_steps:
+        return per_epoch, recipe.train.max_steps
+    return per_epoch, max(1, math.ceil(recipe.train.epochs * per_epoch))
+
+
+def fit(model, loaders: dict, sampler: ShuffledBatches, recipe: Recipe, accelerator: Accelerator, num_labels: int, log_path: Path | None) -> FitResult:
+    """Train ``model`` by the recipe; keep and restore the best weights by the watched metric."""
+    t = recipe.train
+    optimizer = torch.optim.AdamW(parameter_groups(model, t.lr, t.head_lr, t.weight_decay), lr=t.lr, fused=_fused_ok(model))
+    per_epoch, steps = total_steps(recipe, len(loaders["train"]) // accelerator.num_processes or 1)
+    scheduler = get_scheduler(t.scheduler, optimizer, num_warmup_steps=int(t.warmup_ratio * steps), num_training_steps=steps)
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(model, optimizer, loaders["train"], loaders["validation"], scheduler)
+    eval_every = per_epoch if t.eval_every == "epoch" else t.eval_every
+    best = _Best(t.early_stopping.metric, t.early_stopping.patience, t.early_stopping.min_delta)
+    result, step, epoch = FitResult(), 0, 0
+    running = torch.zeros((), device=accelerator.device)
+    bar = tqdm(total=steps, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
+    while step < steps and not result.stopped_early:
+        sampler.set_epoch(epoch)
+        set_train_mode(model)
+        tick = time.perf_counter()
+        for batch in train_loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and t.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            running += loss.detach()  # stays on device: no host sync per step
+            result.train_samples += batch["labels"].shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            bar.update(1)
+            if step % eval_every == 0 or step == steps:
+                result.train_seconds += time.perf_counter() - tick
+                record = _evaluate_step(model, val_loader, accelerator, num_labels, running, step, epoch, per_epoch, eval_every * t.grad_accum)
+                running.zero_()
+                _log(record, accelerator, log_path, bar)
+                result.history.append(record)
+                best.update(accelerator.unwrap_model(model), record)
+                if best.should_stop:
+                    result.stopped_early = True
+                    logger.info("early stop at step %d: no %s gain in %d evaluations", step, best.metric, best.bad)
+                set_train_mode(model)
+                tick = time.perf_counter()
+            if step >= steps or result.stopped_early:
+                break
+        result.train_seconds += time.perf_counter() - tick
+        epoch += 1
+    bar.close()
+    result.steps, result.best = step, best.record
+    if best.state is not None:
+        accelerator.unwrap_model(model).load_state_dict(best.state, strict=False)
+    return result
+
+
+def _fused_ok(model) -> bool:
+    # Fused AdamW runs on CPU and CUDA in torch 2.13 and saves the per-parameter Python loop.
+    return all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+
+
+def _evaluate_step(model, loader, accelerator, num_labels, running, step, epoch, per_epoch, batches) -> dict:
+    loss = accelerator.reduce(running, reduction="mean").item() / max(1, batches)
+    if not math.isfinite(loss):
+        raise TrainingError(f"the training loss became {loss} by step {step}; lower train.lr, or set train.precision=no if using fp16")
+    out = evaluate(model, loader, accelerator, num_labels)
+    return {"step": step, "epoch": round(step / per_epoch, 3), "train_loss": round(loss, 5), "validation": out["metrics"]}
+
+
+def _log(record: dict, accelerator: Accelerator, log_path: Path | None, bar) -> None:
+    if not accelerator.is_main_process:
+        return
+    flat = {"train_loss": record["train_loss"], **{f"validation/{k}": v for k, v in record["validation"].items()}}
+    accelerator.log(flat, step=record["step"])
+    bar.set_postfix({k.split("/")[-1]: round(v, 4) for k, v in flat.items()}, refresh=False)
+    logger.info("step %d: %s", record["step"], json.dumps(flat))
+    if log_path is not None:
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def seconds_to_target(history: list[dict], metric: str, target: float, train_seconds: float) -> float | None:
+    """Rough time until the validation metric first reached ``target`` (steps scaled by train time)."""
+    if not history:
+        return None
+    last = history[-1]["step"]
+    for rec in history:
+        if rec["validation"].get(metric, -np.inf) >= target:
+            return train_seconds * rec["step"] / last
+    return None

@@ -1,0 +1,111 @@
+"""Classification models with a pooled / MLP head on any transformers backbone.
+
+This file is self-contained (torch + transformers only) because it is copied next to a saved
+model: stock ``AutoModelFor...Classification.from_pretrained(folder, trust_remote_code=True)``
+and ``pipeline(..., trust_remote_code=True)`` load it through ``config.auto_map``.
+hubtransfer uses it only when a recipe asks for a head the checkpoint's own classes lack
+(mean pooling, an MLP); the default linear head keeps the stock class and needs no code.
+
+The head is described by ``config.hubtransfer_head``:
+``{"pooling": "pooler" | "cls" | "mean", "hidden_sizes": [..], "dropout": float}``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+from transformers.modeling_outputs import ImageClassifierOutput, SequenceClassifierOutput
+
+
+class ClassificationHead(nn.Module):
+    """Dropout -> [Linear -> GELU -> Dropout]* -> Linear(num_labels)."""
+
+    def __init__(self, in_features: int, num_labels: int, hidden_sizes: list[int], dropout: float):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        width = in_features
+        for size in hidden_sizes:
+            layers += [nn.Linear(width, size), nn.GELU(), nn.Dropout(dropout)]
+            width = size
+        layers.append(nn.Linear(width, num_labels))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)
+
+
+def pool(outputs, attention_mask: torch.Tensor | None, how: str) -> torch.Tensor:
+    """Features for the head from a backbone's outputs."""
+    if how == "pooler":
+        return outputs.pooler_output.flatten(1)
+    hidden = outputs.last_hidden_state
+    if hidden.dim() == 4:  # a convolutional feature map (B, C, H, W)
+        return hidden.mean(dim=(2, 3))
+    if how == "cls":
+        return hidden[:, 0]
+    if attention_mask is None:
+        return hidden.mean(dim=1)
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def feature_size(config) -> int:
+    """Width of the pooled features for the common config conventions."""
+    for name in ("hidden_size", "hidden_dim", "d_model", "dim"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    sizes = getattr(config, "hidden_sizes", None)
+    if sizes:
+        return sizes[-1]
+    raise ValueError(f"cannot tell the feature width of a {type(config).__name__}; use head.type=linear")
+
+
+class _HeadModel(PreTrainedModel):
+    # Saved keys are backbone.* and head.*; the backbone is any AutoModel of the config.
+    base_model_prefix = "backbone"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def __init__(self, config, backbone: nn.Module | None = None):
+        super().__init__(config)
+        spec = config.hubtransfer_head
+        self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
+        if spec["pooling"] != "pooler" and getattr(self.backbone, "pooler", None) is not None and hasattr(self.backbone.pooler, "dense"):
+            # An unused pooler would hold trainable weights that never get gradients (DDP refuses those).
+            self.backbone.pooler = None
+        self.head = ClassificationHead(feature_size(config), config.num_labels, spec["hidden_sizes"], spec["dropout"])
+        self.post_init()
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear) and any(module is m for m in self.head.modules()):
+            nn.init.normal_(module.weight, std=getattr(self.config, "initializer_range", 0.02))
+            nn.init.zeros_(module.bias)
+
+    def _logits_and_loss(self, outputs, attention_mask, labels):
+        logits = self.head(pool(outputs, attention_mask, self.config.hubtransfer_head["pooling"]))
+        loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+        return logits, loss
+
+
+class HubtransferForSequenceClassification(_HeadModel):
+    """Text backbone + pooled head; forward takes the tokenizer's outputs and optional labels."""
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        kwargs.pop("return_dict", None)
+        outputs = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        logits, loss = self._logits_and_loss(outputs, attention_mask, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class HubtransferForImageClassification(_HeadModel):
+    """Vision backbone + pooled head; forward takes ``pixel_values`` and optional labels."""
+
+    main_input_name = "pixel_values"
+
+    def forward(self, pixel_values=None, labels=None, **kwargs):
+        kwargs.pop("return_dict", None)
+        outputs = self.backbone(pixel_values=pixel_values, **kwargs)
+        logits, loss = self._logits_and_loss(outputs, None, labels)
+        return ImageClassifierOutput(loss=loss, logits=logits)

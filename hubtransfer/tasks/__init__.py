@@ -1,0 +1,49 @@
+"""Tasks: what a task needs from a checkpoint, how its inputs are prepared, and how it is batched.
+
+Each task module registers one :class:`TaskSpec` in :data:`TASKS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from hubtransfer.registry import Registry
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What hubtransfer needs to know of a task.
+
+    Attributes:
+        name: the recipe's ``task`` value (also the pipeline task).
+        modality: "text" or "image"; decides the input column and the processor kind.
+        auto_class: name of the transformers ``AutoModelFor...`` class.
+        custom_class: name of the class in ``modeling_hubtransfer`` for pooled / MLP heads.
+        load_processor: (model_dir, recipe) -> tokenizer or image processor.
+        encode: (PreparedData, processor, recipe) -> {split: torch Dataset of model inputs + labels}.
+        collate: (processor, recipe) -> collate function for the DataLoader.
+    """
+
+    name: str
+    modality: str
+    auto_class: str
+    custom_class: str
+    load_processor: Callable[..., Any]
+    encode: Callable[..., dict]
+    collate: Callable[..., Callable]
+
+    @property
+    def pipeline_tag(self) -> str:
+        return self.name
+
+
+TASKS: Registry[TaskSpec] = Registry("task")
+
+
+def get_task(name: str) -> TaskSpec:
+    """The registered task called ``name`` (ValueError with a did-you-mean otherwise)."""
+    return TASKS.get(name)
+
+
+from hubtransfer.tasks import image_classification, text_classification  # noqa: E402,F401  (registration)

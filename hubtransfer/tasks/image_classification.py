@@ -1,0 +1,124 @@
+"""image-classification: one label per image, through AutoModelForImageClassification.
+
+Images are decoded and run through the checkpoint's image processor once, before training,
+when the tensors fit in ``PRECOMPUTE_BUDGET_BYTES``; re-decoding every epoch is wasted work.
+"""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image as PILImage
+from transformers import AutoImageProcessor
+
+from hubtransfer.tasks import TASKS, TaskSpec
+
+PRECOMPUTE_BUDGET_BYTES = 4 * 1024**3
+CHUNK = 256
+
+
+class ImageDataError(ValueError):
+    """An image that cannot be read, with its position and the fix."""
+
+
+class TensorImages(torch.utils.data.Dataset):
+    def __init__(self, pixels: torch.Tensor, labels: list[int]):
+        self.pixels, self.labels = pixels, torch.tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"pixel_values": self.pixels[i], "labels": self.labels[i]}
+
+
+class LazyImages(torch.utils.data.Dataset):
+    """Decode + process per item, for data sets too large to keep as tensors."""
+
+    def __init__(self, ds, processor, split: str):
+        self.ds, self.processor, self.split = ds, processor, split
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        image = to_rgb(_decode(self.ds, i, self.split))
+        pixels = self.processor(images=image, return_tensors="pt")["pixel_values"][0]
+        return {"pixel_values": pixels, "labels": self.ds[i]["label"]}
+
+
+def load_processor(model_dir, recipe):
+    proc = AutoImageProcessor.from_pretrained(model_dir, trust_remote_code=recipe.model.trust_remote_code)
+    if recipe.data.image_size:
+        s = recipe.data.image_size
+        # Saved with the model so pipeline() sees exactly the training resolution.
+        proc.size = {"height": s, "width": s}
+        if getattr(proc, "do_center_crop", False):
+            proc.crop_size = {"height": s, "width": s}
+    return proc
+
+
+def to_rgb(image: PILImage.Image) -> PILImage.Image:
+    """Grayscale, CMYK, palette and RGBA images become RGB (alpha composited on white)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return PILImage.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _decode(ds, i: int, split: str) -> PILImage.Image:
+    try:
+        image = ds[i]["image"]
+        image.load()
+        return image
+    except Exception as e:  # PIL raises many kinds for broken files
+        raise ImageDataError(
+            f"data: image {i} of the {split} split cannot be read ({type(e).__name__}: {e}); remove or replace that file"
+        ) from None
+
+
+def _pixel_bytes(processor, n: int) -> int:
+    size = getattr(processor, "crop_size", None) if getattr(processor, "do_center_crop", False) else processor.size
+    side = max((size or {}).get("height", 224), (size or {}).get("shortest_edge", 0))
+    return n * 3 * side * side * 4
+
+
+def encode(prepared, processor, recipe) -> dict:
+    total = sum(len(ds) for ds in prepared.splits.values())
+    if _pixel_bytes(processor, total) > PRECOMPUTE_BUDGET_BYTES:
+        return {s: LazyImages(ds, processor, s) for s, ds in prepared.splits.items()}
+    out = {}
+    for split, ds in prepared.splits.items():
+        chunks = []
+        for start in range(0, len(ds), CHUNK):
+            images = [to_rgb(_decode(ds, i, split)) for i in range(start, min(start + CHUNK, len(ds)))]
+            chunks.append(processor(images=images, return_tensors="pt")["pixel_values"])
+        out[split] = TensorImages(torch.cat(chunks), list(ds["label"]))
+    return out
+
+
+def _stack(batch: list[dict]) -> dict:
+    return {
+        "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+        "labels": torch.tensor([int(b["labels"]) for b in batch]),
+    }
+
+
+def collate(processor, recipe):
+    return _stack
+
+
+TASKS.register(
+    "image-classification",
+    TaskSpec(
+        name="image-classification",
+        modality="image",
+        auto_class="AutoModelForImageClassification",
+        custom_class="HubtransferForImageClassification",
+        load_processor=load_processor,
+        encode=encode,
+        collate=collate,
+    ),
+)

@@ -1,0 +1,121 @@
+"""Fixtures: tiny random checkpoints (transformers' tester sizes) and small labeled data on disk."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the fast suite never reaches a hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+WORDS_POS = ["good", "great", "fine", "superb", "lovely", "fun", "smart", "warm"]
+WORDS_NEG = ["bad", "awful", "dull", "boring", "weak", "poor", "flat", "cold"]
+FILLER = ["the", "movie", "film", "was", "a", "plot", "story", "really", "quite", "and"]
+
+
+def _tiny_bert(folder: Path) -> Path:
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS_POS + WORDS_NEG + FILLER
+    vocab += [str(i) for i in range(1000)]  # the synthetic texts carry their row number
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    tok.save_pretrained(folder)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64)
+    BertForSequenceClassification(cfg).save_pretrained(folder)
+    return folder
+
+
+def _tiny_vit(folder: Path) -> Path:
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    cfg = ViTConfig(image_size=30, patch_size=2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, num_labels=5)
+    ViTForImageClassification(cfg).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 30, "width": 30}).save_pretrained(folder)
+    return folder
+
+
+def _tiny_efficientnet(folder: Path) -> Path:
+    from transformers import EfficientNetConfig, EfficientNetForImageClassification, EfficientNetImageProcessor
+
+    cfg = EfficientNetConfig(image_size=32, width_coefficient=0.25, depth_coefficient=0.2, hidden_dim=64, num_labels=7, batch_norm_momentum=0.1)
+    EfficientNetForImageClassification(cfg).save_pretrained(folder)
+    EfficientNetImageProcessor(size={"height": 32, "width": 32}, do_center_crop=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return _tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory) -> Path:
+    return _tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
+
+
+@pytest.fixture(scope="session")
+def tiny_efficientnet(tmp_path_factory) -> Path:
+    return _tiny_efficientnet(tmp_path_factory.mktemp("tiny-effnet"))
+
+
+def write_sentiment_csv(path: Path, n: int = 240, seed: int = 0) -> Path:
+    """Easy synthetic sentiment: a text is positive when it holds positive words."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        words = rng.sample(WORDS_POS if label else WORDS_NEG, 2) + rng.sample(FILLER, 3) + [str(i)]
+        rng.shuffle(words)
+        rows.append({"sentence": " ".join(words), "sentiment": "pos" if label else "neg"})
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["sentence", "sentiment"])
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def sentiment_csv(tmp_path) -> Path:
+    return write_sentiment_csv(tmp_path / "reviews.csv")
+
+
+def write_image_folder(root: Path, per_class: int = 20, size: int = 36) -> Path:
+    """Two classes a tiny model can tell apart: bright vs dark squares with noise."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, base in (("bright", 200), ("dark", 40)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            arr = np.clip(base + rng.normal(0, 25, (size, size, 3)), 0, 255).astype("uint8")
+            Image.fromarray(arr).save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    return write_image_folder(tmp_path / "images")
+
+
+def text_recipe(model_dir: Path, data: Path, out: Path, **extra) -> dict:
+    recipe = {
+        "task": "text-classification",
+        "model": {"id": str(model_dir)},
+        "data": {"source": str(data), "text_column": "sentence", "label_column": "sentiment", "max_length": 16},
+        "strategy": "full",
+        "train": {"epochs": 2, "lr": 5e-3, "batch_size": 16, "precision": "no", "warmup_ratio": 0.0},
+        "output_dir": str(out),
+    }
+    for key, value in extra.items():
+        node = recipe
+        parts = key.split("__")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return recipe
