@@ -81,7 +81,13 @@ def _predict(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # Overrides may come after flags (`train r.yaml --print-recipe train.lr=1e-4`): collect them too.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not (args.command == "train" and all("=" in x and not x.startswith("-") for x in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides += extra
     handler = {"train": _train, "eval": _eval, "predict": _predict}[args.command]
     try:
         return handler(args)

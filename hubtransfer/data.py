@@ -76,7 +76,14 @@ def load_source(spec: DataSpec) -> DatasetDict:
             raise DataError(f"data.source: {e}") from None
     path = Path(src).expanduser()
     if path.exists():
-        dd = _load_local(path)
+        try:
+            dd = _load_local(path)
+        except DataError:
+            raise
+        except Exception as e:  # datasets raises ValueError / pyarrow errors for empty or malformed files
+            empty = "corresponds to no data" in str(e) or "Empty" in type(e).__name__
+            why = "holds no rows" if empty else f"cannot be read ({type(e).__name__}: {e})"
+            raise DataError(f"data.source: '{src}' {why}; check the file(s)") from None
     elif _looks_like_path(src):
         raise DataError(f"data.source: local path '{src}' does not exist; check the path or use a Hub dataset id")
     else:

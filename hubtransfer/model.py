@@ -205,5 +205,6 @@ def load_trained(folder: str | Path, task: TaskSpec):
     """A model saved by hubtransfer, without running code from the folder (custom heads use our own class)."""
     config = AutoConfig.from_pretrained(folder)
     if hasattr(config, "hubtransfer_head"):
-        return getattr(modeling_hubtransfer, task.custom_class).from_pretrained(folder)
+        # The head classes serve any backbone config, so they carry no config_class: pass the config.
+        return getattr(modeling_hubtransfer, task.custom_class).from_pretrained(folder, config=config)
     return getattr(transformers, task.auto_class).from_pretrained(folder, use_safetensors=True)

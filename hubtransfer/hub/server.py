@@ -38,7 +38,8 @@ What a client must do
   this server is a Xet write token.  There is no answer to that request that makes the client
   fall back to classic LFS (``_upload_files`` picks Xet from ``is_xet_available()`` alone, and a
   failed token request aborts the upload), so the token endpoints answer 501 with an explicit
-  message.  Preupload says "lfs" for files of ``lfs_threshold`` bytes (10 MB) or more and, like
+  message; hf_xet does not show the body, the caller sees ``ConnectionError: ... 501 Not
+  Implemented ... /xet-write-token/<rev>``.  Preupload says "lfs" for files of ``lfs_threshold`` bytes (10 MB) or more and, like
   the Hub's default ``.gitattributes``, for binary formats (``*.safetensors``, ``*.bin``,
   ``*.parquet``, ... see ``DEFAULT_LFS_PATTERNS``), so ``push_to_hub`` of a model or a dataset
   needs the switch too.  Other files are "regular": they travel base64-encoded inside the
@@ -47,7 +48,8 @@ What a client must do
   the whole commit body in memory (raise ``max_body_bytes`` for big files) -- but datasets'
   ``push_to_hub`` then fails (it deletes each parquet shard after preupload, expecting LFS).
   Downloads never use Xet: the server sends no ``X-Xet-Hash`` header.
-* Authenticate with ``token=`` / ``HF_TOKEN`` using one of the server's tokens.
+* Authenticate with ``token=`` / ``HF_TOKEN`` using one of the server's tokens, and leave
+  ``HF_HUB_OFFLINE`` unset (datasets also copies it into ``datasets.config`` at import).
 
 Access policy
 -------------
@@ -67,8 +69,11 @@ and checked against the announced sha256 and size before the blob is accepted, s
 costs no memory.  Every repo id and file path is validated before touching the disk.
 
 Not implemented: pull requests (``create_pr``), Spaces, gated repos, ``.gitignore`` handling in
-preupload, LFS multipart transfers, Xet, server-side copies between repos (the client handles
-copies itself), and garbage collection of blobs left behind by deleted repos.
+preupload, the LFS ``download`` operation (files are read via ``resolve``), LFS multipart
+transfers, Xet, cross-repo LFS copies (``CommitOperationCopy`` within a repo works), repo
+moves, case-insensitive repo ids, deleting/creating legacy un-namespaced repos through the API
+(the API puts a bare name in the caller's namespace, as the Hub does), TLS, and garbage
+collection of blobs left behind by deleted repos.
 """
 
 from __future__ import annotations
@@ -738,7 +743,10 @@ class _Hub:
 
     async def _operation(self, repo_type: str, repo_id: str, key: str, value: dict):
         """Turn one ndjson line into a store operation (storing inline file content)."""
-        path = validate_path(value.get("path"))
+        raw_path = value.get("path")
+        if key == "deletedFolder" and isinstance(raw_path, str):
+            raw_path = raw_path.rstrip("/")  # folders may be given as "dir/"
+        path = validate_path(raw_path)
         if key == "file":
             data = _decode_content(value)
             entry = await run_in_threadpool(self.store.put_bytes, data)
@@ -783,7 +791,8 @@ class _Hub:
             if not isinstance(size, int) or size < 0:
                 raise InvalidInput("'size' must be a non-negative integer")
         except InvalidInput as exc:
-            return {"oid": str(oid), "size": size if isinstance(size, int) else 0, "error": {"code": 422, "message": exc.message}}
+            error = {"code": 422, "message": exc.message}
+            return {"oid": str(oid), "size": size if isinstance(size, int) else 0, "error": error}
         if self.store.has_lfs(repo_type, repo_id, oid):
             return {"oid": oid, "size": size}  # no actions: the client skips the upload
         prefix = "/datasets" if repo_type == "dataset" else ""
@@ -813,7 +822,7 @@ class _Hub:
         except (binascii.Error, ValueError):
             payload = b""
         expected = hmac.new(self._ticket_key, payload, hashlib.sha256).hexdigest()
-        if not payload or not hmac.compare_digest(expected, signature):
+        if not payload or not hmac.compare_digest(expected.encode(), signature.encode()):
             raise HubError("Invalid upload ticket", status=403)
         repo_type, repo_id, oid, size, expires = json.loads(payload)
         if time.time() > expires:
@@ -917,21 +926,32 @@ def _metadata_errors(content: str, repo_type: str) -> list[str]:
 
 
 def _routes(hub: _Hub) -> list[Route]:
-    """All routes; dataset routes and two-segment repo ids are tried first (see module notes)."""
-    api_actions = [
-        ("/revision/{rev}", hub.repo_info, ["GET"]),
-        ("/settings", hub.settings, ["PUT"]),
-        ("/tree/{rev}", hub.tree, ["GET"]),
-        ("/tree/{rev}/{path:path}", hub.tree, ["GET"]),
-        ("/paths-info/{rev}", hub.paths_info, ["POST"]),
-        ("/refs", hub.refs, ["GET"]),
-        ("/commits/{rev}", hub.commits, ["GET"]),
-        ("/branch/{ref}", hub.branch, ["POST", "DELETE"]),
-        ("/tag/{ref}", hub.tag, ["POST", "DELETE"]),
-        ("/preupload/{rev}", hub.preupload, ["POST"]),
-        ("/commit/{rev}", hub.commit, ["POST"]),
-        ("/xet-write-token/{rev}", hub.xet_token, ["GET"]),
-        ("/xet-read-token/{rev}", hub.xet_token, ["GET"]),
+    """All routes, in matching order.
+
+    ``{api}`` stands for ``/api/{models|datasets}/<repo>`` and ``{web}`` for ``[/datasets]/<repo>``,
+    with ``<repo>`` either ``{ns}/{name}`` or a legacy ``{name}``.  For each shape the
+    two-segment form is tried first, and the bare info route comes last so that
+    ``/api/models/a/refs`` means "refs of a", never "info of a/refs".  Action words
+    (``refs``, ``tree``, ``resolve``...) are reserved repo names in the store, which keeps the
+    remaining overlaps between the two forms unreachable.
+    """
+    per_repo = [
+        ("{api}/revision/{rev}", hub.repo_info, ["GET"]),
+        ("{api}/settings", hub.settings, ["PUT"]),
+        ("{api}/tree/{rev}", hub.tree, ["GET"]),
+        ("{api}/tree/{rev}/{path:path}", hub.tree, ["GET"]),
+        ("{api}/paths-info/{rev}", hub.paths_info, ["POST"]),
+        ("{api}/refs", hub.refs, ["GET"]),
+        ("{api}/commits/{rev}", hub.commits, ["GET"]),
+        ("{api}/branch/{ref}", hub.branch, ["POST", "DELETE"]),
+        ("{api}/tag/{ref}", hub.tag, ["POST", "DELETE"]),
+        ("{api}/preupload/{rev}", hub.preupload, ["POST"]),
+        ("{api}/commit/{rev}", hub.commit, ["POST"]),
+        ("{api}/xet-write-token/{rev}", hub.xet_token, ["GET"]),
+        ("{api}/xet-read-token/{rev}", hub.xet_token, ["GET"]),
+        ("{web}/resolve/{rev}/{path:path}", hub.resolve, ["GET"]),  # HEAD comes with GET
+        ("{web}.git/info/lfs/objects/batch", hub.lfs_batch, ["POST"]),
+        ("{web}.git/info/lfs/objects/verify", hub.lfs_verify, ["POST"]),
     ]
     routes = [
         Route("/api/whoami-v2", hub.whoami, methods=["GET"]),
@@ -940,18 +960,12 @@ def _routes(hub: _Hub) -> list[Route]:
         Route("/api/validate-yaml", hub.validate_yaml, methods=["POST"]),
         Route("/api/lfs-upload", hub.lfs_upload, methods=["PUT"]),
     ]
-    repo_forms = ["{ns}/{name}", "{name}"]
-    for repo_type, plural, prefix in (("dataset", "datasets", "/datasets"), ("model", "models", "")):
-        for form in repo_forms:
-            api = f"/api/{plural}/{form}"
-            routes += [Route(api + suffix, functools.partial(fn, repo_type=repo_type), methods=m) for suffix, fn, m in api_actions]
-            routes += [
-                Route(f"{prefix}/{form}/resolve/{{rev}}/{{path:path}}", functools.partial(hub.resolve, repo_type=repo_type), methods=["GET"]),
-                Route(f"{prefix}/{form}.git/info/lfs/objects/batch", functools.partial(hub.lfs_batch, repo_type=repo_type), methods=["POST"]),
-                Route(f"{prefix}/{form}.git/info/lfs/objects/verify", functools.partial(hub.lfs_verify, repo_type=repo_type), methods=["POST"]),
-            ]
-        # Bare info routes last: ``/api/models/a/refs`` is "refs of a", never "info of a/refs".
-        routes += [Route(f"/api/{plural}/{form}", functools.partial(hub.repo_info, repo_type=repo_type), methods=["GET"]) for form in repo_forms]
+    # Dataset routes first: "/datasets/a/resolve/..." must not be read as the model "datasets/a".
+    for repo_type, plural, web_prefix in (("dataset", "datasets", "/datasets"), ("model", "models", "")):
+        for template, handler, methods in per_repo + [("{api}", hub.repo_info, ["GET"])]:
+            for form in ("{ns}/{name}", "{name}"):
+                path = template.replace("{api}", f"/api/{plural}/{form}").replace("{web}", f"{web_prefix}/{form}")
+                routes.append(Route(path, functools.partial(handler, repo_type=repo_type), methods=methods))
     return routes
 
 
@@ -991,8 +1005,11 @@ def create_app(
     return app
 
 
+_REDACT_TICKETS = _RedactTickets()
+
+
 def _uvicorn_config(app, host: str, port: int, *, quiet: bool) -> uvicorn.Config:
-    logging.getLogger("uvicorn.access").addFilter(_RedactTickets())
+    logging.getLogger("uvicorn.access").addFilter(_REDACT_TICKETS)  # adding it twice is a no-op
     return uvicorn.Config(
         app,
         host=host,
@@ -1048,11 +1065,11 @@ class LocalHub:
         return f"http://{self.host}:{self.port}"
 
     def __enter__(self) -> LocalHub:
-        # Bind first so that port=0 gives us the real port before the server starts.
+        app = create_app(self.root, tokens=self.tokens, **self._app_options)
+        # Bind ourselves so that port=0 gives us the real port before the server starts.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind((self.host, self.port))
         self.port = self._socket.getsockname()[1]
-        app = create_app(self.root, tokens=self.tokens, **self._app_options)
         self._server = uvicorn.Server(_uvicorn_config(app, self.host, self.port, quiet=True))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="local-hub", daemon=True

@@ -56,7 +56,7 @@ RESERVED_NAMES = frozenset(
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_BRANCH_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._/-]*$")
+_BRANCH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*$")
 MAX_NAMESPACE_LEN = 64
 MAX_NAME_LEN = 96
 MAX_PATH_LEN = 1024
@@ -174,6 +174,7 @@ def validate_branch_name(name: str) -> str:
         or not _BRANCH_RE.match(name)
         or ".." in name
         or "//" in name
+        or "/." in name
         or name.endswith(("/", ".", ".lock"))
         or name.startswith("refs/")
         or _SHA1_RE.match(name)
@@ -360,6 +361,8 @@ class BlobUpload:
 
     def finish(self) -> str:
         """Verify size and hash, move the file into ``blobs/`` and return the sha256."""
+        self._file.flush()
+        os.fsync(self._file.fileno())  # the blob must be on disk before a commit can point at it
         self._file.close()
         digest = self._hash.hexdigest()
         if self.size != self.expected_size:
@@ -395,6 +398,18 @@ class HubStore:
         self.repos_dir = self.root / "repos"
         for folder in (self.blobs_dir, self.tmp_dir, self.repos_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        self._sweep_tmp()
+
+    def _sweep_tmp(self, max_age_s: float = 24 * 3600) -> None:
+        """Drop leftovers of crashed uploads/commits (old enough not to belong to a live one)."""
+        cutoff = time.time() - max_age_s
+        for leftover in self.tmp_dir.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.lstat().st_mtime < cutoff:
+                    if leftover.is_dir() and not leftover.is_symlink():
+                        shutil.rmtree(leftover, ignore_errors=True)
+                    else:
+                        leftover.unlink()
 
     # ------------------------------------------------------------------ blobs
 
@@ -422,6 +437,8 @@ class HubStore:
             fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, suffix=".blob")
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
             self._adopt_blob(Path(tmp), sha256)
         return FileEntry(oid=git_blob_sha1(data), size=len(data), lfs=False, blob=sha256)
 

@@ -15,6 +15,8 @@ What the tests had to change on the client side (see ``clients``):
   which this server does not implement.  ``is_xet_available()`` reads the constant at call time.
 * Caches (hub, datasets, token files) point into a temporary HF_HOME; tokens are always passed
   explicitly (``token=False`` for anonymous calls) so no stored token is picked up.
+* Offline mode is switched off (``constants.HF_HUB_OFFLINE``, ``datasets.config.HF_HUB_OFFLINE``):
+  tests/conftest.py sets ``HF_HUB_OFFLINE=1`` for the fast suite, and the libraries copy it at import.
 
 Run with ``python -m pytest tests/unit/test_hub_server.py`` (``-m slow`` adds the 120 MB LFS test).
 """
@@ -44,6 +46,7 @@ from hubtransfer.hub.store import (
     DeleteFile,
     HubStore,
     InvalidInput,
+    validate_branch_name,
     validate_path,
     validate_repo_id,
 )
@@ -74,7 +77,9 @@ def clients(hub, tmp_path_factory):
     patch.setattr(constants, "ENDPOINT", hub.endpoint)
     patch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
     patch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    # tests/conftest.py sets HF_HUB_OFFLINE=1 for the fast suite; this server is local, so allow it.
     patch.setattr(constants, "HF_HUB_OFFLINE", False)
+    patch.setenv("HF_HUB_OFFLINE", "0")
     patch.setattr(hf_api.api, "endpoint", hub.endpoint)
     for name, sub in [
         ("HF_HOME", ""),
@@ -120,6 +125,13 @@ def _raw(hub: LocalHub, method: str, path: str, body: bytes | None = None, heade
 
 def _auth(token: str = TOKEN) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _post_commit(hub: LocalHub, repo_id: str, lines: list[dict], token: str = TOKEN):
+    """POST a hand-written ndjson commit (for payloads the stock client refuses to build)."""
+    body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    headers = {**_auth(token), "Content-Type": "application/x-ndjson"}
+    return _raw(hub, "POST", f"/api/models/{repo_id}/commit/main", body, headers)
 
 
 # ----------------------------------------------------------------------------- account & repos
@@ -301,10 +313,7 @@ def test_lfs_object_of_another_repo_cannot_be_committed(hub, api):
         {"key": "header", "value": {"summary": "steal"}},
         {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": oid}},
     ]
-    body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-    headers = {**_auth(OTHER_TOKEN), "Content-Type": "application/x-ndjson"}
-    status, _, _ = _raw(hub, "POST", f"/api/models/{target}/commit/main", body, headers)
-    assert status == 422
+    assert _post_commit(hub, target, lines, token=OTHER_TOKEN)[0] == 422
 
 
 def test_xet_token_endpoint_explains_itself(hub, api):
@@ -318,7 +327,9 @@ def test_xet_token_endpoint_explains_itself(hub, api):
 
 def test_branches_refs_and_download_from_branch(hub, api, cache_dir):
     repo_id = _new_repo(api, "branches")
+    first = api.upload_file(path_or_fileobj=b"first", path_in_repo="which.txt", repo_id=repo_id)
     api.upload_file(path_or_fileobj=b"main", path_in_repo="which.txt", repo_id=repo_id)
+    api.create_branch(repo_id, branch="old", revision=first.oid)  # startingPoint
     for branch in ("dev", "feature/x"):  # the slash travels as %2F in URLs
         api.create_branch(repo_id, branch=branch)
         api.upload_file(path_or_fileobj=branch.encode(), path_in_repo="which.txt", repo_id=repo_id, revision=branch)
@@ -328,10 +339,13 @@ def test_branches_refs_and_download_from_branch(hub, api, cache_dir):
     api.create_tag(repo_id, tag="v1", revision="dev")
 
     refs = api.list_repo_refs(repo_id)
-    assert sorted(b.name for b in refs.branches) == ["dev", "feature/x", "main"]
+    assert sorted(b.name for b in refs.branches) == ["dev", "feature/x", "main", "old"]
     assert [t.name for t in refs.tags] == ["v1"]
-    for revision, expected in (("main", b"main"), ("dev", b"dev"), ("feature/x", b"feature/x"), ("v1", b"dev")):
-        path = hf_hub_download(repo_id, "which.txt", revision=revision, endpoint=hub.endpoint, token=TOKEN, cache_dir=cache_dir)
+    expectations = {"main": b"main", "dev": b"dev", "feature/x": b"feature/x", "v1": b"dev", "old": b"first"}
+    for revision, expected in expectations.items():
+        path = hf_hub_download(
+            repo_id, "which.txt", revision=revision, endpoint=hub.endpoint, token=TOKEN, cache_dir=cache_dir
+        )
         assert Path(path).read_bytes() == expected
 
     api.delete_branch(repo_id, branch="feature/x")
@@ -350,6 +364,14 @@ def test_parent_commit_conflict(api):
         api.create_commit(repo_id, [CommitOperationAdd("n.txt", b"3")], commit_message="3", parent_commit=first.oid)
     assert info.value.response.status_code == 412
     assert [c.title for c in api.list_repo_commits(repo_id)][0] == "2"  # the rejected commit left no trace
+
+
+def test_commit_without_changes_is_still_created(hub, api):
+    repo_id = _new_repo(api, "empty-commit")
+    before = api.model_info(repo_id).sha
+    status, _, answer = _post_commit(hub, repo_id, [{"key": "header", "value": {"summary": "nothing"}}])
+    assert status == 200
+    assert json.loads(answer)["commitOid"] == api.model_info(repo_id).sha != before
 
 
 def test_missing_entries_revisions_and_repos(hub, api, cache_dir):
@@ -375,11 +397,12 @@ def test_private_repo_needs_the_owners_token(hub, api, cache_dir):
     api.upload_file(path_or_fileobj=b"s3cr3t", path_in_repo="secret.txt", repo_id=repo_id)
 
     for token in (False, "hf_wrong_token"):
-        status, headers, _ = _raw(hub, "HEAD", f"/{repo_id}/resolve/main/secret.txt", headers=_auth(token) if token else {})
+        headers = _auth(token) if token else {}
+        status, headers, _ = _raw(hub, "HEAD", f"/{repo_id}/resolve/main/secret.txt", headers=headers)
         assert (status, headers.get("X-Error-Code")) == (401, "RepoNotFound")
         with pytest.raises(RepositoryNotFoundError):
             HfApi(endpoint=hub.endpoint, token=token).model_info(repo_id)
-        with pytest.raises((RepositoryNotFoundError, HfHubHTTPError)):
+        with pytest.raises(RepositoryNotFoundError):
             hf_hub_download(repo_id, "secret.txt", endpoint=hub.endpoint, token=token, cache_dir=cache_dir)
     with pytest.raises(RepositoryNotFoundError) as info:
         HfApi(endpoint=hub.endpoint, token=OTHER_TOKEN).model_info(repo_id)
@@ -389,6 +412,9 @@ def test_private_repo_needs_the_owners_token(hub, api, cache_dir):
 
     path = hf_hub_download(repo_id, "secret.txt", endpoint=hub.endpoint, token=TOKEN, cache_dir=cache_dir)
     assert Path(path).read_bytes() == b"s3cr3t"
+
+    api.update_repo_settings(repo_id, private=False)
+    assert HfApi(endpoint=hub.endpoint, token=False).list_repo_files(repo_id) == ["secret.txt"]
 
 
 def test_public_repo_is_read_only_for_other_users(hub, api):
@@ -425,10 +451,8 @@ def test_invalid_repo_names_and_commit_paths_are_refused(hub, api):
         assert _raw(hub, "POST", "/api/repos/create", body, _auth())[0] == 400, name
     repo_id = _new_repo(api, "bad-paths")
     for bad in ("../x", "a/../../x", "/abs", "a\\b", "a//b", ".git/config"):
-        lines = [{"key": "header", "value": {"summary": "s"}}, {"key": "file", "value": {"path": bad, "content": "", "encoding": "base64"}}]
-        body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-        status, _, _ = _raw(hub, "POST", f"/api/models/{repo_id}/commit/main", body, {**_auth(), "Content-Type": "application/x-ndjson"})
-        assert status == 400, bad
+        add = {"key": "file", "value": {"path": bad, "content": "", "encoding": "base64"}}
+        assert _post_commit(hub, repo_id, [{"key": "header", "value": {"summary": "s"}}, add])[0] == 400, bad
 
 
 def test_body_size_limits(tmp_path, clients):
@@ -457,6 +481,10 @@ def test_store_validators():
     for bad in ("..", "ns/..", "ns/.x", "-a", "a/b/c", "", "a" * 100, "datasets/x", "a/refs"):
         with pytest.raises(InvalidInput):
             validate_repo_id(bad)
+    assert validate_branch_name("feature/x-1.0") == "feature/x-1.0"
+    for bad in (".x", "a..b", "a/.b", "refs/heads/x", "x.lock", "0" * 40, "a b"):
+        with pytest.raises(InvalidInput):
+            validate_branch_name(bad)
     for bad in ("", "/a", "a/../b", "a\\b", "a\x00b", "a//b", "./a", ".git/x"):
         with pytest.raises(InvalidInput):
             validate_path(bad)
@@ -505,7 +533,10 @@ def test_datasets_push_to_hub_and_load_dataset(hub, clients, tmp_path, monkeypat
     import datasets
 
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.endpoint)
-    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", hub.endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    template = hub.endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"
+    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", template)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # copied from the env at import
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False, raising=False)
     for name in ("HF_DATASETS_CACHE", "HF_MODULES_CACHE", "DOWNLOADED_DATASETS_PATH", "EXTRACTED_DATASETS_PATH"):
         monkeypatch.setattr(datasets.config, name, tmp_path / name.lower())
 

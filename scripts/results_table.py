@@ -1,0 +1,77 @@
+"""Run the real-asset recipes and print the README's results table (markdown).
+
+Run: python scripts/results_table.py [--only NAME ...] [--out results/core.json]
+Each recipe trains on the real checkpoint and data; the table lists split sizes, strategy,
+trainable share, test accuracy / macro-F1, training throughput and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = {
+    "minilm-full": "recipes/text/minilm_rotten_tomatoes.yaml",
+    "minilm-head": "recipes/text/minilm_rotten_tomatoes_head.yaml",
+    "effnet-full": "recipes/vision/efficientnet_lite0_animal_shapes.yaml",
+    "effnet-head": "recipes/vision/efficientnet_lite0_animal_shapes_head.yaml",
+}
+
+
+def run(name: str, path: str) -> dict:
+    from hubtransfer import finetune
+
+    started = time.perf_counter()
+    result = finetune(ROOT / path, [f"output_dir=runs/results/{name}", "overwrite_output_dir=true"])
+    run = result.run
+    return {
+        "name": name,
+        "recipe": path,
+        "model": run["base_model"],
+        "data": run["data"]["source"],
+        "sizes": run["data"]["sizes"],
+        "strategy": run["strategy"]["strategy"],
+        "trainable_share": run["strategy"]["trainable_share"],
+        "test": run["metrics"]["test"],
+        "steps": run["training"]["steps"],
+        "samples_per_second": run["training"]["train_samples_per_second"],
+        "precision": run["training"]["precision"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = "| recipe | data (train / val / test) | strategy | trains | test acc | test macro-F1 | train samples/s | wall time |\n|---|---|---|---|---|---|---|---|"
+    lines = [head]
+    for r in rows:
+        s = r["sizes"]
+        lines.append(
+            f"| `{r['recipe']}` | {r['data']} ({s['train']:,} / {s['validation']:,} / {s['test']:,}) | {r['strategy']} | "
+            f"{100 * r['trainable_share']:.2f}% | {r['test']['accuracy']:.3f} | {r['test']['f1']:.3f} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", nargs="*", choices=sorted(RECIPES))
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "core.json")
+    args = p.parse_args(argv)
+    rows = []
+    for name in args.only or RECIPES:
+        rows.append(run(name, RECIPES[name]))
+        print(json.dumps(rows[-1]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    old.update({r["name"]: r for r in rows})
+    args.out.write_text(json.dumps(old, indent=2))
+    print(table([old[k] for k in RECIPES if k in old]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

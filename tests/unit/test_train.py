@@ -1,0 +1,188 @@
+"""End to end on tiny random checkpoints: train, save, reload with stock transformers, fail cleanly."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+from conftest import text_recipe, write_image_folder, write_sentiment_csv
+from hubtransfer import evaluate_saved, finetune, predict
+from hubtransfer.api import OutputDirError
+from hubtransfer.cli import main
+from hubtransfer.data import DataError
+from hubtransfer.model import ModelSourceError
+from hubtransfer.recipe import RecipeError
+from hubtransfer.tasks.image_classification import ImageDataError
+
+
+@pytest.fixture(scope="module")
+def text_run(tiny_bert, tmp_path_factory):
+    root = tmp_path_factory.mktemp("text-run")
+    data = write_sentiment_csv(root / "reviews.csv")
+    result = finetune(text_recipe(tiny_bert, data, root / "out", train__lr=1e-2, train__epochs=4))
+    return result, data
+
+
+def test_text_run_learns_and_writes_everything(text_run):
+    result, _ = text_run
+    assert result.metrics["test"]["accuracy"] >= 0.9  # the synthetic task is easy; chance is 0.5
+    names = {p.name for p in result.output_dir.iterdir()}
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "metrics.jsonl", "recipe.yaml",
+              "split.json", "confusion_matrix.json", "confusion_matrix.png", "training_curves.png", "hubtransfer_run.json"):
+        assert f in names, f
+    assert len(result.history) == 4  # one evaluation per epoch
+    matrix = json.loads((result.output_dir / "confusion_matrix.json").read_text())["matrix"]
+    assert sum(map(sum, matrix)) == 24
+    assert not list(result.output_dir.parent.glob(".*.incomplete"))
+
+
+def test_stock_from_pretrained_and_pipeline_reproduce_the_model(text_run):
+    result, _ = text_run
+    out = result.output_dir
+    texts = ["good great movie", "awful boring plot", "the film was fine and warm", "cold dull story"]
+    model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    tok = AutoTokenizer.from_pretrained(out)
+    with torch.no_grad():
+        ours = result.model.eval()(**tok(texts, return_tensors="pt", padding=True)).logits.argmax(-1).tolist()
+        stock = model(**tok(texts, return_tensors="pt", padding=True)).logits.argmax(-1).tolist()
+    piped = [model.config.label2id[p["label"]] for p in pipeline("text-classification", model=str(out))(texts)]
+    assert ours == stock == piped
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+
+
+def test_eval_reproduces_the_test_metric(text_run):
+    result, _ = text_run
+    again = evaluate_saved(result.output_dir)
+    assert again["metrics"]["accuracy"] == pytest.approx(result.metrics["test"]["accuracy"])
+    assert again["n"] == 24
+
+
+def test_cli_eval_and_predict(text_run, capsys):
+    result, _ = text_run
+    assert main(["eval", str(result.output_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["test"]["accuracy"] == pytest.approx(result.metrics["test"]["accuracy"])
+    assert main(["predict", str(result.output_dir), "great lovely film", "awful dull plot", "--top-k", "2"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["input"] for x in lines] == ["great lovely film", "awful dull plot"]
+    assert all(len(x["prediction"]) == 2 and abs(sum(p["score"] for p in x["prediction"]) - 1) < 1e-4 for x in lines)
+
+
+def test_output_dir_with_another_run_is_kept(text_run):
+    result, data = text_run
+    before = (result.output_dir / "model.safetensors").read_bytes()
+    with pytest.raises(OutputDirError, match="holds another finished run"):
+        finetune(text_recipe(result.output_dir.parent, data, result.output_dir))
+    assert (result.output_dir / "model.safetensors").read_bytes() == before
+
+
+def test_mean_pooled_mlp_head_loads_with_stock_remote_code(tiny_bert, tmp_path):
+    data = write_sentiment_csv(tmp_path / "r.csv")
+    r = finetune(text_recipe(tiny_bert, data, tmp_path / "out", strategy="head", head={"type": "mlp", "hidden_sizes": [16], "pooling": "mean"}, train__lr=1e-2, train__epochs=2))
+    assert r.run["strategy"]["trainable_share"] < 0.1
+    assert (tmp_path / "out" / "modeling_hubtransfer.py").is_file()
+    texts = ["good great", "awful dull", "the plot was warm"]
+    stock = pipeline("text-classification", model=str(tmp_path / "out"), trust_remote_code=True)(texts)
+    ours = predict(tmp_path / "out", texts)
+    assert [p["label"] for p in stock] == [p[0]["label"] for p in ours]
+    assert [p["score"] for p in stock] == pytest.approx([p[0]["score"] for p in ours], abs=1e-5)
+
+
+def test_image_run_top_k_and_pipeline(tiny_vit, image_folder, tmp_path):
+    recipe = {
+        "task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(image_folder)},
+        "strategy": "top:1", "train": {"epochs": 3, "lr": 3e-3, "batch_size": 8, "precision": "no"}, "output_dir": str(tmp_path / "out"),
+    }
+    r = finetune(recipe)
+    assert r.metrics["test"]["accuracy"] >= 0.75  # bright vs dark squares
+    model = AutoModelForImageClassification.from_pretrained(tmp_path / "out")
+    assert model.config.id2label == {0: "bright", 1: "dark"}
+    preds = pipeline("image-classification", model=str(tmp_path / "out"))([str(image_folder / "dark" / "0.png")])
+    assert preds[0][0]["label"] in ("bright", "dark")
+
+
+def test_early_stopping_and_tensorboard(tiny_bert, tmp_path):
+    data = write_sentiment_csv(tmp_path / "r.csv")
+    r = finetune(text_recipe(tiny_bert, data, tmp_path / "out", train__lr=1e-9, train__epochs=6,
+                             train__early_stopping={"metric": "accuracy", "patience": 1}, train__log_with=["tensorboard"]))
+    assert r.run["training"]["stopped_early"] and len(r.history) == 2  # lr 1e-9: no gain after the first evaluation
+    assert list((tmp_path / "out").rglob("events.out.tfevents.*"))
+
+
+def test_seeded_runs_are_identical(tiny_bert, tmp_path):
+    data = write_sentiment_csv(tmp_path / "r.csv")
+    a = finetune(text_recipe(tiny_bert, data, tmp_path / "a", train__epochs=1))
+    b = finetune(text_recipe(tiny_bert, data, tmp_path / "b", train__epochs=1))
+    assert a.history[-1]["train_loss"] == b.history[-1]["train_loss"]
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
+# ------------------------------------------------------------------ clear failures, nothing written
+
+
+def _assert_nothing_written(out):
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}*"))
+
+
+def test_missing_label_column(tiny_bert, tmp_path):
+    data = write_sentiment_csv(tmp_path / "r.csv")
+    with pytest.raises(DataError, match="data.label_column: column 'label' is not in the train split"):
+        finetune(text_recipe(tiny_bert, data, tmp_path / "out", data__label_column="label"))
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_empty_dataset(tiny_bert, tmp_path):
+    (tmp_path / "empty.csv").write_text("sentence,sentiment\n")
+    with pytest.raises(DataError, match="holds no rows|is empty"):
+        finetune(text_recipe(tiny_bert, tmp_path / "empty.csv", tmp_path / "out"))
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_unreadable_image(tiny_vit, tmp_path):
+    folder = write_image_folder(tmp_path / "imgs", per_class=6)
+    (folder / "dark" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    recipe = {"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}, "output_dir": str(tmp_path / "out")}
+    with pytest.raises((ImageDataError, DataError), match="cannot be read"):
+        finetune(recipe)
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_checkpoint_path_that_does_not_exist(tmp_path, sentiment_csv):
+    with pytest.raises(ModelSourceError, match="local folder '/no/such/model' does not exist"):
+        finetune(text_recipe("/no/such/model", sentiment_csv, tmp_path / "out"))
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_text_checkpoint_on_image_task(tiny_bert, image_folder, tmp_path):
+    recipe = {"task": "image-classification", "model": {"id": str(tiny_bert)}, "data": {"source": str(image_folder)}, "output_dir": str(tmp_path / "out")}
+    with pytest.raises(ModelSourceError, match=r"is a bert \(text\) checkpoint, which has no image-classification model"):
+        finetune(recipe)
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_pickled_weights_refused_unless_allowed(tiny_bert, tmp_path, sentiment_csv):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_bert, folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(ModelSourceError, match="only pickled weights .*allow_pickle=true"):
+        finetune(text_recipe(folder, sentiment_csv, tmp_path / "out"))
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_misspelled_key_fails_before_work(tiny_bert, tmp_path, sentiment_csv):
+    recipe = text_recipe(tiny_bert, sentiment_csv, tmp_path / "out")
+    recipe["train"]["epoch"] = 3
+    with pytest.raises(RecipeError, match=r"Did you mean 'train.epochs'\?"):
+        finetune(recipe)
+    _assert_nothing_written(tmp_path / "out")
+
+
+def test_nan_loss_stops_with_a_clear_message(tiny_bert, tmp_path, sentiment_csv):
+    with pytest.raises(Exception, match="training loss became nan|lower train.lr"):
+        finetune(text_recipe(tiny_bert, sentiment_csv, tmp_path / "out", train__lr=1e12, train__max_grad_norm=None, train__epochs=2))
+    _assert_nothing_written(tmp_path / "out")
