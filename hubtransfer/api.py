@@ -67,12 +67,7 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     out_dir = Path(recipe.output_dir)
     check_output_dir(out_dir, recipe.overwrite_output_dir)
     mixed, why = resolve_precision(recipe.train.precision)
-    accelerator = Accelerator(
-        mixed_precision=mixed,
-        gradient_accumulation_steps=recipe.train.grad_accum,
-        log_with=recipe.train.log_with or None,
-        project_dir=str(out_dir.parent / f".{out_dir.name}.incomplete"),
-    )
+    accelerator = make_accelerator(recipe, mixed, project_dir=out_dir.parent / f".{out_dir.name}.incomplete")
     _setup_logging(accelerator)
     logger.info("precision: %s (%s)", mixed, why)
     set_seed(recipe.train.seed)
@@ -107,10 +102,12 @@ def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: 
         test_loader = accelerator.prepare(loaders["test"])
         test = evaluate(model, test_loader, accelerator, len(data.labels))
         wall = time.perf_counter() - started
-        accelerator.end_training()
+        for tracker in accelerator.trackers:
+            # Not end_training(): it also destroys the process group, which the barriers below still need.
+            tracker.finish()
         run = _run_record(recipe, data, plan, result, test, wall, extra)
         unwrapped = accelerator.unwrap_model(model)
-        save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process, save_function=accelerator.save)
+        save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process)
         if accelerator.is_main_process:
             _write_reports(staging, recipe, data, run, result, test)
             _commit(staging, out_dir)
@@ -122,6 +119,19 @@ def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: 
     logger.info("test: %s", json.dumps(run["metrics"]["test"]))
     logger.info("saved to %s", out_dir)
     return FinetuneResult(metrics=run["metrics"], model=unwrapped, output_dir=out_dir, history=result.history, run=run)
+
+
+def make_accelerator(recipe: Recipe, mixed: str, project_dir: Path | None = None) -> Accelerator:
+    """The run's Accelerator. Without a GPU, ``cpu=True``: only then does Accelerate join the ranks of a
+    multi-process launch (torchrun / ``accelerate launch --multi_gpu``) over gloo instead of each
+    process training alone."""
+    return Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=mixed,
+        gradient_accumulation_steps=recipe.train.grad_accum,
+        log_with=recipe.train.log_with or None,
+        project_dir=str(project_dir) if project_dir else None,
+    )
 
 
 def check_output_dir(out_dir: Path, overwrite: bool) -> None:

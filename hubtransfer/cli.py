@@ -55,6 +55,12 @@ def _train(args) -> int:
     from hubtransfer.api import finetune
 
     result = finetune(recipe)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        PartialState().destroy_process_group()
+        return 0
+    PartialState().destroy_process_group()
     print(json.dumps({"test": result.metrics["test"], "output_dir": str(result.output_dir)}, indent=2))
     return 0
 

@@ -187,14 +187,13 @@ def replace_output_layer(model: nn.Module, num_labels: int) -> None:
 # --------------------------------------------------------------------------- saving and loading
 
 
-def save_model(model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is_main: bool = True, save_function=None) -> None:
+def save_model(model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is_main: bool = True) -> None:
     """save_pretrained (safetensors) + processor; custom heads ship their modeling file and auto_map."""
     custom = hasattr(model.config, "hubtransfer_head")
     if custom:
         model.config.auto_map = {task.auto_class: f"modeling_hubtransfer.{task.custom_class}"}
         model.config.architectures = [task.custom_class]
-    kwargs = {"save_function": save_function} if save_function else {}
-    model.save_pretrained(out_dir, is_main_process=is_main, **kwargs)
+    model.save_pretrained(out_dir, is_main_process=is_main)
     if is_main:
         processor.save_pretrained(out_dir)
         if custom:
