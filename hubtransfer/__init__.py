@@ -1,15 +1,36 @@
 """hubtransfer: pull a pretrained Hub checkpoint, attach a task head, fine-tune with Accelerate, push it back.
 
-Public API:
+Public API (imported lazily, so ``import hubtransfer`` stays light and Hugging Face libraries
+load only after the endpoint is settled):
     finetune(recipe, overrides) -> FinetuneResult
     load_recipe(path_or_dict, overrides) -> Recipe
-    evaluate_saved(folder, split) / predict(folder, inputs)
+    evaluate_saved(folder, split), predict(folder, inputs)
 """
+
+from __future__ import annotations
+
+import importlib
+
+# Before huggingface_hub / transformers / datasets are imported: they read the endpoint once.
+from hubtransfer.hub.env import prepare_environment
+
+prepare_environment()
 
 __version__ = "0.1.0"
 
-from hubtransfer.api import FinetuneResult, finetune
-from hubtransfer.inference import evaluate_saved, predict
-from hubtransfer.recipe import Recipe, RecipeError, load_recipe
+_EXPORTS = {
+    "finetune": "hubtransfer.api",
+    "FinetuneResult": "hubtransfer.api",
+    "load_recipe": "hubtransfer.recipe",
+    "Recipe": "hubtransfer.recipe",
+    "RecipeError": "hubtransfer.recipe",
+    "evaluate_saved": "hubtransfer.inference",
+    "predict": "hubtransfer.inference",
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
 
-__all__ = ["FinetuneResult", "Recipe", "RecipeError", "evaluate_saved", "finetune", "load_recipe", "predict", "__version__"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'hubtransfer' has no attribute '{name}'")

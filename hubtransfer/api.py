@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 
 from hubtransfer import plots
 from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.hub.card import license_of, write_card
+from hubtransfer.hub.push import push_folder
 from hubtransfer.loop import evaluate, fit, make_loaders, resolve_precision
 from hubtransfer.model import build_model, check_task_fits, fetch_config, resolve_model_dir, save_model
 from hubtransfer.recipe import Recipe, load_recipe
@@ -84,10 +86,16 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     model = build_model(task, model_dir, recipe, data.labels)
     plan = apply_strategy(model, recipe.strategy)
     logger.info("strategy %s: %s of %s parameters train (%.2f%%)", plan["strategy"], f"{plan['trainable_params']:,}", f"{plan['total_params']:,}", 100 * plan["trainable_share"])
-    return _train_and_save(recipe, task, accelerator, model, processor, encoded, data, plan, {"precision": mixed, "precision_reason": why}, out_dir)
+    result = _train_and_save(recipe, task, accelerator, model, processor, encoded, data, plan, {"precision": mixed, "precision_reason": why}, out_dir, model_dir)
+    if recipe.hub.push and PartialState().is_main_process:
+        # After the local folder is complete: a failed push loses nothing (`hubtransfer push` resumes).
+        pushed = push_folder(out_dir, recipe.hub.repo_id, private=recipe.hub.private, revision=recipe.hub.revision, commit_message=recipe.hub.commit_message)
+        logger.info("pushed to %s (%s)", pushed.url, "new commit" if pushed.new_commit else "already up to date")
+        result.run["pushed"] = pushed.__dict__
+    return result
 
 
-def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: PreparedData, plan, extra, out_dir: Path) -> FinetuneResult:
+def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: PreparedData, plan, extra, out_dir: Path, model_dir: Path) -> FinetuneResult:
     staging = out_dir.parent / f".{out_dir.name}.incomplete"
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
@@ -106,9 +114,11 @@ def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: 
             # Not end_training(): it also destroys the process group, which the barriers below still need.
             tracker.finish()
         run = _run_record(recipe, data, plan, result, test, wall, extra)
+        run["card"] = card_facts(recipe, model_dir)
         unwrapped = accelerator.unwrap_model(model)
         save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process)
         if accelerator.is_main_process:
+            write_card(staging, repo_id=recipe.hub.repo_id, **run["card"])
             _write_reports(staging, recipe, data, run, result, test)
             _commit(staging, out_dir)
         accelerator.wait_for_everyone()
@@ -204,6 +214,12 @@ def _write_reports(folder: Path, recipe: Recipe, data: PreparedData, run: dict, 
     if result.history:
         plots.training_curves(result.history, recipe.train.early_stopping.metric, folder / "training_curves.png")
     (folder / RUN_MARKER).write_text(json.dumps(run, indent=2), encoding="utf-8")
+
+
+def card_facts(recipe: Recipe, model_dir: Path) -> dict:
+    """What the card needs beyond the run folder, kept in the run record so a later push can rebuild it."""
+    hub_id = None if Path(recipe.model.id).expanduser().exists() else recipe.model.id
+    return {"license": license_of(model_dir), "base_model_id": hub_id}
 
 
 def _flat_hparams(recipe: Recipe) -> dict:

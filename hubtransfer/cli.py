@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+DEFAULT_HUB_ROOT = Path.home() / ".cache" / "hubtransfer" / "hub"
+
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -19,9 +21,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from hubtransfer.loop import TrainingError
     from hubtransfer.model import ModelSourceError
     from hubtransfer.recipe import RecipeError
+    from hubtransfer.hub.push import PushError
     from hubtransfer.tasks.image_classification import ImageDataError
 
-    return (RecipeError, DataError, ModelSourceError, OutputDirError, ImageDataError, TrainingError, FileNotFoundError)
+    return (RecipeError, DataError, ModelSourceError, OutputDirError, ImageDataError, TrainingError, PushError, FileNotFoundError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +45,60 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("inputs", nargs="*", help="texts, or image paths for an image model")
     r.add_argument("--file", help="a text file with one input per line")
     r.add_argument("--top-k", type=int, default=1)
+    h = sub.add_parser("hub", help="the local Hub-compatible endpoint")
+    hsub = h.add_subparsers(dest="hub_command", required=True)
+    hs = hsub.add_parser("serve", help="serve a local Hub from a folder (127.0.0.1 by default)")
+    hs.add_argument("--root", type=Path, default=DEFAULT_HUB_ROOT)
+    hs.add_argument("--host", default="127.0.0.1")
+    hs.add_argument("--port", type=int, default=8765)
+    hs.add_argument("--tokens-file", type=Path, help="JSON {token: user}; default: the development token table")
+    hd = hsub.add_parser("seed", help="fill the Hub at HF_ENDPOINT with the packaged checkpoints and datasets")
+    hd.add_argument("--assets", type=Path, default=Path("assets"), help="folder made by scripts/prepare_assets.py")
+    hd.add_argument("--only", nargs="*", help="repo ids to seed (default: all)")
+
+    u = sub.add_parser("push", help="push a finished run folder (resumes a failed push)")
+    u.add_argument("folder")
+    u.add_argument("--repo-id", help="default: hub.repo_id of the run's recipe")
+    u.add_argument("--revision", help="branch (default: hub.revision of the recipe)")
+    u.add_argument("--public", action="store_true", help="create the repo public (default: the recipe's hub.private)")
     return p
+
+
+def _hub(args) -> int:
+    if args.hub_command == "serve":
+        from hubtransfer.hub.server import serve
+
+        tokens = json.loads(args.tokens_file.read_text()) if args.tokens_file else None
+        print(f"local Hub on http://{args.host}:{args.port} (root {args.root}); clients: HF_ENDPOINT=http://{args.host}:{args.port} HF_HUB_DISABLE_XET=1", flush=True)
+        serve(args.root, args.host, args.port, tokens=tokens)
+        return 0
+    from huggingface_hub import HfApi
+
+    from hubtransfer.hub.seed import seed
+
+    for repo in seed(HfApi(), args.assets, only=args.only):
+        print(f"seeded {repo}")
+    return 0
+
+
+def _push(args) -> int:
+    from hubtransfer.hub.push import push_folder
+    from hubtransfer.recipe import load_recipe
+
+    folder = Path(args.folder)
+    hub = load_recipe(folder / "recipe.yaml").hub
+    repo_id = args.repo_id or hub.repo_id
+    if not repo_id:
+        raise FileNotFoundError(f"no repo id: pass --repo-id or set hub.repo_id in {folder / 'recipe.yaml'}")
+    if repo_id != hub.repo_id:  # the card names the repo: rebuild it for this one
+        from hubtransfer.api import RUN_MARKER
+        from hubtransfer.hub.card import write_card
+
+        facts = json.loads((folder / RUN_MARKER).read_text()).get("card", {})
+        write_card(folder, repo_id=repo_id, **facts)
+    result = push_folder(folder, repo_id, private=hub.private and not args.public, revision=args.revision or hub.revision, commit_message=hub.commit_message)
+    print(json.dumps(result.__dict__))
+    return 0
 
 
 def _train(args) -> int:
@@ -94,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
-    handler = {"train": _train, "eval": _eval, "predict": _predict}[args.command]
+    handler = {"train": _train, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
     try:
         return handler(args)
     except _user_errors() as e:

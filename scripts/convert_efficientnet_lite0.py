@@ -471,6 +471,14 @@ def compare_normalisations(source: dict[str, torch.Tensor], model: nn.Module) ->
 def write_readme(folder: Path, checkpoint_sha256: str, results: dict) -> None:
     """Model card: provenance, licence, preprocessing and the check results."""
     lines = [
+        # Front matter first: Hub tooling (and hubtransfer's card) read the licence from it.
+        "---",
+        "license: apache-2.0",
+        "library_name: transformers",
+        "pipeline_tag: image-classification",
+        "tags: [efficientnet, image-classification, imagenet]",
+        "---",
+        "",
         "# EfficientNet-Lite0 (ImageNet-1k) for transformers",
         "",
         "Converted by `scripts/convert_efficientnet_lite0.py` from the PyPI package "

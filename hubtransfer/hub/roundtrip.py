@@ -1,0 +1,32 @@
+"""Pull a pushed model back by repo id, with stock transformers, and compare it with the local run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import transformers
+from transformers import AutoConfig, pipeline
+
+from hubtransfer.inference import _task_of, predict
+from hubtransfer.tasks import get_task
+
+
+def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache_dir: str | Path, revision: str = "main") -> dict:
+    """Predictions of the Hub copy (fresh cache, stock classes) and of the local folder.
+
+    Models with a custom head carry their modeling file; loading those needs trust_remote_code,
+    which is granted here only because the code is the file hubtransfer itself wrote.
+    """
+    task = get_task(_task_of(Path(local_dir)))
+    config = AutoConfig.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
+    remote_code = bool(getattr(config, "auto_map", None))
+    auto = getattr(transformers, task.auto_class)
+    model = auto.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir, trust_remote_code=remote_code)
+    proc_cls = transformers.AutoTokenizer if task.modality == "text" else transformers.AutoImageProcessor
+    processor = proc_cls.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
+    kwargs = {"tokenizer": processor} if task.modality == "text" else {"image_processor": processor}
+    call = {"truncation": True} if task.modality == "text" else {}
+    hub = [p[0] for p in pipeline(task.name, model=model, **kwargs)(list(inputs), top_k=1, **call)]
+    local = [p[0] for p in predict(local_dir, inputs, top_k=1)]
+    equal = all(h["label"] == l["label"] and abs(h["score"] - l["score"]) < 1e-5 for h, l in zip(hub, local))
+    return {"hub": hub, "local": local, "equal": equal}

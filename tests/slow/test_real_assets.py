@@ -1,0 +1,71 @@
+"""Real pretrained checkpoints on real data (minutes on 2 cores). CI runs these too.
+
+Budgets are cut to fit CI (fewer examples / epochs than the recipes), so the thresholds sit
+below the README's full-recipe numbers but far above chance and above the untrained baselines.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import pipeline
+
+from hubtransfer import finetune
+
+ROOT = Path(__file__).resolve().parents[2]
+MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
+EFFNET = ROOT / "assets" / "efficientnet-lite0"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (MINILM.is_dir() and EFFNET.is_dir()), reason="run scripts/prepare_assets.py first"),
+]
+
+
+def _run(recipe: str, out: Path, *overrides: str):
+    return finetune(ROOT / recipe, [f"output_dir={out}", *overrides])
+
+
+def test_minilm_head_only_mean_pooled(tmp_path):
+    r = _run("recipes/text/minilm_rotten_tomatoes_head.yaml", tmp_path / "m", f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes",
+             "data.max_train_samples=3000", "train.epochs=2")
+    assert r.metrics["test"]["accuracy"] >= 0.72  # majority class is 0.58
+    assert r.run["strategy"]["trainable_share"] < 0.001
+    # Stock transformers reproduces the model (mean-pooled head: its modeling file, trust_remote_code).
+    texts = ["An utterly charming, clever film.", "A dull, lifeless mess."]
+    stock = pipeline("text-classification", model=str(tmp_path / "m"), trust_remote_code=True)(texts)
+    assert [p["label"] for p in stock] == ["fresh", "rotten"]
+
+
+def test_minilm_full_fine_tune(tmp_path):
+    r = _run("recipes/text/minilm_rotten_tomatoes.yaml", tmp_path / "m", f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes",
+             "data.max_train_samples=2500", "train.epochs=1", "train.lr=8e-5")
+    assert r.metrics["test"]["accuracy"] >= 0.74
+    stock = pipeline("text-classification", model=str(tmp_path / "m"))
+    assert stock("A masterpiece: moving, funny and wise.")[0]["label"] == "fresh"
+
+
+def test_efficientnet_head_and_full(tmp_path):
+    head = _run("recipes/vision/efficientnet_lite0_animal_shapes_head.yaml", tmp_path / "h", f"model.id={EFFNET}", "data.source=packaged:animal-shapes",
+                "data.max_train_samples=2000", "train.epochs=2")
+    assert head.metrics["test"]["accuracy"] >= 0.88  # pixels + logistic regression: ~0.76
+    full = _run("recipes/vision/efficientnet_lite0_animal_shapes.yaml", tmp_path / "f", f"model.id={EFFNET}", "data.source=packaged:animal-shapes",
+                "data.max_train_samples=2000", "train.epochs=2")
+    assert full.metrics["test"]["accuracy"] >= 0.90
+    preds = pipeline("image-classification", model=str(tmp_path / "f"))
+    assert preds.model.config.id2label[0] == "bear"
+
+
+def test_demo_round_trip_through_the_local_hub(tmp_path):
+    """The README's main command on a small budget: local Hub, seed, train from Hub ids, push, pull back."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    cmd = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--work", str(tmp_path / "demo"), "data.max_train_samples=400", "train.epochs=1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "== predictions equal: True" in proc.stdout
+    assert "== test metrics:" in proc.stdout and "local Hub stopped" in proc.stdout
+    card = (tmp_path / "demo" / "model" / "README.md").read_text()
+    assert "model-index" in card and "training_curves.png" in card and "base_model: sentence-transformers/all-MiniLM-L6-v2" in card
