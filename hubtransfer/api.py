@@ -118,9 +118,9 @@ def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: 
         unwrapped = accelerator.unwrap_model(model)
         save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process)
         if accelerator.is_main_process:
-            write_card(staging, repo_id=recipe.hub.repo_id, **run["card"])
             _write_reports(staging, recipe, data, run, result, test)
-            _commit(staging, out_dir)
+            write_card(staging, repo_id=recipe.hub.repo_id, **run["card"])  # reads the reports
+            _commit(staging, out_dir)  # the rename is what marks the run complete
         accelerator.wait_for_everyone()
     except BaseException:
         if accelerator.is_main_process:

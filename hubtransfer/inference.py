@@ -7,10 +7,11 @@ from pathlib import Path
 
 from accelerate import Accelerator
 from transformers import AutoConfig, pipeline
+from transformers.utils import logging as transformers_logging
 
 from hubtransfer.data import prepare_data
 from hubtransfer.loop import evaluate, make_loaders
-from hubtransfer.model import load_trained
+from hubtransfer.model import load_trained, quiet_transformers
 from hubtransfer.recipe import load_recipe
 from hubtransfer.tasks import get_task
 
@@ -67,6 +68,8 @@ def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
     task = get_task(task_name)
     model = load_trained(path, task)
     kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
-    pipe = pipeline(task_name, model=model, **kwargs)
+    with quiet_transformers(transformers_logging.CRITICAL):
+        # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs them fine.
+        pipe = pipeline(task_name, model=model, **kwargs)
     call = {"truncation": True} if task.modality == "text" else {}
     return pipe(list(inputs), top_k=top_k, **call)

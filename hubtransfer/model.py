@@ -119,14 +119,14 @@ def needs_custom_head(recipe: Recipe) -> bool:
 
 
 @contextmanager
-def _quiet_transformers():
-    # Loading with a replaced head logs "newly initialized" warnings for the head we replace on purpose.
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
+def quiet_transformers(level: int = transformers.logging.ERROR):
+    """Hide transformers' log lines below ``level`` (they describe what hubtransfer does on purpose)."""
+    previous = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity(level)
     try:
         yield
     finally:
-        transformers.logging.set_verbosity(level)
+        transformers.logging.set_verbosity(previous)
 
 
 def build_model(task: TaskSpec, model_dir: Path, recipe: Recipe, labels: list[str]) -> nn.Module:
@@ -134,7 +134,8 @@ def build_model(task: TaskSpec, model_dir: Path, recipe: Recipe, labels: list[st
     id2label = dict(enumerate(labels))
     label2id = {v: k for k, v in id2label.items()}
     common = dict(trust_remote_code=recipe.model.trust_remote_code, use_safetensors=not recipe.model.allow_pickle)
-    with _quiet_transformers():
+    # Loading with a replaced head logs "newly initialized" warnings for the head we replace on purpose.
+    with quiet_transformers():
         if needs_custom_head(recipe):
             return _custom_model(task, model_dir, recipe, id2label, label2id, common)
         auto = getattr(transformers, task.auto_class)

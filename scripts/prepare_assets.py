@@ -12,7 +12,6 @@ Idempotent: a folder that is already complete is kept. Run: ``python scripts/pre
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -23,14 +22,8 @@ from pathlib import Path
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "LICENSE", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sys.path.insert(0, str(ROOT / "scripts"))
+from convert_efficientnet_lite0 import sha256_of as _sha256  # noqa: E402  (one file hasher for both scripts)
 
 
 def minilm(out: Path) -> Path:

@@ -49,6 +49,10 @@ def run(name: str, path: str) -> dict:
     }
 
 
+def _share(share: float) -> str:
+    return "100%" if share == 1 else f"{100 * share:.2g}%"
+
+
 def table(rows: list[dict]) -> str:
     head = "| recipe | data (train / val / test) | strategy | trains | test acc | test macro-F1 | train samples/s | wall time |\n|---|---|---|---|---|---|---|---|"
     lines = [head]
@@ -56,7 +60,7 @@ def table(rows: list[dict]) -> str:
         s = r["sizes"]
         lines.append(
             f"| `{r['recipe']}` | {r['data']} ({s['train']:,} / {s['validation']:,} / {s['test']:,}) | {r['strategy']} | "
-            f"{100 * r['trainable_share']:.2f}% | {r['test']['accuracy']:.3f} | {r['test']['f1']:.3f} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
+            f"{_share(r['trainable_share'])} | {r['test']['accuracy']:.3f} | {r['test']['f1']:.3f} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
         )
     return "\n".join(lines)
 
@@ -65,7 +69,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="*", choices=sorted(RECIPES))
     p.add_argument("--out", type=Path, default=ROOT / "results" / "core.json")
+    p.add_argument("--table-only", action="store_true", help="print the table of the saved results; run nothing")
     args = p.parse_args(argv)
+    if args.table_only:
+        saved = json.loads(args.out.read_text())
+        print(table([saved[k] for k in RECIPES if k in saved]))
+        return 0
     server = None
     try:
         if not os.environ.get("HF_ENDPOINT"):

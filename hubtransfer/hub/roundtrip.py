@@ -8,6 +8,7 @@ import transformers
 from transformers import AutoConfig, pipeline
 
 from hubtransfer.inference import _task_of, predict
+from hubtransfer.model import quiet_transformers
 from hubtransfer.tasks import get_task
 
 
@@ -26,7 +27,9 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     processor = proc_cls.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
     kwargs = {"tokenizer": processor} if task.modality == "text" else {"image_processor": processor}
     call = {"truncation": True} if task.modality == "text" else {}
-    hub = [p[0] for p in pipeline(task.name, model=model, **kwargs)(list(inputs), top_k=1, **call)]
+    with quiet_transformers(transformers.logging.CRITICAL):  # the custom-head "not supported" list, as in predict()
+        pipe = pipeline(task.name, model=model, **kwargs)
+    hub = [p[0] for p in pipe(list(inputs), top_k=1, **call)]
     local = [p[0] for p in predict(local_dir, inputs, top_k=1)]
     equal = all(h["label"] == l["label"] and abs(h["score"] - l["score"]) < 1e-5 for h, l in zip(hub, local))
     return {"hub": hub, "local": local, "equal": equal}

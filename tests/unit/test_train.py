@@ -186,3 +186,19 @@ def test_nan_loss_stops_with_a_clear_message(tiny_bert, tmp_path, sentiment_csv)
     with pytest.raises(Exception, match="training loss became nan|lower train.lr"):
         finetune(text_recipe(tiny_bert, sentiment_csv, tmp_path / "out", train__lr=1e12, train__max_grad_norm=None, train__epochs=2))
     _assert_nothing_written(tmp_path / "out")
+
+
+def test_bf16_autocast_and_step_interval_evaluation(tiny_bert, tmp_path, sentiment_csv):
+    r = finetune(text_recipe(tiny_bert, sentiment_csv, tmp_path / "out", train__precision="bf16", train__eval_every=5, train__epochs=2))
+    assert r.run["training"]["precision"] == "bf16"
+    assert [h["step"] for h in r.history] == [5, 10, 15, 20, 24]  # every 5 steps, and the last step
+    assert all(h["train_loss"] == h["train_loss"] for h in r.history)  # finite (not NaN)
+    assert r.model.dtype == torch.float32  # autocast: weights stay fp32, as saved
+
+
+def test_precision_auto_explains_its_choice():
+    from hubtransfer.loop import resolve_precision
+
+    choice, why = resolve_precision("auto")
+    assert choice in ("no", "bf16", "fp16") and why
+    assert resolve_precision("fp16") == ("fp16", "set by the recipe")
