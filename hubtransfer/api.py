@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
-from hubtransfer import plots
+from hubtransfer import checkpoint, plots
 from hubtransfer.data import PreparedData, prepare_data
 from hubtransfer.hub.card import license_of, write_card
 from hubtransfer.hub.push import push_folder
@@ -97,7 +98,9 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
 
 def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: PreparedData, plan, extra, out_dir: Path, model_dir: Path) -> FinetuneResult:
     staging = out_dir.parent / f".{out_dir.name}.incomplete"
-    if accelerator.is_main_process:
+    ckpt_dir = staging / "checkpoints" if recipe.train.checkpoint_every else None
+    resuming = bool(recipe.train.resume and ckpt_dir and checkpoint.checkpoints(ckpt_dir))
+    if accelerator.is_main_process and not resuming:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     accelerator.wait_for_everyone()
@@ -106,7 +109,8 @@ def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: 
             accelerator.init_trackers("hubtransfer", config=_flat_hparams(recipe))
         loaders, sampler = make_loaders(encoded, task.collate(processor, recipe), recipe)
         started = time.perf_counter()
-        result = fit(model, loaders, sampler, recipe, accelerator, len(data.labels), staging / "metrics.jsonl" if accelerator.is_main_process else None)
+        log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
+        result = fit(model, loaders, sampler, recipe, accelerator, len(data.labels), log_path, checkpoint_dir=ckpt_dir)
         test_loader = accelerator.prepare(loaders["test"])
         test = evaluate(model, test_loader, accelerator, len(data.labels))
         wall = time.perf_counter() - started
@@ -118,12 +122,14 @@ def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: 
         unwrapped = accelerator.unwrap_model(model)
         save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process)
         if accelerator.is_main_process:
+            shutil.rmtree(staging / "checkpoints", ignore_errors=True)  # the finished model replaces them
             _write_reports(staging, recipe, data, run, result, test)
             write_card(staging, repo_id=recipe.hub.repo_id, **run["card"])  # reads the reports
             _commit(staging, out_dir)  # the rename is what marks the run complete
         accelerator.wait_for_everyone()
     except BaseException:
-        if accelerator.is_main_process:
+        # Checkpoints survive a failure (the same command resumes); a run without any leaves nothing.
+        if accelerator.is_main_process and not (ckpt_dir and checkpoint.checkpoints(ckpt_dir)):
             shutil.rmtree(staging, ignore_errors=True)
         raise
     logger.info("test: %s", json.dumps(run["metrics"]["test"]))
@@ -135,6 +141,10 @@ def make_accelerator(recipe: Recipe, mixed: str, project_dir: Path | None = None
     """The run's Accelerator. Without a GPU, ``cpu=True``: only then does Accelerate join the ranks of a
     multi-process launch (torchrun / ``accelerate launch --multi_gpu``) over gloo instead of each
     process training alone."""
+    # AcceleratorState is a process-wide singleton that refuses a second precision; finetune() may run
+    # many times in one process (API, sweeps), so drop the previous run's state but keep the
+    # process group (PartialState).
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(
         cpu=not torch.cuda.is_available(),
         mixed_precision=mixed,

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Sampler, Subset
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from hubtransfer import checkpoint
 from hubtransfer.metrics import classification_metrics, confusion
 from hubtransfer.recipe import Recipe
 from hubtransfer.strategies import parameter_groups, set_train_mode
@@ -88,12 +89,15 @@ def make_loaders(encoded: dict, collate, recipe: Recipe) -> tuple[dict, Shuffled
     train = encoded["train"]
     lengths = getattr(train, "lengths", None) if t.group_by_length else None
     sampler = ShuffledBatches(len(train), t.batch_size, t.seed, lengths)
-    loaders = {"train": DataLoader(train, batch_sampler=sampler, collate_fn=collate, num_workers=t.num_workers)}
+    # A generator of their own: creating an iterator then takes no draw from the global RNG, so dropout
+    # masks do not depend on when iterators are made (a resumed run makes one mid-epoch).
+    own = dict(collate_fn=collate, num_workers=t.num_workers, generator=torch.Generator().manual_seed(t.seed))
+    loaders = {"train": DataLoader(train, batch_sampler=sampler, **own)}
     for split in ("validation", "test"):
         ds = encoded[split]
         if getattr(ds, "lengths", None) is not None:  # sorted eval batches: same results, less padding
             ds = Subset(ds, sorted(range(len(ds)), key=lambda i: -ds.lengths[i]))
-        loaders[split] = DataLoader(ds, batch_size=t.eval_batch_size, shuffle=False, collate_fn=collate, num_workers=t.num_workers)
+        loaders[split] = DataLoader(ds, batch_size=t.eval_batch_size, shuffle=False, **own)
     return loaders, sampler
 
 
@@ -169,23 +173,48 @@ def total_steps(recipe: Recipe, batches_per_epoch: int) -> tuple[int, int]:
     return per_epoch, max(1, math.ceil(recipe.train.epochs * per_epoch))
 
 
-def fit(model, loaders: dict, sampler: ShuffledBatches, recipe: Recipe, accelerator: Accelerator, num_labels: int, log_path: Path | None) -> FitResult:
-    """Train ``model`` by the recipe; keep and restore the best weights by the watched metric."""
+def fit(
+    model,
+    loaders: dict,
+    sampler: ShuffledBatches,
+    recipe: Recipe,
+    accelerator: Accelerator,
+    num_labels: int,
+    log_path: Path | None,
+    checkpoint_dir: Path | None = None,
+) -> FitResult:
+    """Train ``model`` by the recipe; keep and restore the best weights by the watched metric.
+
+    With ``checkpoint_dir``, checkpoints are written there as the recipe says, and a run finding a
+    checkpoint there resumes from the newest one exactly where it stopped (same batches, same RNG).
+    """
     t = recipe.train
     optimizer = torch.optim.AdamW(parameter_groups(model, t.lr, t.head_lr, t.weight_decay), lr=t.lr, fused=_fused_ok(model))
     per_epoch, steps = total_steps(recipe, len(loaders["train"]) // accelerator.num_processes or 1)
     scheduler = get_scheduler(t.scheduler, optimizer, num_warmup_steps=int(t.warmup_ratio * steps), num_training_steps=steps)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(model, optimizer, loaders["train"], loaders["validation"], scheduler)
     eval_every = per_epoch if t.eval_every == "epoch" else t.eval_every
+    save_every = per_epoch if t.checkpoint_every == "epoch" else t.checkpoint_every
     best = _Best(t.early_stopping.metric, t.early_stopping.patience, t.early_stopping.min_delta)
-    result, step, epoch = FitResult(), 0, 0
-    running = torch.zeros((), device=accelerator.device)
-    bar = tqdm(total=steps, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
-    while step < steps and not result.stopped_early:
-        sampler.set_epoch(epoch)
+    pos = _Position(result=FitResult())
+    if checkpoint_dir is not None and (found := checkpoint.checkpoints(checkpoint_dir)):
+        pos = _resume(accelerator, found[-1], best, recipe)
+        if log_path is not None:  # evaluations after that checkpoint will run again: drop their old lines
+            log_path.write_text("".join(json.dumps(r) + "\n" for r in pos.result.history), encoding="utf-8")
+    running = torch.tensor(pos.running, device=accelerator.device)
+    bar = tqdm(total=steps, initial=pos.step, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
+    result = pos.result
+    while pos.step < steps and not result.stopped_early:
         set_train_mode(model)
         tick = time.perf_counter()
-        for batch in train_loader:
+        batches = accelerator.skip_first_batches(train_loader, pos.batches) if pos.batches else train_loader
+        # Accelerate's loaders pass their own iteration count to the sampler's set_epoch when iterated;
+        # set it on the loader so a resumed run (fresh loaders, count 0) still shuffles as epoch `pos.epoch`.
+        for loader in {id(train_loader): train_loader, id(batches): batches}.values():
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(pos.epoch)
+        sampler.set_epoch(pos.epoch)
+        for batch in batches:
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
@@ -195,32 +224,84 @@ def fit(model, loaders: dict, sampler: ShuffledBatches, recipe: Recipe, accelera
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
             running += loss.detach()  # stays on device: no host sync per step
+            pos.batches += 1
+            pos.since_eval += 1
             result.train_samples += batch["labels"].shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
-            step += 1
+            pos.step += 1
             bar.update(1)
-            if step % eval_every == 0 or step == steps:
+            if pos.step % eval_every == 0 or pos.step == steps:
                 result.train_seconds += time.perf_counter() - tick
-                record = _evaluate_step(model, val_loader, accelerator, num_labels, running, step, epoch, per_epoch, eval_every * t.grad_accum)
+                record = _evaluate_step(model, val_loader, accelerator, num_labels, running, pos, per_epoch)
                 running.zero_()
+                pos.since_eval = 0
                 _log(record, accelerator, log_path, bar)
                 result.history.append(record)
                 best.update(accelerator.unwrap_model(model), record)
                 if best.should_stop:
                     result.stopped_early = True
-                    logger.info("early stop at step %d: no %s gain in %d evaluations", step, best.metric, best.bad)
+                    logger.info("early stop at step %d: no %s gain in %d evaluations", pos.step, best.metric, best.bad)
                 set_train_mode(model)
                 tick = time.perf_counter()
-            if step >= steps or result.stopped_early:
+            if checkpoint_dir is not None and save_every and pos.step % save_every == 0 and pos.step < steps:
+                pos.running = running.item()
+                _save(accelerator, checkpoint_dir, pos, best, recipe)
+            if pos.step >= steps or result.stopped_early:
                 break
         result.train_seconds += time.perf_counter() - tick
-        epoch += 1
+        if pos.step < steps and not result.stopped_early:
+            pos.epoch, pos.batches = pos.epoch + 1, 0
     bar.close()
-    result.steps, result.best = step, best.record
+    result.steps, result.best = pos.step, best.record
     if best.state is not None:
         accelerator.unwrap_model(model).load_state_dict(best.state, strict=False)
     return result
+
+
+@dataclass
+class _Position:
+    """Where the loop is: what a checkpoint must hold to continue exactly."""
+
+    result: FitResult
+    step: int = 0
+    epoch: int = 0
+    batches: int = 0  # batches already taken from this epoch
+    since_eval: int = 0  # batches summed in ``running`` since the last evaluation
+    running: float = 0.0
+
+
+def _save(accelerator: Accelerator, root: Path, pos: _Position, best: _Best, recipe: Recipe) -> None:
+    r = pos.result
+    state = {
+        "recipe": recipe.to_dict(),
+        "step": pos.step, "epoch": pos.epoch, "batches": pos.batches, "since_eval": pos.since_eval, "running": pos.running,
+        "history": r.history, "train_samples": r.train_samples, "train_seconds": r.train_seconds,
+        "best": {"value": best.value if math.isfinite(best.value) else None, "record": best.record, "bad": best.bad},
+    }
+    checkpoint.save(accelerator, root, pos.step, state, best.state, recipe.train.keep_checkpoints)
+
+
+def _resume(accelerator: Accelerator, path: Path, best: _Best, recipe: Recipe) -> _Position:
+    state, best_state = checkpoint.load(accelerator, path)
+    if _comparable(state["recipe"]) != _comparable(recipe.to_dict()):
+        raise TrainingError(
+            f"{path.parent} holds an interrupted run of a different recipe; set train.resume=false to start over, "
+            "or run the recipe it was started with"
+        )
+    b = state["best"]
+    best.value = b["value"] if b["value"] is not None else -math.inf
+    best.record, best.bad, best.state = b["record"], b["bad"], best_state
+    result = FitResult(history=state["history"], train_samples=state["train_samples"], train_seconds=state["train_seconds"])
+    logger.info("resuming from %s (step %d, epoch %d, batch %d)", path.name, state["step"], state["epoch"], state["batches"])
+    return _Position(result, state["step"], state["epoch"], state["batches"], state["since_eval"], state["running"])
+
+
+def _comparable(recipe: dict) -> dict:
+    """The recipe keys a resumed run must share with the interrupted one (output and hub keys may differ)."""
+    out = {k: v for k, v in recipe.items() if k not in ("hub", "overwrite_output_dir", "output_dir")}
+    out["train"] = {k: v for k, v in recipe["train"].items() if k not in ("resume", "log_with", "num_workers")}
+    return out
 
 
 def _fused_ok(model) -> bool:
@@ -228,12 +309,15 @@ def _fused_ok(model) -> bool:
     return all(p.device.type in ("cpu", "cuda") for p in model.parameters())
 
 
-def _evaluate_step(model, loader, accelerator, num_labels, running, step, epoch, per_epoch, batches) -> dict:
-    loss = accelerator.reduce(running, reduction="mean").item() / max(1, batches)
+def _evaluate_step(model, loader, accelerator, num_labels, running, pos: _Position, per_epoch: int) -> dict:
+    loss = accelerator.reduce(running, reduction="mean").item() / max(1, pos.since_eval)
     if not math.isfinite(loss):
-        raise TrainingError(f"the training loss became {loss} by step {step}; lower train.lr, or set train.precision=no if using fp16")
+        raise TrainingError(
+            f"the training loss became {loss} by step {pos.step}; lower train.lr, or set train.precision=no if using fp16. "
+            "Checkpoints written before this point are kept"
+        )
     out = evaluate(model, loader, accelerator, num_labels)
-    return {"step": step, "epoch": round(step / per_epoch, 3), "train_loss": round(loss, 5), "validation": out["metrics"]}
+    return {"step": pos.step, "epoch": round(pos.step / per_epoch, 3), "train_loss": round(loss, 5), "validation": out["metrics"]}
 
 
 def _log(record: dict, accelerator: Accelerator, log_path: Path | None, bar) -> None:

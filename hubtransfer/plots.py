@@ -11,16 +11,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def training_curves(history: list[dict], metric: str, path: Path) -> None:
-    """Training loss and validation metric against optimizer steps."""
+    """Training loss and the validation metric against optimizer steps, side by side."""
     steps = [r["step"] for r in history]
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
-    ax.plot(steps, [r["train_loss"] for r in history], "o-", color="tab:red", label="train loss")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("train loss", color="tab:red")
-    ax2 = ax.twinx()
-    ax2.plot(steps, [r["validation"].get(metric) for r in history], "s-", color="tab:blue", label=f"validation {metric}")
-    ax2.set_ylabel(f"validation {metric}", color="tab:blue")
-    ax.set_title("Training curve")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=110)
+    left.plot(steps, [r["train_loss"] for r in history], "o-", color="tab:red")
+    left.set_title("training loss (mean since last evaluation)", fontsize=9)
+    right.plot(steps, [r["validation"].get(metric) for r in history], "s-", color="tab:blue")
+    right.set_title(f"validation {metric}", fontsize=9)
+    for ax in (left, right):
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -113,12 +113,17 @@ class TrainSpec(_Section):
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
     seed: int = 0
     log_with: list[Literal["tensorboard"]] = Field(default_factory=list, description="Accelerate trackers, e.g. [tensorboard].")
+    checkpoint_every: Union[Literal["epoch"], int, None] = Field(
+        "epoch", description="Checkpoint (model, optimizer, scheduler, RNG, position) every epoch, every N steps, or never (null)."
+    )
+    keep_checkpoints: int = Field(2, ge=1, description="How many of the newest checkpoints to keep while training.")
+    resume: bool = Field(True, description="Continue an interrupted run of the same recipe from its newest checkpoint.")
 
-    @field_validator("eval_every")
+    @field_validator("eval_every", "checkpoint_every")
     @classmethod
-    def _positive_steps(cls, v):
+    def _positive_steps(cls, v, info):
         if isinstance(v, int) and v <= 0:
-            raise ValueError(f"train.eval_every must be 'epoch' or a positive step count, got {v}")
+            raise ValueError(f"train.{info.field_name} must be 'epoch' or a positive step count, got {v}")
         return v
 
 

@@ -1,0 +1,32 @@
+"""Fine-tune a tiny recipe; with KILL_AT_STEP=N, SIGKILL this process when optimizer step N begins."""
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from conftest import text_recipe  # noqa: E402
+
+from hubtransfer import finetune  # noqa: E402
+
+
+def main(model: str, data: str, out: str) -> None:
+    kill_at = int(os.environ.get("KILL_AT_STEP", "0"))
+    if kill_at:
+        real_step, calls = torch.optim.AdamW.step, [0]
+
+        def step(self, *a, **k):
+            calls[0] += 1
+            if calls[0] == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: as a crash or an OOM kill
+            return real_step(self, *a, **k)
+
+        torch.optim.AdamW.step = step
+    finetune(text_recipe(model, data, out, train__lr=1e-2, train__epochs=3, train__checkpoint_every=5))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
