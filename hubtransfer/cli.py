@@ -7,6 +7,7 @@ no traceback, nothing written.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -22,9 +23,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from hubtransfer.model import ModelSourceError
     from hubtransfer.recipe import RecipeError
     from hubtransfer.hub.push import PushError
+    from hubtransfer.strategies import StrategyError
+    from hubtransfer.tasks import ProcessorError
     from hubtransfer.tasks.image_classification import ImageDataError
 
-    return (RecipeError, DataError, ModelSourceError, OutputDirError, ImageDataError, TrainingError, PushError, FileNotFoundError)
+    return (RecipeError, DataError, ModelSourceError, OutputDirError, ImageDataError, ProcessorError, StrategyError, TrainingError, PushError, FileNotFoundError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -155,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except _user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        print(f"error: no space left on device while writing ({e.filename or 'output'}); free some space or set "
+              "output_dir on another disk. Checkpoints already written are kept and the same command resumes", file=sys.stderr)
         return 2
 
 

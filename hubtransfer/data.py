@@ -15,6 +15,7 @@ The split (written into ``split.json`` and the model card):
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 from dataclasses import dataclass, field
@@ -81,9 +82,7 @@ def load_source(spec: DataSpec) -> DatasetDict:
         except DataError:
             raise
         except Exception as e:  # datasets raises ValueError / pyarrow errors for empty or malformed files
-            empty = "corresponds to no data" in str(e) or "Empty" in type(e).__name__
-            why = "holds no rows" if empty else f"cannot be read ({type(e).__name__}: {e})"
-            raise DataError(f"data.source: '{src}' {why}; check the file(s)") from None
+            raise DataError(f"data.source: '{src}' {_read_problem(e)}") from None
     elif _looks_like_path(src):
         raise DataError(f"data.source: local path '{src}' does not exist; check the path or use a Hub dataset id")
     else:
@@ -91,8 +90,33 @@ def load_source(spec: DataSpec) -> DatasetDict:
     return _normalise_split_names(dd)
 
 
+def _read_problem(e: Exception) -> str:
+    text = f"{type(e).__name__}: {e}"
+    if "corresponds to no data" in text or "EmptyDataError" in text:
+        return "holds no rows; check the file(s)"
+    if "UnicodeDecodeError" in text or "utf-8" in text.lower():
+        return "is not UTF-8 text; re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    return f"cannot be read ({text.splitlines()[0][:300]}); check the file(s)"
+
+
 def _looks_like_path(src: str) -> bool:
     return src.startswith(("/", "./", "../", "~")) or src.count("/") > 1 or Path(src).suffix.lower() in FILE_BUILDERS
+
+
+def _require_utf8(path: Path) -> None:
+    """Text formats must be UTF-8; checked in 1 MB chunks so a large file costs no memory."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"data.source: '{path.name}' is not UTF-8 text (bad byte at offset {offset + e.start}); "
+                    "re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                ) from None
+            offset += len(chunk)
 
 
 def _load_local(path: Path) -> DatasetDict:
@@ -100,11 +124,16 @@ def _load_local(path: Path) -> DatasetDict:
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise DataError(f"data.source: cannot read '{path.name}'; use one of {sorted(FILE_BUILDERS)} or an image folder")
+        if builder != "parquet":
+            _require_utf8(path)
         kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
         return load_dataset(builder, data_files={"train": str(path)}, **kwargs)
     files = {s: f for f in path.iterdir() if f.is_file() and (s := SPLIT_ALIASES.get(f.stem.lower())) and f.suffix.lower() in FILE_BUILDERS}
     if files:  # a folder of split files: train.csv, test.csv, ...
         builder = FILE_BUILDERS[next(iter(files.values())).suffix.lower()]
+        for f in files.values():
+            if builder != "parquet":
+                _require_utf8(f)
         return load_dataset(builder, data_files={s: str(f) for s, f in files.items()})
     return load_dataset("imagefolder", data_dir=str(path))
 
@@ -133,9 +162,19 @@ def _standard_columns(dd: DatasetDict, input_col: str, label_col: str, modality:
                 raise DataError(f"{k}: column '{col}' is not in the {split} split.{dym} Columns: {ds.column_names}")
         if len(ds) == 0:
             raise DataError(f"data.source: the {split} split is empty; check the source (or its filters)")
+        if modality == "text":
+            _require_texts(ds[input_col], split, key)
     dd = DatasetDict({s: ds.select_columns([input_col, label_col]) for s, ds in dd.items()})
     renames = {c: n for c, n in ((input_col, modality), (label_col, "label")) if c != n}
     return dd.rename_columns(renames) if renames else dd
+
+
+def _require_texts(texts: list, split: str, key: str) -> None:
+    """Empty or missing texts carry no signal and usually mean a broken export: name the rows."""
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        rows = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        raise DataError(f"{key}: {len(bad)} empty or missing text(s) in the {split} split (rows {rows}); drop or fill those rows")
 
 
 def _unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[str]]:

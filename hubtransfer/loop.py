@@ -204,6 +204,22 @@ def fit(
     running = torch.tensor(pos.running, device=accelerator.device)
     bar = tqdm(total=steps, initial=pos.step, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
     result = pos.result
+    try:
+        _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, accelerator, recipe, pos, best, running, bar,
+                steps=steps, per_epoch=per_epoch, eval_every=eval_every, save_every=save_every, num_labels=num_labels,
+                log_path=log_path, checkpoint_dir=checkpoint_dir)
+    finally:
+        bar.close()  # before any error message, so it does not land on the bar's line
+    result.steps, result.best = pos.step, best.record
+    if best.state is not None:
+        accelerator.unwrap_model(model).load_state_dict(best.state, strict=False)
+    return result
+
+
+def _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, accelerator, recipe, pos, best, running, bar, *,
+            steps, per_epoch, eval_every, save_every, num_labels, log_path, checkpoint_dir) -> None:
+    """The epochs of :func:`fit` from ``pos`` on; updates ``pos``, ``best`` and ``pos.result`` in place."""
+    t, result = recipe.train, pos.result
     while pos.step < steps and not result.stopped_early:
         set_train_mode(model)
         tick = time.perf_counter()
@@ -252,11 +268,6 @@ def fit(
         result.train_seconds += time.perf_counter() - tick
         if pos.step < steps and not result.stopped_early:
             pos.epoch, pos.batches = pos.epoch + 1, 0
-    bar.close()
-    result.steps, result.best = pos.step, best.record
-    if best.state is not None:
-        accelerator.unwrap_model(model).load_state_dict(best.state, strict=False)
-    return result
 
 
 @dataclass

@@ -88,6 +88,17 @@ class HeadSpec(_Section):
 
 class EarlyStoppingSpec(_Section):
     metric: str = Field("accuracy", description="Validation metric watched for the best model and early stopping.")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        from hubtransfer.metrics import DEFAULT_METRICS
+
+        if v not in DEFAULT_METRICS:
+            guess = difflib.get_close_matches(v, DEFAULT_METRICS, n=1, cutoff=0.5)
+            dym = f" Did you mean '{guess[0]}'?" if guess else ""
+            raise ValueError(f"train.early_stopping.metric '{v}' is not computed.{dym} Known: {list(DEFAULT_METRICS)}")
+        return v
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement (off when null).")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
 

@@ -18,6 +18,10 @@ from torch import nn
 _TOP = re.compile(r"^top:(\d+)$")
 
 
+class StrategyError(ValueError):
+    """A strategy the model cannot follow (too many blocks, no backbone), with the fix."""
+
+
 @dataclass(frozen=True)
 class Strategy:
     kind: str  # head | top | full
@@ -37,7 +41,7 @@ def parse_strategy(text: str) -> Strategy:
 def backbone(model: nn.Module) -> nn.Module:
     base = getattr(model, "backbone", None) or getattr(model, "base_model", None)
     if base is None or base is model:
-        raise ValueError(f"{type(model).__name__} has no separate backbone; use strategy=full")
+        raise StrategyError(f"{type(model).__name__} has no separate backbone; use strategy=full")
     return base
 
 
@@ -50,7 +54,7 @@ def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
             if len(kinds) == 1 and (best is None or len(module) > len(best[1])):
                 best = (name, module)
     if best is None:
-        raise ValueError(f"found no repeated blocks in {type(backbone(model)).__name__}; use strategy=head or full")
+        raise StrategyError(f"found no repeated blocks in {type(backbone(model)).__name__}; use strategy=head or full")
     return best
 
 
@@ -84,7 +88,7 @@ def _top_block_parameters(model: nn.Module, k: int) -> set[str]:
     base = backbone(model)
     _, blocks = find_blocks(model)
     if k > len(blocks):
-        raise ValueError(f"strategy top:{k} asks for more blocks than the backbone has ({len(blocks)}); use top:{len(blocks)} or full")
+        raise StrategyError(f"strategy top:{k} asks for more blocks than the backbone has ({len(blocks)}); use top:{len(blocks)} or full")
     wanted = {id(p) for b in list(blocks)[-k:] for p in b.parameters()}
     last_block = {id(p) for p in blocks[-1].parameters()}
     prefix = _prefix(model, base)
@@ -103,7 +107,7 @@ def _prefix(model: nn.Module, base: nn.Module) -> str:
     for name, module in model.named_modules():
         if module is base:
             return f"{name}." if name else ""
-    raise ValueError("backbone not found inside the model")
+    raise StrategyError("backbone not found inside the model")
 
 
 def set_train_mode(model: nn.Module) -> None:

@@ -41,6 +41,10 @@ class TaskSpec:
 TASKS: Registry[TaskSpec] = Registry("task")
 
 
+class ProcessorError(ValueError):
+    """A checkpoint without the tokenizer / image processor its task needs, with the fix."""
+
+
 def get_task(name: str) -> TaskSpec:
     """The registered task called ``name`` (ValueError with a did-you-mean otherwise)."""
     return TASKS.get(name)

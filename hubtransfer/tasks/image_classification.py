@@ -10,7 +10,7 @@ import torch
 from PIL import Image as PILImage
 from transformers import AutoImageProcessor
 
-from hubtransfer.tasks import TASKS, TaskSpec
+from hubtransfer.tasks import TASKS, ProcessorError, TaskSpec
 
 PRECOMPUTE_BUDGET_BYTES = 4 * 1024**3
 CHUNK = 256
@@ -47,7 +47,13 @@ class LazyImages(torch.utils.data.Dataset):
 
 
 def load_processor(model_dir, recipe):
-    proc = AutoImageProcessor.from_pretrained(model_dir, trust_remote_code=recipe.model.trust_remote_code)
+    try:
+        proc = AutoImageProcessor.from_pretrained(model_dir, trust_remote_code=recipe.model.trust_remote_code)
+    except (OSError, ValueError, TypeError) as e:
+        raise ProcessorError(
+            f"model.id: '{recipe.model.id}' has no image processor ({type(e).__name__}); "
+            "use a checkpoint that ships preprocessor_config.json or add one"
+        ) from None
     if recipe.data.image_size:
         s = recipe.data.image_size
         # Saved with the model so pipeline() sees exactly the training resolution.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
-from hubtransfer.tasks import TASKS, TaskSpec
+from hubtransfer.tasks import TASKS, ProcessorError, TaskSpec
 
 
 class EncodedText(torch.utils.data.Dataset):
@@ -26,10 +26,23 @@ class EncodedText(torch.utils.data.Dataset):
 
 
 def load_processor(model_dir, recipe):
-    tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=recipe.model.trust_remote_code)
+    try:
+        tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=recipe.model.trust_remote_code)
+    except (OSError, ValueError, TypeError) as e:
+        raise _no_tokenizer(recipe, type(e).__name__) from None
+    if len(tok) <= len(set(tok.all_special_tokens)) + 1:
+        # Without tokenizer files transformers 5 builds an empty-vocabulary tokenizer: every word would be [UNK].
+        raise _no_tokenizer(recipe, f"vocabulary of {len(tok)} tokens")
     # Saved with the model, so pipeline() truncates where training did.
     tok.model_max_length = recipe.data.max_length
     return tok
+
+
+def _no_tokenizer(recipe, why: str) -> ProcessorError:
+    return ProcessorError(
+        f"model.id: '{recipe.model.id}' has no usable tokenizer ({why}); "
+        "use a checkpoint that ships tokenizer files (tokenizer.json or vocab files) or copy them into the folder"
+    )
 
 
 def encode(prepared, tokenizer, recipe) -> dict:
