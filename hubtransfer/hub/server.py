@@ -1048,9 +1048,12 @@ class LocalHub:
         host: str = "127.0.0.1",
         tokens: Mapping[str, str] | None = None,
         startup_timeout: float = 30.0,
+        middleware: Callable | None = None,
         **app_options,
     ):
+        """``middleware`` wraps the ASGI app (the tests inject faults with it)."""
         self.root = Path(root)
+        self._middleware = middleware
         self.host = host
         self.port = port
         self.tokens = dict(DEV_TOKENS if tokens is None else tokens)
@@ -1066,6 +1069,8 @@ class LocalHub:
 
     def __enter__(self) -> LocalHub:
         app = create_app(self.root, tokens=self.tokens, **self._app_options)
+        if self._middleware is not None:
+            app = self._middleware(app)
         # Bind ourselves so that port=0 gives us the real port before the server starts.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind((self.host, self.port))
