@@ -141,3 +141,39 @@ def test_seeded_dataset_loads_with_stock_datasets(hub, clients, tmp_path, monkey
     assert "text-classification" in card.task_categories
     seed(api, tmp_path, only=["hubtransfer-local/rotten-tomatoes"])  # idempotent: no new commit
     assert _commits(api, "hubtransfer-local/rotten-tomatoes", repo_type="dataset") == n
+
+
+def test_no_token_in_checkpoints_or_error_messages(hub, clients, tiny_bert, tmp_path, monkeypatch, capfd, caplog):
+    """A run stopped after writing checkpoints, and a push refused for a bad token: the token appears nowhere."""
+    import hubtransfer.loop as loop
+    from hubtransfer.cli import main
+
+    secret = "hf_" + "Q" * 34  # token-shaped and unknown to the server
+    monkeypatch.setenv("HF_TOKEN", secret)
+    real = loop._evaluate_step
+
+    def poisoned(model, loader, accelerator, num_labels, running, pos, per_epoch):
+        if pos.step >= 8:
+            running.fill_(float("nan"))
+        return real(model, loader, accelerator, num_labels, running, pos, per_epoch)
+
+    monkeypatch.setattr(loop, "_evaluate_step", poisoned)
+    recipe = text_recipe(tiny_bert, write_sentiment_csv(tmp_path / "r.csv"), tmp_path / "out", train__checkpoint_every=4, train__eval_every=4,
+                         hub={"push": True, "repo_id": "local-user/never"})
+    import yaml
+
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert main(["train", str(tmp_path / "recipe.yaml")]) == 2
+    checkpoints = list((tmp_path / ".out.incomplete" / "checkpoints").rglob("*"))
+    assert any(p.name == "loop_state.json" for p in checkpoints)
+    monkeypatch.setattr(loop, "_evaluate_step", real)
+    finished = tmp_path / "done"
+    from hubtransfer import finetune
+
+    finetune(text_recipe(tiny_bert, tmp_path / "r.csv", finished, train__epochs=1))
+    assert main(["push", str(finished), "--repo-id", "other-user/not-mine"]) == 2  # the server refuses the unknown token
+    out, err = capfd.readouterr()
+    assert "error: push of" in err
+    for path in [p for p in tmp_path.rglob("*") if p.is_file()]:
+        assert secret.encode() not in path.read_bytes(), path
+    assert secret not in out + err + caplog.text
