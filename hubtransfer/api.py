@@ -97,6 +97,7 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
 
 
 def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: PreparedData, plan, extra, out_dir: Path, model_dir: Path) -> FinetuneResult:
+    """Train in ``.NAME.incomplete`` (resuming its checkpoints), evaluate, save, card, then rename into place."""
     staging = out_dir.parent / f".{out_dir.name}.incomplete"
     ckpt_dir = staging / "checkpoints" if recipe.train.checkpoint_every else None
     resuming = bool(recipe.train.resume and ckpt_dir and checkpoint.checkpoints(ckpt_dir))

@@ -107,6 +107,20 @@ def image_folder(tmp_path) -> Path:
     return write_image_folder(tmp_path / "images")
 
 
+def poison_loss_from(monkeypatch, step: int) -> None:
+    """Make the training loss NaN at the first evaluation at or after optimizer step ``step``."""
+    import hubtransfer.loop as loop
+
+    real = loop._evaluate_step
+
+    def poisoned(model, loader, accelerator, num_labels, running, pos, per_epoch):
+        if pos.step >= step:
+            running.fill_(float("nan"))
+        return real(model, loader, accelerator, num_labels, running, pos, per_epoch)
+
+    monkeypatch.setattr(loop, "_evaluate_step", poisoned)
+
+
 def text_recipe(model_dir: Path, data: Path, out: Path, **extra) -> dict:
     recipe = {
         "task": "text-classification",

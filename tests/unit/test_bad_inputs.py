@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import text_recipe, write_image_folder, write_sentiment_csv
+from conftest import poison_loss_from, text_recipe, write_image_folder, write_sentiment_csv
 from hubtransfer.cli import main
 
 
@@ -174,16 +174,7 @@ def test_full_disk_is_reported_and_nothing_half_written(fx, tmp_path, capsys, mo
 
 def test_nan_after_a_checkpoint_keeps_it(fx, tmp_path, capsys, monkeypatch):
     """NaN loss stops with a clear message; the last good checkpoint stays for inspection or a resume."""
-    import hubtransfer.loop as loop
-
-    real = loop._evaluate_step
-
-    def poisoned(model, loader, accelerator, num_labels, running, pos, per_epoch):
-        if pos.step >= 12:
-            running.fill_(float("nan"))
-        return real(model, loader, accelerator, num_labels, running, pos, per_epoch)
-
-    monkeypatch.setattr(loop, "_evaluate_step", poisoned)
+    poison_loss_from(monkeypatch, 12)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(_text(tmp_path, fx, train__checkpoint_every=4, train__eval_every=4)))
     assert main(["train", str(path)]) == 2

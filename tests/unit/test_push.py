@@ -10,7 +10,7 @@ import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from conftest import TOKEN, text_recipe, write_sentiment_csv
+from conftest import TOKEN, poison_loss_from, text_recipe, write_sentiment_csv
 from hubtransfer.hub.push import PushError, is_transient, push_folder, with_retries
 
 
@@ -145,19 +145,11 @@ def test_seeded_dataset_loads_with_stock_datasets(hub, clients, tmp_path, monkey
 
 def test_no_token_in_checkpoints_or_error_messages(hub, clients, tiny_bert, tmp_path, monkeypatch, capfd, caplog):
     """A run stopped after writing checkpoints, and a push refused for a bad token: the token appears nowhere."""
-    import hubtransfer.loop as loop
     from hubtransfer.cli import main
 
     secret = "hf_" + "Q" * 34  # token-shaped and unknown to the server
     monkeypatch.setenv("HF_TOKEN", secret)
-    real = loop._evaluate_step
-
-    def poisoned(model, loader, accelerator, num_labels, running, pos, per_epoch):
-        if pos.step >= 8:
-            running.fill_(float("nan"))
-        return real(model, loader, accelerator, num_labels, running, pos, per_epoch)
-
-    monkeypatch.setattr(loop, "_evaluate_step", poisoned)
+    poison_loss_from(monkeypatch, 8)
     recipe = text_recipe(tiny_bert, write_sentiment_csv(tmp_path / "r.csv"), tmp_path / "out", train__checkpoint_every=4, train__eval_every=4,
                          hub={"push": True, "repo_id": "local-user/never"})
     import yaml
@@ -166,7 +158,8 @@ def test_no_token_in_checkpoints_or_error_messages(hub, clients, tiny_bert, tmp_
     assert main(["train", str(tmp_path / "recipe.yaml")]) == 2
     checkpoints = list((tmp_path / ".out.incomplete" / "checkpoints").rglob("*"))
     assert any(p.name == "loop_state.json" for p in checkpoints)
-    monkeypatch.setattr(loop, "_evaluate_step", real)
+    monkeypatch.undo()  # a healthy run to push; the token must stay set for the push below
+    monkeypatch.setenv("HF_TOKEN", secret)
     finished = tmp_path / "done"
     from hubtransfer import finetune
 
