@@ -226,7 +226,7 @@ def _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, acce
         batches = accelerator.skip_first_batches(train_loader, pos.batches) if pos.batches else train_loader
         # Accelerate's loaders pass their own iteration count to the sampler's set_epoch when iterated;
         # set it on the loader so a resumed run (fresh loaders, count 0) still shuffles as epoch `pos.epoch`.
-        for loader in {id(train_loader): train_loader, id(batches): batches}.values():
+        for loader in [train_loader] if batches is train_loader else [train_loader, batches]:
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(pos.epoch)
         sampler.set_epoch(pos.epoch)
@@ -262,7 +262,9 @@ def _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, acce
                 tick = time.perf_counter()
             if checkpoint_dir is not None and save_every and pos.step % save_every == 0 and pos.step < steps:
                 pos.running = running.item()
+                saving = time.perf_counter()
                 _save(accelerator, checkpoint_dir, pos, best, recipe)
+                tick += time.perf_counter() - saving  # checkpoint I/O is not training time
             if pos.step >= steps or result.stopped_early:
                 break
         result.train_seconds += time.perf_counter() - tick
