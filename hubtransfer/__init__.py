@@ -5,6 +5,7 @@ load only after the endpoint is settled):
     finetune(recipe, overrides) -> FinetuneResult
     load_recipe(path_or_dict, overrides) -> Recipe
     evaluate_saved(folder, split), predict(folder, inputs)
+    rank(recipe, candidates, max_samples, validate) -> RankResult (transferability of candidate checkpoints)
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _EXPORTS = {
     "RecipeError": "hubtransfer.recipe",
     "evaluate_saved": "hubtransfer.inference",
     "predict": "hubtransfer.inference",
+    "rank": "hubtransfer.rank",
+    "RankResult": "hubtransfer.rank",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -17,10 +17,11 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from hubtransfer import checkpoint, plots
-from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.data import PreparedData, fingerprint, prepare_data
+from hubtransfer.features import FeatureClassifier, FeatureDataset, collate_features, model_fingerprint, preprocessing_fingerprint, split_features, split_head
 from hubtransfer.hub.card import license_of, write_card
 from hubtransfer.hub.push import push_folder
-from hubtransfer.loop import evaluate, fit, make_loaders, resolve_precision
+from hubtransfer.loop import autocast_dtype, evaluate, fit, make_loaders, resolve_precision
 from hubtransfer.model import build_model, check_task_fits, fetch_config, resolve_model_dir, save_model
 from hubtransfer.recipe import Recipe, load_recipe
 from hubtransfer.strategies import apply_strategy
@@ -87,7 +88,11 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     model = build_model(task, model_dir, recipe, data.labels)
     plan = apply_strategy(model, recipe.strategy)
     logger.info("strategy %s: %s of %s parameters train (%.2f%%)", plan["strategy"], f"{plan['trainable_params']:,}", f"{plan['total_params']:,}", 100 * plan["trainable_share"])
-    result = _train_and_save(recipe, task, accelerator, model, processor, encoded, data, plan, {"precision": mixed, "precision_reason": why}, out_dir, model_dir)
+    extra = {"precision": mixed, "precision_reason": why}
+    trainer = _Trainable(model, encoded, task.collate(processor, recipe))
+    if plan["strategy"] == "head" and recipe.train.cache_features:
+        trainer, extra["features"] = _feature_route(trainer, recipe, task, data, processor, model_dir, accelerator, mixed)
+    result = _train_and_save(recipe, task, accelerator, model, processor, trainer, data, plan, extra, out_dir, model_dir)
     if recipe.hub.push and PartialState().is_main_process:
         # After the local folder is complete: a failed push loses nothing (`hubtransfer push` resumes).
         pushed = push_folder(out_dir, recipe.hub.repo_id, private=recipe.hub.private, revision=recipe.hub.revision, commit_message=recipe.hub.commit_message)
@@ -96,8 +101,45 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     return result
 
 
-def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: PreparedData, plan, extra, out_dir: Path, model_dir: Path) -> FinetuneResult:
-    """Train in ``.NAME.incomplete`` (resuming its checkpoints), evaluate, save, card, then rename into place."""
+@dataclass
+class _Trainable:
+    """What the loop trains and on which inputs: the model on encoded inputs, or its head on cached features."""
+
+    model: torch.nn.Module
+    encoded: dict
+    collate: object
+
+
+def _feature_route(trainer: _Trainable, recipe, task, data: PreparedData, processor, model_dir: Path, accelerator, mixed: str):
+    """Head-only: the frozen part runs once per split (or comes from the cache); the head trains on its vectors."""
+    split, why = split_head(trainer.model)
+    if split is None:
+        logger.info("features not cached: %s; the backbone runs every epoch", why)
+        return trainer, {"cached": False, "reason": why}
+    parts = {
+        "model": model_fingerprint(model_dir),
+        "init": recipe.model.init if recipe.model.init == "pretrained" else f"random:{recipe.train.seed}",
+        "data": {name: fingerprint(ds, task.modality) for name, ds in data.splits.items()},
+        "preprocessing": preprocessing_fingerprint(processor, recipe),
+    }
+    trainer.model.to(accelerator.device)
+    dtype = autocast_dtype(mixed)
+    with accelerator.main_process_first():  # the main process fills the cache; the others then read it
+        feats = split_features(trainer.model, split, trainer.encoded, trainer.collate, key_parts=parts,
+                               batch_size=recipe.train.eval_batch_size, device=accelerator.device, dtype=dtype)
+    encoded = {s: FeatureDataset(f.features, f.labels, getattr(trainer.encoded[s], "lengths", None)) for s, f in feats.items()}
+    info = {"cached": True, "hits": sorted(s for s, f in feats.items() if f.hit), "extract_seconds": round(sum(f.seconds for f in feats.values()), 2),
+            "extract_seconds_by_split": {s: round(f.seconds, 3) for s, f in feats.items()},
+            "pooling": split.pooling, "dim": int(next(iter(feats.values())).features.shape[1])}
+    logger.info("features: %s", json.dumps(info))
+    return _Trainable(FeatureClassifier(split.head), encoded, collate_features), info
+
+
+def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Trainable, data: PreparedData, plan, extra, out_dir: Path, model_dir: Path) -> FinetuneResult:
+    """Train in ``.NAME.incomplete`` (resuming its checkpoints), evaluate, save, card, then rename into place.
+
+    ``trainer.model`` is what the loop trains: ``model`` itself, or its head on cached features (the
+    head's modules are ``model``'s own, so ``model`` holds the trained weights either way)."""
     staging = out_dir.parent / f".{out_dir.name}.incomplete"
     ckpt_dir = staging / "checkpoints" if recipe.train.checkpoint_every else None
     resuming = bool(recipe.train.resume and ckpt_dir and checkpoint.checkpoints(ckpt_dir))
@@ -108,19 +150,19 @@ def _train_and_save(recipe, task, accelerator, model, processor, encoded, data: 
     try:
         if recipe.train.log_with:
             accelerator.init_trackers("hubtransfer", config=_flat_hparams(recipe))
-        loaders, sampler = make_loaders(encoded, task.collate(processor, recipe), recipe)
+        loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         started = time.perf_counter()
         log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
-        result = fit(model, loaders, sampler, recipe, accelerator, len(data.labels), log_path, checkpoint_dir=ckpt_dir)
+        result = fit(trainer.model, loaders, sampler, recipe, accelerator, len(data.labels), log_path, checkpoint_dir=ckpt_dir)
         test_loader = accelerator.prepare(loaders["test"])
-        test = evaluate(model, test_loader, accelerator, len(data.labels))
+        test = evaluate(trainer.model, test_loader, accelerator, len(data.labels))
         wall = time.perf_counter() - started
         for tracker in accelerator.trackers:
             # Not end_training(): it also destroys the process group, which the barriers below still need.
             tracker.finish()
         run = _run_record(recipe, data, plan, result, test, wall, extra)
         run["card"] = card_facts(recipe, model_dir)
-        unwrapped = accelerator.unwrap_model(model)
+        unwrapped = accelerator.unwrap_model(model) if model is trainer.model else model
         save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process)
         if accelerator.is_main_process:
             shutil.rmtree(staging / "checkpoints", ignore_errors=True)  # the finished model replaces them
@@ -192,6 +234,7 @@ def _run_record(recipe, data, plan, result, test, wall, extra) -> dict:
         "task": recipe.task,
         "base_model": recipe.model.id,
         "base_model_revision": recipe.model.revision,
+        "init": recipe.model.init,
         "data": data.info,
         "strategy": {k: plan[k] for k in ("strategy", "trainable_params", "total_params", "trainable_share")},
         "metrics": {"test": test["metrics"], "validation_best": best.get("validation"), "best_step": best.get("step")},
@@ -229,7 +272,7 @@ def _write_reports(folder: Path, recipe: Recipe, data: PreparedData, run: dict, 
 
 def card_facts(recipe: Recipe, model_dir: Path) -> dict:
     """What the card needs beyond the run folder, kept in the run record so a later push can rebuild it."""
-    hub_id = None if Path(recipe.model.id).expanduser().exists() else recipe.model.id
+    hub_id = None if Path(recipe.model.id).expanduser().exists() or recipe.model.init == "random" else recipe.model.id
     return {"license": license_of(model_dir), "base_model_id": hub_id}
 
 

@@ -1,4 +1,4 @@
-"""``hubtransfer train | eval | predict``: thin wrappers over the Python API.
+"""``hubtransfer train | rank | eval | predict | push | hub``: thin wrappers over the Python API.
 
 User errors (a bad recipe, data or checkpoint) print one clear message and exit with 2;
 no traceback, nothing written.
@@ -30,6 +30,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (RecipeError, DataError, ModelSourceError, OutputDirError, ImageDataError, ProcessorError, StrategyError, TrainingError, PushError, FileNotFoundError)
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hubtransfer", description="Transfer learning from Hub checkpoints, by recipe.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -48,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("inputs", nargs="*", help="texts, or image paths for an image model")
     r.add_argument("--file", help="a text file with one input per line")
     r.add_argument("--top-k", type=int, default=1)
+    k = sub.add_parser("rank", help="rank candidate checkpoints on the recipe's data before fine-tuning",
+                       description="Score candidate checkpoints (LogME, H-score, kNN) on frozen features of the recipe's training data.")
+    k.add_argument("recipe", help="YAML recipe: its task, data and budget")
+    k.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    k.add_argument("--candidates", nargs="+", help="Hub ids, folders or random:ID (default: the recipe's candidates)")
+    k.add_argument("--max-samples", type=_at_least(10), default=1000, help="training examples scored (default 1000)")
+    k.add_argument("--validate", action="store_true", help="also fine-tune every candidate by the recipe and report Kendall tau")
+    k.add_argument("--validate-override", action="append", default=[], metavar="KEY=VALUE", help="recipe change for the validation runs only")
+    k.add_argument("--out", type=Path, help="report folder (default: OUTPUT_DIR-rank)")
+    k.add_argument("--write-recipe", type=Path, help="write the recipe with the best pretrained candidate here")
+
     h = sub.add_parser("hub", help="the local Hub-compatible endpoint")
     hsub = h.add_subparsers(dest="hub_command", required=True)
     hs = hsub.add_parser("serve", help="serve a local Hub from a folder (127.0.0.1 by default)")
@@ -124,6 +148,27 @@ def _train(args) -> int:
     return 0
 
 
+def _rank(args) -> int:
+    from hubtransfer.rank import candidate_recipe, rank
+    from hubtransfer.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    out = args.out or Path(recipe.output_dir + "-rank")
+    result = rank(recipe, args.candidates, max_samples=args.max_samples, report_dir=out, validate=args.validate,
+                  validate_overrides=args.validate_override)
+    print(result.table())
+    print(f"\nranked {len(result.candidates)} candidates on {result.candidates[0].n} examples in {result.rank_seconds:.1f} s; report: {out}")
+    if result.validation:
+        v = result.validation
+        print(f"validation: fine-tuning took {v['finetune_seconds']:.0f} s; Kendall tau (score vs test {v['metric']}): {json.dumps(v['kendall_tau'])}")
+        print(f"ranking cost: {result.rank_seconds / v['finetune_seconds']:.1%} of fine-tuning the candidates by the recipe")
+    if args.write_recipe and result.winner:
+        args.write_recipe.parent.mkdir(parents=True, exist_ok=True)
+        args.write_recipe.write_text(f"# Written by `hubtransfer rank`: best pretrained candidate by LogME.\n{candidate_recipe(recipe, result.winner).to_yaml()}", encoding="utf-8")
+        print(f"recipe for {result.winner}: {args.write_recipe}")
+    return 0
+
+
 def _eval(args) -> int:
     from hubtransfer.inference import evaluate_saved
 
@@ -149,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     # Overrides may come after flags (`train r.yaml --print-recipe train.lr=1e-4`): collect them too.
     args, extra = parser.parse_known_args(argv)
-    if extra and not (args.command == "train" and all("=" in x and not x.startswith("-") for x in extra)):
+    if extra and not (args.command in ("train", "rank") and all("=" in x and not x.startswith("-") for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
-    handler = {"train": _train, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
+    handler = {"train": _train, "rank": _rank, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
     try:
         return handler(args)
     except _user_errors() as e:

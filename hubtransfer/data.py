@@ -218,6 +218,18 @@ def _content(ds: Dataset, modality: str) -> list[bytes]:
     return [r["bytes"] if r.get("bytes") else Path(r["path"]).read_bytes() for r in raw]
 
 
+def fingerprint(ds: Dataset, modality: str) -> str:
+    """sha256 of a split's inputs and labels, in order: the same data gives the same value on any machine.
+
+    (datasets' own fingerprints of in-memory tables are random per process, so they cannot key a disk cache.)
+    """
+    h = hashlib.sha256()
+    for content, label in zip(_content(ds, modality), ds["label"]):
+        h.update(hashlib.sha256(content).digest())
+        h.update(str(label).encode() + b"\0")
+    return h.hexdigest()
+
+
 def _dedup_and_split(dd: DatasetDict, spec: DataSpec, modality: str) -> tuple[DatasetDict, dict]:
     keys = {s: [hashlib.sha256(f"{spec.split_seed}:".encode() + c).hexdigest() for c in _content(ds, modality)] for s, ds in dd.items()}
     dropped = {}

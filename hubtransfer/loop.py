@@ -52,6 +52,11 @@ def resolve_precision(choice: str) -> tuple[str, str]:
     return "no", "CPU lacks avx512_bf16/AMX: bf16 would be emulated and slower"
 
 
+def autocast_dtype(mixed: str):
+    """The torch dtype of an accelerate ``mixed_precision`` value (None for full precision)."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mixed)
+
+
 # --------------------------------------------------------------------------- batching
 
 
@@ -250,6 +255,7 @@ def _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, acce
             if pos.step % eval_every == 0 or pos.step == steps:
                 result.train_seconds += time.perf_counter() - tick
                 record = _evaluate_step(model, val_loader, accelerator, num_labels, running, pos, per_epoch)
+                record["train_seconds"] = round(result.train_seconds, 3)  # training time so far, evaluations excluded
                 running.zero_()
                 pos.since_eval = 0
                 _log(record, accelerator, log_path, bar)
@@ -345,12 +351,9 @@ def _log(record: dict, accelerator: Accelerator, log_path: Path | None, bar) -> 
             f.write(json.dumps(record) + "\n")
 
 
-def seconds_to_target(history: list[dict], metric: str, target: float, train_seconds: float) -> float | None:
-    """Rough time until the validation metric first reached ``target`` (steps scaled by train time)."""
-    if not history:
-        return None
-    last = history[-1]["step"]
+def seconds_to_target(history: list[dict], metric: str, target: float) -> float | None:
+    """Training seconds (evaluations excluded) until the validation metric first reached ``target``."""
     for rec in history:
         if rec["validation"].get(metric, -np.inf) >= target:
-            return train_seconds * rec["step"] / last
+            return rec.get("train_seconds")
     return None

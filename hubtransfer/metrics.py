@@ -1,9 +1,12 @@
 """Classification metrics as local ``evaluate`` modules.
 
 ``evaluate.load("accuracy")`` fetches the module's code from the Hub, which fails offline, so the
-modules are defined here (the ``evaluate.Metric`` API, sklearn underneath) and looked up in a
-registry. They keep no files (``keep_in_memory``): predictions are gathered across processes
-by Accelerate before ``compute`` runs.
+modules are defined here (the ``evaluate.Metric`` API) and looked up in a registry. They keep no
+files (``keep_in_memory``): predictions are gathered across processes by Accelerate before
+``compute`` runs. The scores are a few lines of numpy over the confusion matrix, with sklearn's
+definitions (macro average over the classes seen in references or predictions, 0 where a ratio
+has no denominator); a test checks them against sklearn. Importing sklearn in every training
+process would cost ~80 MB of resident memory for four ratios.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import datasets
 import evaluate
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
 from hubtransfer.registry import Registry
 
@@ -19,9 +21,45 @@ METRICS: Registry[type] = Registry("metric")
 _FEATURES = datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")})
 
 
+def _per_class(references, predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true positives, false positives, false negatives) for each class seen in either array."""
+    refs, preds = np.asarray(references), np.asarray(predictions)
+    labels = np.union1d(refs, preds)
+    tp = np.array([np.sum((preds == c) & (refs == c)) for c in labels], dtype=float)
+    fp = np.array([np.sum((preds == c) & (refs != c)) for c in labels], dtype=float)
+    fn = np.array([np.sum((preds != c) & (refs == c)) for c in labels], dtype=float)
+    return tp, fp, fn
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> float:
+    """Macro mean of num / den, a class with den == 0 counting 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+    return float(values.mean()) if len(values) else 0.0
+
+
+def accuracy_score(references, predictions) -> float:
+    refs, preds = np.asarray(references), np.asarray(predictions)
+    return float((refs == preds).mean()) if len(refs) else 0.0
+
+
+def precision_score(references, predictions) -> float:
+    tp, fp, _ = _per_class(references, predictions)
+    return _ratio(tp, tp + fp)
+
+
+def recall_score(references, predictions) -> float:
+    tp, _, fn = _per_class(references, predictions)
+    return _ratio(tp, tp + fn)
+
+
+def f1_score(references, predictions) -> float:
+    tp, fp, fn = _per_class(references, predictions)
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
 class _LocalMetric(evaluate.Metric):
-    score = None  # sklearn function
-    averaged = False
+    score = None  # (references, predictions) -> float
 
     def _info(self):
         return evaluate.MetricInfo(
@@ -31,10 +69,8 @@ class _LocalMetric(evaluate.Metric):
             features=_FEATURES,
         )
 
-    def _compute(self, predictions, references, average: str = "macro"):
-        kwargs = {"average": average, "zero_division": 0} if self.averaged else {}
-        name = type(self).__name__.lower()
-        return {name: float(type(self).score(references, predictions, **kwargs))}
+    def _compute(self, predictions, references):
+        return {type(self).__name__.lower(): type(self).score(references, predictions)}
 
 
 class Accuracy(_LocalMetric):
@@ -42,18 +78,21 @@ class Accuracy(_LocalMetric):
 
 
 class F1(_LocalMetric):
+    """Macro-averaged F1."""
+
     score = staticmethod(f1_score)
-    averaged = True
 
 
 class Precision(_LocalMetric):
+    """Macro-averaged precision."""
+
     score = staticmethod(precision_score)
-    averaged = True
 
 
 class Recall(_LocalMetric):
+    """Macro-averaged recall."""
+
     score = staticmethod(recall_score)
-    averaged = True
 
 
 for _cls in (Accuracy, F1, Precision, Recall):
@@ -77,4 +116,6 @@ def classification_metrics(predictions, references, names=DEFAULT_METRICS) -> di
 
 def confusion(predictions, references, num_labels: int) -> list[list[int]]:
     """Rows are true labels, columns predictions."""
-    return confusion_matrix(np.asarray(references), np.asarray(predictions), labels=list(range(num_labels))).tolist()
+    matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(references, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
+    return matrix.tolist()

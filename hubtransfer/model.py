@@ -7,6 +7,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 import transformers
 from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
@@ -137,13 +138,51 @@ def build_model(task: TaskSpec, model_dir: Path, recipe: Recipe, labels: list[st
     # Loading with a replaced head logs "newly initialized" warnings for the head we replace on purpose.
     with quiet_transformers():
         if needs_custom_head(recipe):
-            return _custom_model(task, model_dir, recipe, id2label, label2id, common)
-        auto = getattr(transformers, task.auto_class)
-        model = auto.from_pretrained(
-            model_dir, num_labels=len(labels), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True, **common
-        )
-    replace_output_layer(model, len(labels))
+            model = _custom_model(task, model_dir, recipe, id2label, label2id, common)
+        else:
+            auto = getattr(transformers, task.auto_class)
+            model = auto.from_pretrained(
+                model_dir, num_labels=len(labels), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True, **common
+            )
+            replace_output_layer(model, len(labels))
+    if recipe.model.init == "random":
+        reinitialize(model)
+        logger.info("model.init=random: every pretrained weight re-initialised (from-scratch baseline)")
     return model
+
+
+def reinitialize(model: nn.Module) -> None:
+    """Fresh weights for the same architecture, drawn from the global seed, in a way that trains from scratch.
+
+    Not ``model.init_weights()``: transformers' ``_init_weights`` draws batch-norm scales from
+    N(0, 0.02) for some vision models (EfficientNet), and activations then vanish. Here convolutions
+    get Kaiming init (fan-out, ReLU), norms scale 1 / shift 0, linear layers and embeddings
+    N(0, initializer_range). Convolutions that are exactly zero in the checkpoint are kept: they encode
+    an identity on purpose (the converted EfficientNet-Lite0's squeeze-excite blocks, which Lite lacks).
+    """
+    std = getattr(model.config, "initializer_range", 0.02)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+                if not module.weight.any():
+                    continue  # a deliberate identity: keep it (and its bias)
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)):
+                if module.weight is not None:
+                    nn.init.ones_(module.weight)
+                    nn.init.zeros_(module.bias)
+                if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                    module.reset_running_stats()
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, std=std)
+                if module.padding_idx is not None:
+                    module.weight[module.padding_idx].zero_()
 
 
 def _custom_model(task, model_dir, recipe, id2label, label2id, common):

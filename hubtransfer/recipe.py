@@ -36,6 +36,9 @@ class ModelSpec(_Section):
     revision: str = Field("main", description="Branch, tag or commit of a Hub model.")
     trust_remote_code: bool = Field(False, description="Run code shipped with the checkpoint. Off unless you trust it.")
     allow_pickle: bool = Field(False, description="Allow pickled (.bin/.pth) weights. Only safetensors load otherwise.")
+    init: Literal["pretrained", "random"] = Field(
+        "pretrained", description="'random': the same architecture re-initialised from the seed (the from-scratch baseline)."
+    )
 
 
 class DataSpec(_Section):
@@ -122,6 +125,9 @@ class TrainSpec(_Section):
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
     group_by_length: bool = Field(True, description="Text: batches of similar length (shuffled buckets) to cut padding.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    cache_features: bool = Field(
+        True, description="strategy=head: run the frozen backbone once, cache its features on disk and train the head on them."
+    )
     seed: int = 0
     log_with: list[Literal["tensorboard"]] = Field(default_factory=list, description="Accelerate trackers, e.g. [tensorboard].")
     checkpoint_every: Union[Literal["epoch"], int, None] = Field(
@@ -156,6 +162,10 @@ class Recipe(_Section):
     output_dir: str = Field("runs/latest", description="Folder that receives the trained model, metrics and recipe.")
     overwrite_output_dir: bool = Field(False, description="Replace an output folder that holds another finished run.")
     hub: HubSpec = Field(default_factory=HubSpec)
+    candidates: list[str] = Field(
+        default_factory=list,
+        description="Checkpoints `hubtransfer rank` compares (Hub ids, folders, or random:ID for a random-init control).",
+    )
 
     @field_validator("strategy")
     @classmethod

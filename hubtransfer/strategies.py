@@ -60,6 +60,8 @@ def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
 
 def head_parameters(model: nn.Module) -> list[str]:
     """Names of the head's parameters (outside the backbone, plus the backbone's pooler)."""
+    if getattr(model, "is_head_only", False):  # a head trained on cached features
+        return [n for n, _ in model.named_parameters()]
     base = backbone(model)
     inside = {id(p) for p in base.parameters()}
     pooler = getattr(base, "pooler", None)

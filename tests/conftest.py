@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ TOKENS = {TOKEN: "local-user", OTHER_TOKEN: "other-user"}
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the fast suite never reaches a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Feature caches of the tests go to a throw-away folder, never the user's ~/.cache.
+os.environ["HUBTRANSFER_CACHE"] = tempfile.mkdtemp(prefix="hubtransfer-test-cache-")
 
 WORDS_POS = ["good", "great", "fine", "superb", "lovely", "fun", "smart", "warm"]
 WORDS_NEG = ["bad", "awful", "dull", "boring", "weak", "poor", "flat", "cold"]
@@ -46,7 +49,8 @@ def _tiny_vit(folder: Path) -> Path:
 def _tiny_efficientnet(folder: Path) -> Path:
     from transformers import EfficientNetConfig, EfficientNetForImageClassification, EfficientNetImageProcessor
 
-    cfg = EfficientNetConfig(image_size=32, width_coefficient=0.25, depth_coefficient=0.2, hidden_dim=64, num_labels=7, batch_norm_momentum=0.1)
+    # hidden_dim must equal the top conv width, round_filters(1280 * 0.25) = 320, or the model cannot run.
+    cfg = EfficientNetConfig(image_size=32, width_coefficient=0.25, depth_coefficient=0.2, hidden_dim=320, num_labels=7, batch_norm_momentum=0.1)
     EfficientNetForImageClassification(cfg).save_pretrained(folder)
     EfficientNetImageProcessor(size={"height": 32, "width": 32}, do_center_crop=False).save_pretrained(folder)
     return folder

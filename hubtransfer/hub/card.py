@@ -80,6 +80,8 @@ def build_card(
     if base_model_id is not None and not _HUB_ID.match(base_model_id):
         raise ValueError(f"base_model_id '{base_model_id}' is not a Hub model id (org/name)")
     base = base_model_id or (run.base_model if _is_hub_id(run.base_model) else None)
+    if run.run.get("init") == "random":
+        base = None  # no pretrained weight survives: naming a base model would claim a transfer that did not happen
     name = repo_id or run.default_name
     card_data = _card_data(run, name, base, license)
     context = _context(run, name, repo_id, base, extra_sections or {})
@@ -320,6 +322,13 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
 def _base_context(run: _RunFolder, base: str | None) -> dict:
     local = not _is_hub_id(run.base_model)
     revision = run.run.get("base_model_revision")
+    if run.run.get("init") == "random":
+        arch = run.base_model if _is_hub_id(run.base_model) else _local_name(run.base_model)
+        return {
+            "base_md": f"a randomly initialised network with the architecture of `{arch}` (no pretrained weights)",
+            "base_name": arch,
+            "base_note": "This model was trained from scratch (model.init=random), as a baseline; it names no `base_model`.",
+        }
     if base is None:
         folder = _local_name(run.base_model)
         return {

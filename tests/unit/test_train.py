@@ -202,3 +202,24 @@ def test_precision_auto_explains_its_choice():
     choice, why = resolve_precision("auto")
     assert choice in ("no", "bf16", "fp16") and why
     assert resolve_precision("fp16") == ("fp16", "set by the recipe")
+
+
+def test_images_are_stored_as_uint8_and_finished_per_batch_like_the_processor(tiny_vit, tmp_path):
+    from transformers import AutoImageProcessor
+
+    from hubtransfer.data import prepare_data
+    from hubtransfer.recipe import DataSpec, load_recipe
+    from hubtransfer.tasks import get_task
+
+    folder = write_image_folder(tmp_path / "img", per_class=6, size=40)
+    recipe = load_recipe({"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}})
+    task = get_task("image-classification")
+    proc = AutoImageProcessor.from_pretrained(tiny_vit)
+    data = prepare_data(DataSpec(source=str(folder)), "image")
+    encoded = task.encode(data, proc, recipe)
+    assert encoded["train"].pixels.dtype == torch.uint8  # a quarter of float32's memory
+    ds = data.splits["train"]
+    batch = task.collate(proc, recipe)([encoded["train"][i] for i in range(4)])
+    reference = proc(images=[ds[i]["image"].convert("RGB") for i in range(4)], return_tensors="pt")["pixel_values"]
+    assert batch["pixel_values"].dtype == torch.float32
+    assert (batch["pixel_values"] - reference).abs().max().item() < 1e-6

@@ -1,0 +1,320 @@
+"""hubtransfer against the transformers Trainer on the same model, data, batch, learning rate, epochs and seed.
+
+Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full] [--repeats 3] [--table-only]
+
+Every run is a fresh subprocess (so peak RSS is its own), and the sides alternate inside each
+repeat so that machine noise falls on all of them. Sides:
+
+* ``hubtransfer``: ``hubtransfer.finetune`` with the recipe's defaults (precision auto: bf16 where
+  the CPU has avx512_bf16/AMX; length-grouped shuffled buckets; fused AdamW; per-epoch validation).
+* ``trainer-a``: the Trainer as the transformers example scripts run it: fp32, padding to
+  max_length, random order (its default optimizer, fused AdamW in transformers 5).
+* ``trainer-b``: the Trainer tuned as far as it goes: dynamic padding, ``group_by_length``
+  sampling, fused AdamW, and hubtransfer's precision.
+* ``trainer-frozen`` (minilm-head): the same mean-pooled head model with a frozen backbone,
+  tuned like trainer-b; the backbone runs every epoch.
+* ``trainer-onthefly`` (effnet-full): the image processor applied per batch by ``set_transform``,
+  as the image-classification example does, hubtransfer's precision.
+
+Each run prints one JSON line: train samples/s (training loop only), wall seconds (the whole
+process: imports, data, model, training, test), peak RSS, test accuracy, and the training
+seconds until validation accuracy first reached the target (time to accuracy, where evaluated).
+Results go to results/bench_trainer.json; the table prints medians and ratios hubtransfer / peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
+EFFNET = ROOT / "assets" / "efficientnet-lite0"
+TRAIN_N = {"minilm-full": 4000, "minilm-head": 4000, "effnet-full": 3000}
+EPOCHS = {"minilm-full": 2, "minilm-head": 10, "effnet-full": 2}
+if os.environ.get("HUBTRANSFER_BENCH_SMOKE"):  # a seconds-long pass through every code path, numbers meaningless
+    TRAIN_N = {k: 96 for k in TRAIN_N}
+    EPOCHS = {k: 1 for k in EPOCHS}
+TARGET = {"minilm-full": 0.78, "minilm-head": 0.74, "effnet-full": 0.95}
+EVAL_EVERY = {"minilm-full": 50}  # optimizer steps between validations (time to accuracy); the others: every epoch
+SIDES = {
+    "minilm-full": ["hubtransfer", "trainer-a", "trainer-b"],
+    "minilm-head": ["hubtransfer", "trainer-frozen"],
+    "effnet-full": ["hubtransfer", "trainer-onthefly"],
+}
+RECIPES = {
+    "minilm-full": ("recipes/text/minilm_rotten_tomatoes.yaml", [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes"]),
+    "minilm-head": ("recipes/text/minilm_rotten_tomatoes_head.yaml", [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes"]),
+    "effnet-full": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", [f"model.id={EFFNET}", "data.source=packaged:animal-shapes"]),
+}
+
+
+# --------------------------------------------------------------------------- one run (in its own process)
+
+
+def _recipe(case: str, work: Path):
+    sys.path.insert(0, str(ROOT))
+    from hubtransfer.recipe import load_recipe
+
+    path, overrides = RECIPES[case]
+    extra = ["data.max_eval_samples=64"] if os.environ.get("HUBTRANSFER_BENCH_SMOKE") else []
+    if case in EVAL_EVERY:
+        extra.append(f"train.eval_every={EVAL_EVERY[case]}")
+    return load_recipe(ROOT / path, [*overrides, *extra, f"data.max_train_samples={TRAIN_N[case]}", f"train.epochs={EPOCHS[case]}",
+                                     "train.checkpoint_every=null", f"output_dir={work}/out", "overwrite_output_dir=true"])
+
+
+def run_hubtransfer(case: str, work: Path) -> dict:
+    from hubtransfer import finetune
+    from hubtransfer.loop import seconds_to_target
+
+    os.environ["HUBTRANSFER_CACHE"] = str(work / "cache")  # cold: the feature pass counts
+    result = finetune(_recipe(case, work))
+    t = result.run["training"]
+    # Training needs the training split's features: that pass counts. (The validation / test passes are
+    # evaluation, which the Trainer's training time leaves out too.)
+    feature_pass = t["features"]["extract_seconds_by_split"]["train"] if t.get("features", {}).get("cached") else 0.0
+    train_seconds = t["train_seconds"] + feature_pass
+    to_target = seconds_to_target(result.history, "accuracy", TARGET[case])
+    samples = result.run["data"]["sizes"]["train"] * EPOCHS[case]
+    return {"samples_per_second": round(samples / train_seconds, 2), "train_seconds": round(train_seconds, 2), "precision": t["precision"],
+            "accuracy": result.metrics["test"]["accuracy"], "seconds_to_target": None if to_target is None else round(to_target + feature_pass, 2)}
+
+
+def run_trainer(case: str, side: str, work: Path) -> dict:
+    import numpy as np
+    from transformers import Trainer, TrainingArguments
+
+    from hubtransfer.data import prepare_data
+    from hubtransfer.loop import resolve_precision
+
+    recipe = _recipe(case, work)
+    precision, _ = resolve_precision(recipe.train.precision)
+    bf16 = side != "trainer-a" and precision == "bf16"
+    data = prepare_data(recipe.data, "text" if case.startswith("minilm") else "image")
+    model, train, val, test, collator, processing = (_text_setup if case.startswith("minilm") else _image_setup)(case, side, recipe, data)
+    t = recipe.train
+    args = TrainingArguments(
+        output_dir=str(work / "trainer"), per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        learning_rate=t.lr, num_train_epochs=t.epochs, weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.scheduler, max_grad_norm=t.max_grad_norm, seed=t.seed, data_seed=t.seed, bf16=bf16,
+        train_sampling_strategy="group_by_length" if side in ("trainer-b", "trainer-frozen") else "random",
+        eval_strategy="steps" if case in EVAL_EVERY else "epoch", eval_steps=EVAL_EVERY.get(case), save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True,
+        dataloader_num_workers=0, remove_unused_columns=case.startswith("minilm"),  # images: set_transform needs the raw column
+    )
+    timeline = _Timeline()
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val, data_collator=collator, processing_class=processing,
+                      compute_metrics=lambda p: {"accuracy": float((np.argmax(p.predictions, -1) == p.label_ids).mean())}, callbacks=[timeline])
+    out = trainer.train()
+    pred = trainer.predict(test)  # with grouped sampling predictions come back in another order: compare with label_ids
+    accuracy = float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())
+    train_seconds = out.metrics["train_runtime"] - timeline.eval_seconds
+    return {"samples_per_second": round(len(train) * t.epochs / train_seconds, 2), "train_seconds": round(train_seconds, 2),
+            "precision": "bf16" if bf16 else "no", "accuracy": accuracy, "seconds_to_target": timeline.to_target(TARGET[case])}
+
+
+def _timeline_class():
+    from transformers import TrainerCallback
+
+    class Timeline(TrainerCallback):
+        """Training seconds at each evaluation, evaluations excluded (the same clock as hubtransfer's history)."""
+
+        def __init__(self):
+            self.start = self.mark = None
+            self.eval_seconds = 0.0
+            self.points: list[tuple[float, float]] = []
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.start = self.mark = time.perf_counter()
+
+        # The Trainer evaluates right after these hooks: the time from the last of them to on_evaluate is evaluation.
+        def on_step_end(self, args, state, control, **kw):
+            self.mark = time.perf_counter()
+
+        def on_epoch_end(self, args, state, control, **kw):
+            self.mark = time.perf_counter()
+
+        def on_evaluate(self, args, state, control, metrics=None, **kw):
+            now = time.perf_counter()
+            self.eval_seconds += now - self.mark
+            self.points.append((now - self.start - self.eval_seconds, metrics.get("eval_accuracy", 0.0)))
+            self.mark = now
+
+        def to_target(self, target: float):
+            return next((round(s, 2) for s, acc in self.points if acc >= target), None)
+
+    return Timeline
+
+
+def _Timeline():  # noqa: N802 - built lazily: transformers is imported only in the worker
+    return _timeline_class()()
+
+
+def _text_setup(case, side, recipe, data):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+    tok = AutoTokenizer.from_pretrained(MINILM)
+    pad = "max_length" if side == "trainer-a" else False
+
+    def tokenize(batch):
+        enc = tok(batch["text"], truncation=True, max_length=recipe.data.max_length, padding=pad)
+        enc["labels"] = batch["label"]
+        if side != "trainer-a":
+            enc["length"] = [len(x) for x in enc["input_ids"]]
+        return enc
+
+    splits = {s: ds.map(tokenize, batched=True, remove_columns=ds.column_names) for s, ds in data.splits.items()}
+    if side == "trainer-frozen":
+        sys.path.insert(0, str(ROOT))
+        from hubtransfer.model import build_model
+        from hubtransfer.strategies import apply_strategy
+        from hubtransfer.tasks import get_task
+
+        model = build_model(get_task("text-classification"), MINILM, recipe, data.labels)
+        apply_strategy(model, "head")  # the backbone frozen: the Trainer still runs it every step
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(MINILM, num_labels=len(data.labels))
+    for s in ("validation", "test"):
+        splits[s] = splits[s].remove_columns([c for c in ("length",) if c in splits[s].column_names])
+    return model, splits["train"], splits["validation"], splits["test"], DataCollatorWithPadding(tok), tok
+
+
+def _image_setup(case, side, recipe, data):
+    import torch
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    sys.path.insert(0, str(ROOT))
+    from hubtransfer.tasks.image_classification import to_rgb
+
+    proc = AutoImageProcessor.from_pretrained(EFFNET)
+    s = recipe.data.image_size
+    proc.size = {"height": s, "width": s}
+    if getattr(proc, "do_center_crop", False):
+        proc.crop_size = {"height": s, "width": s}
+
+    def transform(batch):
+        return {"pixel_values": proc(images=[to_rgb(im) for im in batch["image"]], return_tensors="pt")["pixel_values"], "labels": batch["label"]}
+
+    splits = {}
+    for name, ds in data.splits.items():
+        ds = ds.with_format(None)
+        ds.set_transform(transform)
+        splits[name] = ds
+
+    def collate(items):
+        return {"pixel_values": torch.stack([x["pixel_values"] for x in items]), "labels": torch.tensor([x["labels"] for x in items])}
+
+    model = AutoModelForImageClassification.from_pretrained(EFFNET, num_labels=len(data.labels), ignore_mismatched_sizes=True)
+    return model, splits["train"], splits["validation"], splits["test"], collate, proc
+
+
+def worker(case: str, side: str) -> int:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = run_hubtransfer(case, Path(tmp)) if side == "hubtransfer" else run_trainer(case, side, Path(tmp))
+    out.update(case=case, side=side, wall_seconds=round(time.perf_counter() - started, 2),
+               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    print("BENCH " + json.dumps(out), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- the side-by-side
+
+
+def _spawn(case: str, side: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", case, side], capture_output=True, text=True, cwd=ROOT)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"{case}/{side} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(line[len("BENCH "):])
+    print(f"  {case:12s} {side:17s} {result['samples_per_second']:7.1f} samples/s  wall {result['wall_seconds']:6.1f} s  "
+          f"rss {result['peak_rss_mb']:6.0f} MB  acc {result['accuracy']:.4f}", flush=True)
+    return result
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    rows = []
+    for case in dict.fromkeys(r["case"] for r in runs):
+        by_side = {}
+        for side in SIDES[case]:
+            rs = [r for r in runs if r["case"] == case and r["side"] == side]
+            if not rs:
+                continue
+            med = lambda k: statistics.median(r[k] for r in rs if r[k] is not None) if any(r[k] is not None for r in rs) else None  # noqa: E731
+            by_side[side] = {k: med(k) for k in ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy", "seconds_to_target")}
+            by_side[side].update(n=len(rs), precision=rs[0]["precision"])
+        ours = by_side.get("hubtransfer")
+        for side, peer in by_side.items():
+            if side == "hubtransfer" or ours is None:
+                continue
+            rows.append({
+                "case": case, "peer": side, "repeats": peer["n"], "ours": ours, "theirs": peer,
+                "throughput_ratio": round(ours["samples_per_second"] / peer["samples_per_second"], 2),
+                "wall_ratio": round(peer["wall_seconds"] / ours["wall_seconds"], 2),
+                "rss_ratio": round(ours["peak_rss_mb"] / peer["peak_rss_mb"], 2),
+                "accuracy_gap_points": round(100 * (ours["accuracy"] - peer["accuracy"]), 2),
+                "time_to_target_ratio": round(peer["seconds_to_target"] / ours["seconds_to_target"], 2)
+                if ours["seconds_to_target"] and peer["seconds_to_target"] else None,
+            })
+    return rows
+
+
+def table(rows: list[dict], meta: dict) -> str:
+    lines = [f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}; medians over the alternations (column 'runs').", "",
+             "| case | peer | runs | hubtransfer samples/s | peer samples/s | speed-up (samples/s) | speed-up (wall) | time to target (ours / peer) | peak RSS MB (ours / peer) | test acc (ours / peer) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        o, t = r["ours"], r["theirs"]
+        tta = f"{o['seconds_to_target']:.0f} s / {t['seconds_to_target']:.0f} s" if o["seconds_to_target"] and t["seconds_to_target"] else "-"
+        lines.append(f"| {r['case']} ({TRAIN_N[r['case']]:,} train, {EPOCHS[r['case']]} ep) | {r['peer']} ({t['precision']}) | {r['repeats']} | "
+                     f"{o['samples_per_second']:.1f} ({o['precision']}) | {t['samples_per_second']:.1f} | {r['throughput_ratio']:.2f}x | "
+                     f"{r['wall_ratio']:.2f}x | {tta} | {o['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} | {o['accuracy']:.4f} / {t['accuracy']:.4f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--case", nargs="+", default=list(SIDES), choices=list(SIDES))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "bench_trainer.json")
+    p.add_argument("--table-only", action="store_true", help="reprint the table of --out")
+    p.add_argument("--worker", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(*args.worker)
+    if args.table_only:
+        saved = json.loads(args.out.read_text())
+        print(table(saved["rows"], saved["meta"]))
+        return 0
+    import torch
+    import transformers
+
+    cpu = next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")), platform.machine())
+    flags = Path("/proc/cpuinfo").read_text()
+    meta = {"machine": f"{cpu}, {os.cpu_count()} cores, avx512_bf16={'avx512_bf16' in flags}, amx={'amx_bf16' in flags}",
+            "torch": torch.__version__, "transformers": transformers.__version__, "repeats": args.repeats}
+    # Cases may be run in separate invocations: earlier runs of the other cases are kept.
+    runs = [r for r in json.loads(args.out.read_text())["runs"] if r["case"] not in args.case] if args.out.is_file() else []
+    for rep in range(args.repeats):
+        print(f"repeat {rep + 1}/{args.repeats}", flush=True)
+        for case in args.case:
+            for side in SIDES[case]:
+                runs.append(_spawn(case, side))
+    rows = summarise(runs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=2))
+    print(table(rows, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The benchmark scripts run end to end (seconds-long smoke settings: their numbers mean nothing here).
+
+The real figures come from running the scripts by hand; these tests keep them from rotting.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (ROOT / "assets" / "all-MiniLM-L6-v2").is_dir(), reason="run scripts/prepare_assets.py first"),
+]
+
+
+def _run(script: str, *args: str, tmp_path: Path) -> str:
+    env = {**os.environ, "HUBTRANSFER_BENCH_SMOKE": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_trainer_benchmark_runs_every_side(tmp_path):
+    out = tmp_path / "bench.json"
+    printed = _run("bench_trainer.py", "--repeats", "1", "--out", str(out), tmp_path=tmp_path)
+    report = json.loads(out.read_text())
+    pairs = {(r["case"], r["peer"]) for r in report["rows"]}
+    assert pairs == {("minilm-full", "trainer-a"), ("minilm-full", "trainer-b"), ("minilm-head", "trainer-frozen"), ("effnet-full", "trainer-onthefly")}
+    for row in report["rows"]:
+        assert row["throughput_ratio"] > 0 and row["ours"]["peak_rss_mb"] > 100 and 0 <= row["theirs"]["accuracy"] <= 1
+    assert "| minilm-full" in printed and "speed-up" in printed
+
+
+def test_feature_benchmark_runs_both_sides(tmp_path):
+    out = tmp_path / "features.json"
+    _run("bench_features.py", "--epochs", "1", "--out", str(out), tmp_path=tmp_path)
+    rows = json.loads(out.read_text())
+    assert {r["case"] for r in rows} == {"text", "image"}
+    assert all(r["speedup"] > 0 and r["feature_pass_s"] > 0 for r in rows)
