@@ -187,8 +187,9 @@ class _RedactTickets(logging.Filter):
 
 
 def _header_safe(text: str) -> str:
-    """HTTP header values must be single-line latin-1."""
-    return re.sub(r"[\r\n]+", " ", text).encode("latin-1", "replace").decode("latin-1")[:1000]
+    """One line of ASCII: latin-1 is legal in a header, but clients decode headers as UTF-8 or ASCII and
+    fail on a lone byte such as é (found by fuzzing a repo id): non-ASCII is written as \\x.. escapes."""
+    return re.sub(r"[\r\n]+", " ", text).encode("ascii", "backslashreplace").decode("ascii")[:1000]
 
 
 def _error_response(exc: HubError) -> JSONResponse:

@@ -79,3 +79,15 @@ def test_server_answers_any_request_without_5xx_or_escape(tmp_path):
 
     probe()
     assert sorted(p.name for p in tmp_path.iterdir()) == before_outside  # nothing written beside the root
+
+
+def test_error_headers_stay_ascii_for_non_ascii_ids(tmp_path):
+    # Found by the fuzzer above: a repo id with "é" put a latin-1 byte into X-Error-Message.
+    from starlette.testclient import TestClient
+
+    from hubtransfer.hub.server import create_app
+
+    client = TestClient(create_app(tmp_path / "root", tokens=TOKENS), raise_server_exceptions=False)
+    response = client.get("/api/models/local-user/caf\u00e9")
+    assert 400 <= response.status_code < 500
+    assert response.headers["x-error-message"].isascii() and "caf\\xe9" in response.headers["x-error-message"]
