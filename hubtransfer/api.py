@@ -17,8 +17,8 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from hubtransfer import checkpoint, plots
-from hubtransfer.data import PreparedData, fingerprint, prepare_data
-from hubtransfer.features import FeatureClassifier, FeatureDataset, collate_features, model_fingerprint, preprocessing_fingerprint, split_features, split_head
+from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.features import FeatureClassifier, FeatureDataset, collate_features, key_parts, split_features, split_head
 from hubtransfer.hub.card import license_of, write_card
 from hubtransfer.hub.push import push_folder
 from hubtransfer.loop import autocast_dtype, evaluate, fit, make_loaders, resolve_precision
@@ -116,16 +116,11 @@ def _feature_route(trainer: _Trainable, recipe, task, data: PreparedData, proces
     if split is None:
         logger.info("features not cached: %s; the backbone runs every epoch", why)
         return trainer, {"cached": False, "reason": why}
-    parts = {
-        "model": model_fingerprint(model_dir),
-        "init": recipe.model.init if recipe.model.init == "pretrained" else f"random:{recipe.train.seed}",
-        "data": {name: fingerprint(ds, task.modality) for name, ds in data.splits.items()},
-        "preprocessing": preprocessing_fingerprint(processor, recipe),
-    }
+    parts = key_parts(model_dir, recipe, data.splits, task.modality, processor)
     trainer.model.to(accelerator.device)
     dtype = autocast_dtype(mixed)
     with accelerator.main_process_first():  # the main process fills the cache; the others then read it
-        feats = split_features(trainer.model, split, trainer.encoded, trainer.collate, key_parts=parts,
+        feats = split_features(split, trainer.encoded, trainer.collate, key_parts=parts,
                                batch_size=recipe.train.eval_batch_size, device=accelerator.device, dtype=dtype)
     encoded = {s: FeatureDataset(f.features, f.labels, getattr(trainer.encoded[s], "lengths", None)) for s, f in feats.items()}
     info = {"cached": True, "hits": sorted(s for s, f in feats.items() if f.hit), "extract_seconds": round(sum(f.seconds for f in feats.values()), 2),
@@ -162,7 +157,7 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
             tracker.finish()
         run = _run_record(recipe, data, plan, result, test, wall, extra)
         run["card"] = card_facts(recipe, model_dir)
-        unwrapped = accelerator.unwrap_model(model) if model is trainer.model else model
+        unwrapped = accelerator.unwrap_model(model)  # ``model`` itself when only its head was prepared
         save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process)
         if accelerator.is_main_process:
             shutil.rmtree(staging / "checkpoints", ignore_errors=True)  # the finished model replaces them

@@ -6,7 +6,8 @@ trains, every epoch would otherwise push the same inputs through the same frozen
 A model is split at the point where everything before is frozen and everything after trains
 (:func:`split_head`): the features are that point's input vectors, the head is the rest. Custom
 heads (``head.pooling: mean | cls``) split after pooling; a stock classifier whose output layer is
-all that trains splits at that layer's input (EfficientNet's pooled output, BERT's pooler output).
+all that trains splits at that layer's input (EfficientNet's pooled output). BERT's stock classifier
+reads its pooler, which trains under ``head``: no split, and the backbone runs every epoch.
 
 Cache entries (safetensors, never pickles) live under ``$HUBTRANSFER_CACHE/features`` (default
 ``~/.cache/hubtransfer/features``), one file a split, named by the sha256 of: the checkpoint
@@ -30,12 +31,13 @@ from typing import Callable
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from hubtransfer.data import fingerprint
 from hubtransfer.modeling_hubtransfer import pool
 
 logger = logging.getLogger(__name__)
@@ -83,12 +85,7 @@ def split_head(model: nn.Module) -> tuple[HeadSplit | None, str]:
     """(split, reason). ``None`` when some trainable parameter sits before any vector the head could read."""
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     spec = getattr(model.config, "hubtransfer_head", None)
-    if spec is not None:
-        split = _custom_split(model, spec["pooling"])
-    else:
-        split = _stock_split(model)
-    if split is None:
-        return None, "the checkpoint's classifier reads more than one pooled vector"
+    split = _custom_split(model, spec["pooling"]) if spec is not None else _stock_split(model)
     outside = trainable - {id(p) for p in split.head.parameters()}
     if outside:
         return None, f"{len(outside)} trainable tensors sit before the head's input (e.g. a trainable pooler)"
@@ -103,7 +100,7 @@ def _custom_split(model, pooling: str) -> HeadSplit:
     return HeadSplit(features, model.head, pooling, model)
 
 
-def _stock_split(model) -> HeadSplit | None:
+def _stock_split(model) -> HeadSplit:
     from hubtransfer.model import output_layer  # late: model imports this module's users
 
     parent, name, layer = output_layer(model, model.config.num_labels)
@@ -188,6 +185,16 @@ def preprocessing_fingerprint(processor, recipe) -> dict:
     return json.loads(json.dumps(cfg, sort_keys=True, default=str))
 
 
+def key_parts(model_dir: Path, recipe, splits: dict, modality: str, processor) -> dict:
+    """What names a cache entry besides split, pooling and precision: checkpoint, init, data, preprocessing."""
+    return {
+        "model": model_fingerprint(model_dir),
+        "init": "pretrained" if recipe.model.init == "pretrained" else f"random:{recipe.train.seed}",
+        "data": {name: fingerprint(ds, modality) for name, ds in splits.items()},
+        "preprocessing": preprocessing_fingerprint(processor, recipe),
+    }
+
+
 def cache_key(**parts) -> str:
     return hashlib.sha256(json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -228,10 +235,9 @@ def cached_features(key: str, compute: Callable[[], torch.Tensor], labels, meta:
     path = cache_root() / f"{key}.safetensors"
     if path.is_file():
         try:
-            tensors = load_file(path)
-            with safe_open(path, framework="pt") as f:
+            with safe_open(path, framework="pt") as f:  # tensors and metadata in one read of the file
                 measured = float((f.metadata() or {}).get("seconds", "nan"))
-            return Features(tensors["features"], tensors["labels"], 0.0, True, measured)
+                return Features(f.get_tensor("features"), f.get_tensor("labels"), 0.0, True, measured)
         except Exception as e:  # a damaged entry is recomputed, not trusted
             logger.warning("feature cache entry %s unreadable (%s); recomputing", path.name, e)
     start = time.perf_counter()
@@ -245,9 +251,9 @@ def cached_features(key: str, compute: Callable[[], torch.Tensor], labels, meta:
     return Features(feats, labels, seconds, False, seconds)
 
 
-def split_features(model, split: HeadSplit, encoded: dict, collate, *, key_parts: dict, batch_size: int, device, dtype: torch.dtype | None = None) -> dict[str, Features]:
+def split_features(split: HeadSplit, encoded: dict, collate, *, key_parts: dict, batch_size: int, device, dtype: torch.dtype | None = None) -> dict[str, Features]:
     """Features of every split of ``encoded``, from the cache where present."""
-    model.eval()
+    split.model.eval()
     out = {}
     for name, ds in encoded.items():
         parts = {**key_parts, "split": name, "data": key_parts["data"][name], "pooling": split.pooling, "dtype": str(dtype)}

@@ -23,9 +23,9 @@ import torch
 from accelerate.utils import set_seed
 from datasets import DatasetDict
 
-from hubtransfer.data import PreparedData, fingerprint, prepare_data
+from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.features import key_parts, split_features, split_head
 from hubtransfer.loop import autocast_dtype, resolve_precision
-from hubtransfer.features import model_fingerprint, preprocessing_fingerprint, split_features, split_head
 from hubtransfer.model import build_model, check_task_fits, fetch_config, quiet_transformers, resolve_model_dir
 from hubtransfer.recipe import Recipe, RecipeError, load_recipe
 from hubtransfer.select import SCORES
@@ -170,12 +170,9 @@ def _score(recipe: Recipe, candidate: str, task, sample: PreparedData, budget: d
         raise RecipeError([f"candidates: cannot take frozen features of '{candidate}' ({why})"])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    parts = {
-        "model": model_fingerprint(model_dir), "init": "pretrained" if r.model.init == "pretrained" else f"random:{r.train.seed}",
-        "data": {"train": fingerprint(sample.splits["train"], task.modality)}, "preprocessing": preprocessing_fingerprint(processor, r),
-    }
+    parts = key_parts(model_dir, r, sample.splits, task.modality, processor)
     mixed, _ = resolve_precision(r.train.precision)  # the recipe's precision: bf16 where the hardware has it
-    feats = split_features(model, split, encoded, task.collate(processor, r), key_parts=parts, batch_size=r.train.eval_batch_size,
+    feats = split_features(split, encoded, task.collate(processor, r), key_parts=parts, batch_size=r.train.eval_batch_size,
                            device=device, dtype=autocast_dtype(mixed))["train"]
     load_seconds = time.perf_counter() - tick - feats.seconds
     x, y = feats.features.numpy(), feats.labels.numpy()
