@@ -69,8 +69,8 @@ def is_convolutional(model: nn.Module) -> bool:
 
 @contextmanager
 def channels_last(model: nn.Module):
-    """Convolutional weights in channels-last layout while inside: oneDNN runs such convolutions ~1.9x faster
-    on CPU (EfficientNet-Lite0, bf16, batch 64). Back to the default layout after, which saving expects."""
+    """Convolutional weights in channels-last layout while inside (oneDNN's fast layout for convolutions on
+    CPU); back to the default layout after, which saving expects."""
     if not is_convolutional(model):
         yield
         return

@@ -6,7 +6,7 @@ files (``keep_in_memory``): predictions are gathered across processes by Acceler
 ``compute`` runs. The scores are a few lines of numpy over the confusion matrix, with sklearn's
 definitions (macro average over the classes seen in references or predictions, 0 where a ratio
 has no denominator); a test checks them against sklearn. Importing sklearn in every training
-process would cost ~80 MB of resident memory for four ratios.
+process would add its resident memory for four ratios.
 """
 
 from __future__ import annotations

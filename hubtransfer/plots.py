@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def _pyplot():
-    """matplotlib, imported on first use: training processes carry ~27 MB less until the plots at the end."""
+    """matplotlib, imported on first use: training processes do not carry it until the plots at the end."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and CI

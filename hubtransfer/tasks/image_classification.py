@@ -5,7 +5,7 @@ when the tensors fit in ``PRECOMPUTE_BUDGET_BYTES``; re-decoding every epoch is 
 Where the processor's last steps are a plain rescale and normalise, the stored tensors are the
 resized uint8 pixels (a quarter of float32's memory) and each batch is rescaled and normalised by
 the collate function with the processor's own constants (equal to the processor's output within
-float32 rounding, 1.2e-7 on EfficientNet-Lite0's processor).
+float32 rounding; tests/unit/test_train.py checks it to 1e-6).
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def collate(processor, recipe):
         pixels = torch.stack([b["pixel_values"] for b in batch])
         if pixels.dtype == torch.uint8:  # stored before rescale / normalise: finish them as the processor would
             pixels = (pixels.to(torch.float32) * scale - mean) / std
-        # Channels-last inputs make oneDNN run the whole convolutional stack in that layout: +22% training
-        # throughput for EfficientNet-Lite0 on CPU (bf16, batch 32). Values are unchanged; only the layout differs.
+        # Channels-last inputs make oneDNN run the whole convolutional stack in that layout: the frozen
+        # EfficientNet-Lite0 row of scripts/bench_features.py went from 220 s to 130 s. Values are unchanged.
         pixels = pixels.contiguous(memory_format=torch.channels_last)
         return {"pixel_values": pixels, "labels": torch.tensor([int(b["labels"]) for b in batch])}
 
