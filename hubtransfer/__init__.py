@@ -6,6 +6,7 @@ load only after the endpoint is settled):
     load_recipe(path_or_dict, overrides) -> Recipe
     evaluate_saved(folder, split), predict(folder, inputs)
     rank(recipe, candidates, max_samples, validate) -> RankResult (transferability of candidate checkpoints)
+    compare(recipe), datasize(recipe, target=...), sweep_strategies(recipe) -> report dicts (transfer evidence)
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _EXPORTS = {
     "predict": "hubtransfer.inference",
     "rank": "hubtransfer.rank",
     "RankResult": "hubtransfer.rank",
+    "compare": "hubtransfer.evidence.compare",
+    "datasize": "hubtransfer.evidence.datasize",
+    "sweep_strategies": "hubtransfer.evidence.strategy_sweep",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -18,13 +18,15 @@ from accelerate.utils import set_seed
 
 from hubtransfer import checkpoint, plots
 from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.evidence import default_dir
+from hubtransfer.evidence import report as evidence_report
 from hubtransfer.features import FeatureClassifier, FeatureDataset, collate_features, key_parts, split_features, split_head
 from hubtransfer.hub.card import license_of, write_card
 from hubtransfer.hub.push import push_folder
 from hubtransfer.loop import autocast_dtype, evaluate, fit, make_loaders, resolve_precision
 from hubtransfer.model import build_model, check_task_fits, fetch_config, resolve_model_dir, save_model
 from hubtransfer.recipe import Recipe, load_recipe
-from hubtransfer.strategies import apply_strategy
+from hubtransfer.strategies import apply_strategy, parse_strategy
 from hubtransfer.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -92,7 +94,10 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     trainer = _Trainable(model, encoded, task.collate(processor, recipe))
     if plan["strategy"] == "head" and recipe.train.cache_features:
         trainer, extra["features"] = _feature_route(trainer, recipe, task, data, processor, model_dir, accelerator, mixed)
-    result = _train_and_save(recipe, task, accelerator, model, processor, trainer, data, plan, extra, out_dir, model_dir)
+    probe = None
+    if parse_strategy(recipe.strategy).kind == "lp-ft":
+        probe = lambda: _linear_probe(recipe, task, data, processor, model_dir, accelerator, mixed, trainer)  # noqa: E731
+    result = _train_and_save(recipe, task, accelerator, model, processor, trainer, data, plan, extra, out_dir, model_dir, probe)
     if recipe.hub.push and PartialState().is_main_process:
         # After the local folder is complete: a failed push loses nothing (`hubtransfer push` resumes).
         pushed = push_folder(out_dir, recipe.hub.repo_id, private=recipe.hub.private, revision=recipe.hub.revision, commit_message=recipe.hub.commit_message)
@@ -130,7 +135,32 @@ def _feature_route(trainer: _Trainable, recipe, task, data: PreparedData, proces
     return _Trainable(FeatureClassifier(split.head), encoded, collate_features), info
 
 
-def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Trainable, data: PreparedData, plan, extra, out_dir: Path, model_dir: Path) -> FinetuneResult:
+def _linear_probe(recipe: Recipe, task, data: PreparedData, processor, model_dir: Path, accelerator, mixed: str, trainer: _Trainable) -> dict:
+    """LP-FT's first phase: only the new head trains (on cached features where it can) for
+    ``train.probe_epochs`` at ``train.probe_lr``; the best head by validation stays in the model."""
+    d = recipe.to_dict()
+    d["strategy"] = "head"
+    d["train"].update(epochs=recipe.train.probe_epochs, max_steps=None, lr=recipe.train.probe_lr, head_lr=None,
+                      warmup_ratio=0.0, checkpoint_every=None, eval_at_start=False, early_stopping={"metric": recipe.train.early_stopping.metric})
+    probe_recipe = load_recipe(d)
+    apply_strategy(trainer.model, "head")
+    head = _Trainable(trainer.model, trainer.encoded, trainer.collate)
+    info = {}
+    if probe_recipe.train.cache_features:
+        head, info = _feature_route(head, probe_recipe, task, data, processor, model_dir, accelerator, mixed)
+    loaders, sampler = make_loaders(head.encoded, head.collate, probe_recipe)
+    logger.info("lp-ft: probe phase, head only, %g epochs at lr %g", probe_recipe.train.epochs, probe_recipe.train.lr)
+    result = fit(head.model, loaders, sampler, probe_recipe, accelerator, len(data.labels), None)
+    accelerator.free_memory()  # forget the probe's model/optimizer: the fine-tuning phase's checkpoints hold only its own
+    apply_strategy(trainer.model, "full")
+    best = result.best or {}
+    return {"epochs": probe_recipe.train.epochs, "lr": probe_recipe.train.lr, "steps": result.steps,
+            "train_seconds": round(result.train_seconds, 2), "validation_best": best.get("validation"),
+            "features_cached": bool(info.get("cached")), "extract_seconds": info.get("extract_seconds", 0.0)}
+
+
+def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Trainable, data: PreparedData, plan, extra, out_dir: Path,
+                    model_dir: Path, probe=None) -> FinetuneResult:
     """Train in ``.NAME.incomplete`` (resuming its checkpoints), evaluate, save, card, then rename into place.
 
     ``trainer.model`` is what the loop trains: ``model`` itself, or its head on cached features (the
@@ -145,8 +175,10 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
     try:
         if recipe.train.log_with:
             accelerator.init_trackers("hubtransfer", config=_flat_hparams(recipe))
-        loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         started = time.perf_counter()
+        if probe is not None and not resuming:  # a resumed LP-FT run's checkpoint already holds the probed head
+            extra["probe"] = probe()
+        loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
         result = fit(trainer.model, loaders, sampler, recipe, accelerator, len(data.labels), log_path, checkpoint_dir=ckpt_dir)
         test_loader = accelerator.prepare(loaders["test"])
@@ -162,6 +194,9 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
         if accelerator.is_main_process:
             shutil.rmtree(staging / "checkpoints", ignore_errors=True)  # the finished model replaces them
             _write_reports(staging, recipe, data, run, result, test)
+            attached = evidence_report.attach(staging, default_dir(recipe))
+            if attached:
+                logger.info("transfer evidence %s from %s goes into the card", attached, default_dir(recipe))
             write_card(staging, repo_id=recipe.hub.repo_id, **run["card"])  # reads the reports
             _commit(staging, out_dir)  # the rename is what marks the run complete
         accelerator.wait_for_everyone()

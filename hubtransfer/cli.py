@@ -1,4 +1,4 @@
-"""``hubtransfer train | rank | eval | predict | push | hub``: thin wrappers over the Python API.
+"""``hubtransfer train | rank | compare | datasize | strategies | eval | predict | push | hub``: thin wrappers over the Python API.
 
 User errors (a bad recipe, data or checkpoint) print one clear message and exit with 2;
 no traceback, nothing written.
@@ -72,6 +72,37 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--out", type=Path, help="report folder (default: OUTPUT_DIR-rank)")
     k.add_argument("--write-recipe", type=Path, help="write the recipe with the best pretrained candidate here")
 
+    c = sub.add_parser("compare", help="transfer evidence: the recipe pretrained vs from scratch (+ a classical baseline)",
+                       description="Train the recipe from pretrained weights and from random init (a small learning-rate search "
+                       "for the latter) on one evaluation grid from step 0; report start, slope and asymptote.")
+    c.add_argument("recipe")
+    c.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    c.add_argument("--scratch-lrs", nargs="+", type=float, help="learning rates tried from scratch (default: the recipe's x1, x3, x10)")
+    c.add_argument("--eval-every", type=_at_least(1), help="evaluation interval in steps (default: a tenth of the run)")
+    c.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
+
+    d = sub.add_parser("datasize", help="transfer evidence: metric vs training-set size, with a saturating fit",
+                       description="Train the recipe on nested fractions of its training split, pretrained and from scratch.")
+    d.add_argument("recipe")
+    d.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    d.add_argument("--fractions", nargs="+", type=float, help="shares of the training split (default 1/16 1/8 1/4 1/2 1)")
+    d.add_argument("--seeds", type=_at_least(1), default=3, help="runs per size for the smallest sizes (default 3)")
+    d.add_argument("--seeds-up-to", type=float, default=1 / 16, help="sizes up to this share get --seeds runs (default 1/16)")
+    d.add_argument("--no-scratch", action="store_true", help="skip the from-scratch runs")
+    d.add_argument("--scratch-fractions", nargs="+", type=float, help="sizes trained from scratch (default: every other size)")
+    d.add_argument("--scratch-lr", type=float, help="from-scratch learning rate (default: compare.json's winner, else the recipe's)")
+    d.add_argument("--target", type=float, help="metric value to estimate the examples needed for, e.g. 0.78")
+    d.add_argument("--min-steps", type=_at_least(1), default=100, help="fewest optimizer steps any size trains (default 100)")
+    d.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
+
+    g = sub.add_parser("strategies", help="transfer evidence: head / top:K / full / lp-ft compared, the best written as a recipe",
+                       description="Train the recipe under several strategies and recommend the best by validation.")
+    g.add_argument("recipe")
+    g.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    g.add_argument("--strategies", nargs="+", help="default: head, top:1, top:2, top:(blocks/2), full, lp-ft")
+    g.add_argument("--write-recipe", type=Path, help="also write the recommended recipe here")
+    g.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
+
     h = sub.add_parser("hub", help="the local Hub-compatible endpoint")
     hsub = h.add_subparsers(dest="hub_command", required=True)
     hs = hsub.add_parser("serve", help="serve a local Hub from a folder (127.0.0.1 by default)")
@@ -88,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--repo-id", help="default: hub.repo_id of the run's recipe")
     u.add_argument("--revision", help="branch (default: hub.revision of the recipe)")
     u.add_argument("--public", action="store_true", help="create the repo public (default: the recipe's hub.private)")
+    u.add_argument("--evidence", type=Path, help="evidence folder whose reports go into the card (default: OUTPUT_DIR-evidence if present)")
     return p
 
 
@@ -117,7 +149,16 @@ def _push(args) -> int:
     repo_id = args.repo_id or hub.repo_id
     if not repo_id:
         raise FileNotFoundError(f"no repo id: pass --repo-id or set hub.repo_id in {folder / 'recipe.yaml'}")
-    if repo_id != hub.repo_id:  # the card names the repo: rebuild it for this one
+    attached = []
+    if args.evidence:
+        from hubtransfer.evidence.report import attach
+
+        if not args.evidence.is_dir():
+            raise FileNotFoundError(f"--evidence: '{args.evidence}' is not a folder; pass the folder `hubtransfer compare` wrote (--out)")
+        attached = attach(folder, args.evidence)
+        if not attached:
+            raise FileNotFoundError(f"--evidence: '{args.evidence}' holds no compare.json, datasize.json or strategies.json")
+    if repo_id != hub.repo_id or attached:  # the card names the repo and shows the evidence: rebuild it
         from hubtransfer.api import RUN_MARKER
         from hubtransfer.hub.card import write_card
 
@@ -169,6 +210,34 @@ def _rank(args) -> int:
     return 0
 
 
+def _evidence(args) -> int:
+    from hubtransfer.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    if args.command == "compare":
+        from hubtransfer.evidence.compare import compare
+
+        report = compare(recipe, scratch_lrs=args.scratch_lrs, eval_every=args.eval_every, report_dir=args.out)
+    elif args.command == "datasize":
+        from hubtransfer.evidence.datasize import datasize
+
+        report = datasize(recipe, fractions=args.fractions, seeds=args.seeds, seeds_up_to=args.seeds_up_to, scratch=not args.no_scratch,
+                          scratch_fractions=args.scratch_fractions, scratch_lr=args.scratch_lr, target=args.target,
+                          min_steps=args.min_steps, report_dir=args.out)
+    else:
+        from hubtransfer.evidence.strategy_sweep import sweep_strategies
+
+        report = sweep_strategies(recipe, strategies=args.strategies, report_dir=args.out, write_recipe=args.write_recipe)
+    from hubtransfer.evidence import default_dir
+
+    print(report["table"])
+    print()
+    for line in report["summary"]:
+        print(f"- {line}")
+    print(f"\nreport: {(args.out or default_dir(recipe)) / args.command}.md (+ .json, .png)")
+    return 0
+
+
 def _eval(args) -> int:
     from hubtransfer.inference import evaluate_saved
 
@@ -194,11 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     # Overrides may come after flags (`train r.yaml --print-recipe train.lr=1e-4`): collect them too.
     args, extra = parser.parse_known_args(argv)
-    if extra and not (args.command in ("train", "rank") and all("=" in x and not x.startswith("-") for x in extra)):
+    if extra and not (args.command in ("train", "rank", "compare", "datasize", "strategies") and all("=" in x and not x.startswith("-") for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
-    handler = {"train": _train, "rank": _rank, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
+    handler = {"train": _train, "rank": _rank, "compare": _evidence, "datasize": _evidence, "strategies": _evidence, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
     try:
         return handler(args)
     except _user_errors() as e:

@@ -7,7 +7,10 @@ A model is split at the point where everything before is frozen and everything a
 (:func:`split_head`): the features are that point's input vectors, the head is the rest. Custom
 heads (``head.pooling: mean | cls``) split after pooling; a stock classifier whose output layer is
 all that trains splits at that layer's input (EfficientNet's pooled output). BERT's stock classifier
-reads its pooler, which trains under ``head``: no split, and the backbone runs every epoch.
+reads its pooler, which trains under ``head``; that pooler reads only the first token (checked on
+random states), so the first token's last hidden state is cached and pooler + output layer form the
+head. A trainable layer that reads more (a mean over tokens) prevents the split: the backbone then
+runs every epoch.
 
 Cache entries (safetensors, never pickles) live under ``$HUBTRANSFER_CACHE/features`` (default
 ``~/.cache/hubtransfer/features``), one file a split, named by the sha256 of: the checkpoint
@@ -87,9 +90,12 @@ def split_head(model: nn.Module) -> tuple[HeadSplit | None, str]:
     spec = getattr(model.config, "hubtransfer_head", None)
     split = _custom_split(model, spec["pooling"]) if spec is not None else _stock_split(model)
     outside = trainable - {id(p) for p in split.head.parameters()}
-    if outside:
-        return None, f"{len(outside)} trainable tensors sit before the head's input (e.g. a trainable pooler)"
-    return split, "only the head trains"
+    if not outside:
+        return split, "only the head trains"
+    pooled = _first_token_split(model) if spec is None else None
+    if pooled is not None and not trainable - {id(p) for p in pooled.head.parameters()}:
+        return pooled, "only the pooler and the output layer train: the first token's states are cached"
+    return None, f"{len(outside)} trainable tensors sit before the head's input (e.g. a trainable pooler)"
 
 
 def _custom_split(model, pooling: str) -> HeadSplit:
@@ -119,6 +125,52 @@ def _stock_split(model) -> HeadSplit:
         return seen[0]
 
     return HeadSplit(features, head, "native", model)
+
+
+class _PooledHead(nn.Module):
+    """A stock head that starts at its pooler: pooler -> dropout -> output layer, on first-token states."""
+
+    def __init__(self, pooler: nn.Module, rest: nn.Module):
+        super().__init__()
+        self.pooler, self.rest = pooler, rest
+
+    def forward(self, first: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.pooler(first.unsqueeze(1)))  # a (B, 1, D) sequence: the pooler reads its first token
+
+
+def _reads_first_token_only(pooler: nn.Module, dim: int) -> bool:
+    """Whether ``pooler`` (BERT, RoBERTa, MPNet style) looks only at position 0: checked on random states."""
+    g = torch.Generator().manual_seed(0)
+    states = torch.randn(2, 3, dim, generator=g)
+    try:
+        with torch.no_grad():
+            param = next(pooler.parameters(), None)
+            states = states.to(param.device, param.dtype) if param is not None else states
+            return torch.allclose(pooler(states), pooler(states[:, :1]), atol=1e-6)
+    except Exception:  # a pooler with another signature is not one we can split at
+        return False
+
+
+def _first_token_split(model) -> HeadSplit | None:
+    """Stock models whose trainable pooler reads the first token only: cache that token's last hidden state."""
+    base = getattr(model, "base_model", None)
+    pooler = getattr(base, "pooler", None)
+    dim = getattr(model.config, "hidden_size", None)
+    if not isinstance(pooler, nn.Module) or dim is None or not _reads_first_token_only(pooler, dim):
+        return None
+    stock = _stock_split(model)
+    head = _PooledHead(pooler, stock.head)
+
+    def features(batch: dict) -> torch.Tensor:
+        seen: list[torch.Tensor] = []
+        hook = pooler.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+        try:
+            base(**batch)  # the backbone alone: the head runs later, on the cache
+        finally:
+            hook.remove()
+        return seen[0][:, 0]
+
+    return HeadSplit(features, head, "first-token", model)
 
 
 class FeatureClassifier(nn.Module):

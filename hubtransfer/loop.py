@@ -19,7 +19,7 @@ from transformers import get_scheduler
 from hubtransfer import checkpoint
 from hubtransfer.metrics import classification_metrics, confusion
 from hubtransfer.recipe import Recipe
-from hubtransfer.strategies import parameter_groups, set_train_mode
+from hubtransfer.strategies import gradual_unfreeze, parameter_groups, parse_strategy, set_train_mode
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +145,8 @@ class FitResult:
 class _Best:
     """Early stopping state + an in-memory copy of the best weights (trainable params and buffers)."""
 
-    def __init__(self, metric: str, patience: int | None, min_delta: float):
-        self.metric, self.patience, self.min_delta = metric, patience, min_delta
+    def __init__(self, metric: str, patience: int | None, min_delta: float, may_train: set[str]):
+        self.metric, self.patience, self.min_delta, self.may_train = metric, patience, min_delta, may_train
         self.value, self.record, self.state, self.bad = -math.inf, None, None, 0
 
     def update(self, model, record: dict) -> bool:
@@ -155,7 +155,7 @@ class _Best:
             raise TrainingError(f"train.early_stopping.metric '{self.metric}' is not computed; pick one of {sorted(record['validation'])}")
         if value > self.value + self.min_delta:
             self.value, self.record, self.bad = value, record, 0
-            self.state = {k: v.detach().cpu().clone() for k, v in _changing_state(model).items()}
+            self.state = {k: v.detach().cpu().clone() for k, v in _changing_state(model, self.may_train).items()}
             return True
         self.bad += 1
         return False
@@ -165,9 +165,10 @@ class _Best:
         return self.patience is not None and self.bad >= self.patience
 
 
-def _changing_state(model) -> dict:
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    return {k: v for k, v in model.state_dict().items() if k in trainable or not any(k == n for n, _ in model.named_parameters())}
+def _changing_state(model, may_train: set[str]) -> dict:
+    """The parameters that may train in this run, and every buffer (batch-norm statistics move too)."""
+    params = {n for n, _ in model.named_parameters()}
+    return {k: v for k, v in model.state_dict().items() if k in may_train or k not in params}
 
 
 def total_steps(recipe: Recipe, batches_per_epoch: int) -> tuple[int, int]:
@@ -194,19 +195,28 @@ def fit(
     checkpoint there resumes from the newest one exactly where it stopped (same batches, same RNG).
     """
     t = recipe.train
-    optimizer = torch.optim.AdamW(parameter_groups(model, t.lr, t.head_lr, t.weight_decay), lr=t.lr, fused=_fused_ok(model))
+    gradual = parse_strategy(recipe.strategy).kind == "gradual"
+    if gradual and accelerator.num_processes > 1:
+        raise TrainingError("strategy 'gradual' changes what trains between epochs, which DistributedDataParallel cannot follow; "
+                            "run it in one process, or use strategy=lp-ft or full with train.layer_decay")
+    # Every parameter that trains at some point of the run is in the optimizer (and in the best-weights copy)
+    # from the start; gradual unfreezing then decides, epoch by epoch, which of them get gradients.
+    may_train = {n for n, p in model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(parameter_groups(model, t.lr, t.head_lr, t.weight_decay, t.layer_decay), lr=t.lr, fused=_fused_ok(model))
     per_epoch, steps = total_steps(recipe, len(loaders["train"]) // accelerator.num_processes or 1)
     scheduler = get_scheduler(t.scheduler, optimizer, num_warmup_steps=int(t.warmup_ratio * steps), num_training_steps=steps)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(model, optimizer, loaders["train"], loaders["validation"], scheduler)
     eval_every = per_epoch if t.eval_every == "epoch" else t.eval_every
     save_every = per_epoch if t.checkpoint_every == "epoch" else t.checkpoint_every
-    best = _Best(t.early_stopping.metric, t.early_stopping.patience, t.early_stopping.min_delta)
+    best = _Best(t.early_stopping.metric, t.early_stopping.patience, t.early_stopping.min_delta, may_train)
     pos = _Position(result=FitResult())
     if checkpoint_dir is not None and (found := checkpoint.checkpoints(checkpoint_dir)):
         pos = _resume(accelerator, found[-1], best, recipe)
         if log_path is not None:  # evaluations after that checkpoint will run again: drop their old lines
             log_path.write_text("".join(json.dumps(r) + "\n" for r in pos.result.history), encoding="utf-8")
     running = torch.tensor(pos.running, device=accelerator.device)
+    if t.eval_at_start and pos.step == 0 and not pos.result.history:
+        _evaluate_start(model, val_loader, accelerator, num_labels, pos.result, best, log_path)
     bar = tqdm(total=steps, initial=pos.step, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
     result = pos.result
     try:
@@ -225,7 +235,11 @@ def _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, acce
             steps, per_epoch, eval_every, save_every, num_labels, log_path, checkpoint_dir) -> None:
     """The epochs of :func:`fit` from ``pos`` on; updates ``pos``, ``best`` and ``pos.result`` in place."""
     t, result = recipe.train, pos.result
+    gradual = parse_strategy(recipe.strategy).kind == "gradual"
     while pos.step < steps and not result.stopped_early:
+        if gradual:
+            n = gradual_unfreeze(accelerator.unwrap_model(model), pos.epoch)
+            logger.info("gradual unfreezing, epoch %d: %s parameters train", pos.epoch + 1, f"{n:,}")
         set_train_mode(model)
         tick = time.perf_counter()
         batches = accelerator.skip_first_batches(train_loader, pos.batches) if pos.batches else train_loader
@@ -303,7 +317,7 @@ def _save(accelerator: Accelerator, root: Path, pos: _Position, best: _Best, rec
 
 def _resume(accelerator: Accelerator, path: Path, best: _Best, recipe: Recipe) -> _Position:
     state, best_state = checkpoint.load(accelerator, path)
-    if _comparable(state["recipe"]) != _comparable(recipe.to_dict()):
+    if comparable(state["recipe"]) != comparable(recipe.to_dict()):
         raise TrainingError(
             f"{path.parent} holds an interrupted run of a different recipe; set train.resume=false to start over, "
             "or run the recipe it was started with"
@@ -316,7 +330,7 @@ def _resume(accelerator: Accelerator, path: Path, best: _Best, recipe: Recipe) -
     return _Position(result, state["step"], state["epoch"], state["batches"], state["since_eval"], state["running"])
 
 
-def _comparable(recipe: dict) -> dict:
+def comparable(recipe: dict) -> dict:
     """The recipe keys a resumed run must share with the interrupted one (output and hub keys may differ)."""
     out = {k: v for k, v in recipe.items() if k not in ("hub", "overwrite_output_dir", "output_dir")}
     out["train"] = {k: v for k, v in recipe["train"].items() if k not in ("resume", "log_with", "num_workers")}
@@ -326,6 +340,15 @@ def _comparable(recipe: dict) -> dict:
 def _fused_ok(model) -> bool:
     # Fused AdamW runs on CPU and CUDA in torch 2.13 and saves the per-parameter Python loop.
     return all(p.device.type in ("cpu", "cuda") for p in model.parameters())
+
+
+def _evaluate_start(model, loader, accelerator, num_labels, result: FitResult, best: "_Best", log_path) -> None:
+    """Step 0 of the learning curve: the model as built, before any update (the 'start' of transfer)."""
+    out = evaluate(model, loader, accelerator, num_labels)
+    record = {"step": 0, "epoch": 0.0, "train_loss": None, "validation": out["metrics"], "train_seconds": 0.0}
+    _log(record, accelerator, log_path, None)
+    result.history.append(record)
+    best.update(accelerator.unwrap_model(model), record)
 
 
 def _evaluate_step(model, loader, accelerator, num_labels, running, pos: _Position, per_epoch: int) -> dict:
@@ -342,9 +365,12 @@ def _evaluate_step(model, loader, accelerator, num_labels, running, pos: _Positi
 def _log(record: dict, accelerator: Accelerator, log_path: Path | None, bar) -> None:
     if not accelerator.is_main_process:
         return
-    flat = {"train_loss": record["train_loss"], **{f"validation/{k}": v for k, v in record["validation"].items()}}
+    flat = {f"validation/{k}": v for k, v in record["validation"].items()}
+    if record["train_loss"] is not None:  # None at step 0: nothing trained yet
+        flat = {"train_loss": record["train_loss"], **flat}
     accelerator.log(flat, step=record["step"])
-    bar.set_postfix({k.split("/")[-1]: round(v, 4) for k, v in flat.items()}, refresh=False)
+    if bar is not None:
+        bar.set_postfix({k.split("/")[-1]: round(v, 4) for k, v in flat.items()}, refresh=False)
     logger.info("step %d: %s", record["step"], json.dumps(flat))
     if log_path is not None:
         with open(log_path, "a", encoding="utf-8") as f:

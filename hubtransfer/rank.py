@@ -11,10 +11,8 @@ negative control that a sound score puts below every pretrained checkpoint).
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from accelerate.utils import set_seed
 from datasets import DatasetDict
 
 from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.evidence.runs import Variant, run_variants, with_changes
 from hubtransfer.features import key_parts, split_features, split_head
 from hubtransfer.loop import autocast_dtype, resolve_precision
 from hubtransfer.model import build_model, check_task_fits, fetch_config, quiet_transformers, resolve_model_dir
@@ -85,18 +84,10 @@ def parse_candidate(text: str) -> tuple[str, str]:
     return text, "pretrained"
 
 
-def candidate_recipe(recipe: Recipe, candidate: str, **changes) -> Recipe:
+def candidate_recipe(recipe: Recipe, candidate: str, changes: dict | None = None) -> Recipe:
+    """``recipe`` started from ``candidate`` (plus dotted-key ``changes``), with no candidates list of its own."""
     model_id, init = parse_candidate(candidate)
-    d = recipe.to_dict()
-    d["model"].update(id=model_id, init=init)
-    d["candidates"] = []
-    for key, value in changes.items():
-        node = d
-        parts = key.split("__")
-        for p in parts[:-1]:
-            node = node[p]
-        node[parts[-1]] = value
-    return load_recipe(d)
+    return with_changes(recipe, {"model.id": model_id, "model.init": init, "candidates": [], **(changes or {})})
 
 
 def rank(recipe: Recipe, candidates: list[str] | None = None, *, max_samples: int = 1000, report_dir: Path | None = None,
@@ -154,7 +145,7 @@ def _estimate(budget: dict, per_example: float) -> float:
 
 def _score(recipe: Recipe, candidate: str, task, sample: PreparedData, budget: dict) -> CandidateScore:
     pooling = recipe.head.pooling if recipe.head.pooling in ("mean", "cls") else ("mean" if task.modality == "text" else "native")
-    r = candidate_recipe(recipe, candidate, strategy="head", head__pooling=pooling, head__type="linear", head__hidden_sizes=[])
+    r = candidate_recipe(recipe, candidate, {"strategy": "head", "head.pooling": pooling, "head.type": "linear", "head.hidden_sizes": []})
     tick = time.perf_counter()
     config = fetch_config(r.model)
     check_task_fits(config, task, r)
@@ -188,21 +179,16 @@ def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | N
     """Fine-tune every candidate by the recipe; a finished run found in the report folder is reused."""
     from scipy.stats import kendalltau
 
-    from hubtransfer.api import RUN_MARKER, finetune
-
     metric = recipe.train.early_stopping.metric
     root = (report_dir or Path(recipe.output_dir + "-rank")) / "validation"
+    variants = []
     for c in scored:
-        out = root / _slug(c.candidate)
-        r = candidate_recipe(recipe, c.candidate, output_dir=str(out), overwrite_output_dir=True, hub__push=False)
-        r = load_recipe(r.to_dict(), overrides)
-        marker = out / RUN_MARKER
-        if marker.is_file() and (out / "recipe.yaml").read_text(encoding="utf-8") == r.to_yaml():
-            run = json.loads(marker.read_text())  # an earlier, interrupted `rank --validate` finished this one
-        else:
-            run = finetune(r).run
-            gc.collect()  # the run's model and optimizer go before the next candidate's arrive
-        c.finetuned = {"metric": run["metrics"]["test"][metric], "wall_seconds": run["training"]["wall_seconds"], "output_dir": str(out)}
+        model_id, init = parse_candidate(c.candidate)
+        variants.append(Variant(c.candidate, {"model.id": model_id, "model.init": init}))
+    runs = run_variants(load_recipe(recipe.to_dict(), overrides), variants, root, desc="validate")
+    for c, done in zip(scored, runs):
+        c.finetuned = {"metric": done.run["metrics"]["test"][metric], "wall_seconds": done.run["training"]["wall_seconds"],
+                       "output_dir": done.recipe.output_dir}
     values = [c.finetuned["metric"] for c in scored]
     taus = {}
     for name in SCORES:
@@ -210,10 +196,6 @@ def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | N
         taus[name] = None if tau != tau else round(float(tau), 4)  # NaN when every metric ties
     finetune_seconds = sum(c.finetuned["wall_seconds"] for c in scored)
     return {"metric": metric, "kendall_tau": taus, "finetune_seconds": round(finetune_seconds, 1), "overrides": overrides}
-
-
-def _slug(candidate: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", candidate).strip("_")
 
 
 def _write(result: RankResult, recipe: Recipe) -> None:

@@ -111,6 +111,10 @@ class TrainSpec(_Section):
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
     lr: float = Field(5e-5, gt=0, description="Peak learning rate of the backbone (and of the head unless head_lr is set).")
     head_lr: float | None = Field(None, gt=0, description="Learning rate of the new head (default: lr).")
+    layer_decay: float | None = Field(
+        None, gt=0, le=1, description="Layer-wise learning-rate decay: a block k blocks below the head trains at lr * layer_decay**k "
+        "(embeddings one step below the lowest block); null: one rate for the backbone."
+    )
     weight_decay: float = Field(0.01, ge=0)
     batch_size: int = Field(32, gt=0, description="Examples per process per step (before accumulation).")
     eval_batch_size: int = Field(64, gt=0)
@@ -122,6 +126,11 @@ class TrainSpec(_Section):
         "auto", description="'auto' takes bf16 where the hardware runs it fast (recent GPUs, CPUs with avx512_bf16/AMX), else fp32."
     )
     eval_every: Union[Literal["epoch"], int] = Field("epoch", description="'epoch' or a number of optimizer steps.")
+    eval_at_start: bool = Field(False, description="Also evaluate before the first step (step 0 of the learning curve).")
+    probe_epochs: float = Field(
+        3, gt=0, description="strategy=lp-ft: epochs of the first phase, where only the new head trains (on cached features)."
+    )
+    probe_lr: float = Field(1e-3, gt=0, description="strategy=lp-ft: learning rate of that head-only first phase.")
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
     group_by_length: bool = Field(True, description="Text: batches of similar length (shuffled buckets) to cut padding.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
@@ -156,7 +165,9 @@ class Recipe(_Section):
     task: str = Field(description="text-classification | image-classification")
     model: ModelSpec
     data: DataSpec
-    strategy: str = Field("full", description="'head' (new head only), 'top:K' (top K blocks + head) or 'full'.")
+    strategy: str = Field("full", description="'head' (new head only), 'top:K' (top K blocks + head), 'full', 'lp-ft' "
+                          "(head only for train.probe_epochs, then everything) or 'gradual' (head only in epoch 1, "
+                          "then one more block from the top each epoch, the embeddings last).")
     head: HeadSpec = Field(default_factory=HeadSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     output_dir: str = Field("runs/latest", description="Folder that receives the trained model, metrics and recipe.")

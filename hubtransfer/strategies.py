@@ -1,4 +1,9 @@
-"""What trains: the new head only, the top K blocks + head, or everything.
+"""What trains: the new head only, the top K blocks + head, everything, or LP-FT.
+
+``lp-ft`` (linear probing, then fine-tuning) trains the new head alone first and then everything
+from there, so the backbone's first updates come from a head that already fits instead of a
+random one; here it plans as ``full`` (the state after the probe), and
+:func:`hubtransfer.api.finetune` runs the probe phase before it.
 
 The head is every parameter outside the backbone (``model.base_model``) plus the backbone's own
 pooler, whose only consumer is the classifier. Blocks are the longest list of same-class modules
@@ -24,18 +29,18 @@ class StrategyError(ValueError):
 
 @dataclass(frozen=True)
 class Strategy:
-    kind: str  # head | top | full
+    kind: str  # head | top | full | lp-ft | gradual
     k: int = 0
 
 
 def parse_strategy(text: str) -> Strategy:
-    """``'head'`` | ``'top:K'`` | ``'full'`` -> Strategy. Raises ValueError naming the fix."""
-    if text in ("head", "full"):
+    """``'head'`` | ``'top:K'`` | ``'full'`` | ``'lp-ft'`` | ``'gradual'`` -> Strategy. Raises ValueError naming the fix."""
+    if text in ("head", "full", "lp-ft", "gradual"):
         return Strategy(text)
     m = _TOP.match(text)
     if m and int(m.group(1)) > 0:
         return Strategy("top", int(m.group(1)))
-    raise ValueError(f"strategy '{text}' is not one of 'head', 'top:K' (K >= 1, e.g. top:2) or 'full'")
+    raise ValueError(f"strategy '{text}' is not one of 'head', 'top:K' (K >= 1, e.g. top:2), 'full', 'lp-ft' or 'gradual'")
 
 
 def backbone(model: nn.Module) -> nn.Module:
@@ -73,7 +78,7 @@ def apply_strategy(model: nn.Module, text: str) -> dict:
     """Freeze what the strategy keeps; return the counts the logs and the card report."""
     strategy = parse_strategy(text)
     head = set(head_parameters(model))
-    if strategy.kind == "full":
+    if strategy.kind in ("full", "lp-ft", "gradual"):  # lp-ft and gradual reach everything; the loop stages them
         trainable = {n for n, _ in model.named_parameters()}
     elif strategy.kind == "head":
         trainable = head
@@ -105,6 +110,41 @@ def _top_block_parameters(model: nn.Module, k: int) -> set[str]:
     return names
 
 
+def block_depths(model: nn.Module) -> dict[str, int]:
+    """Parameter name -> blocks between it and the head: 0 for the head and whatever follows the last
+    block (final norm, top conv), k for the k-th block from the top, blocks + 1 for what precedes the
+    first block (embeddings, stem). The unit of layer-wise decay and of gradual unfreezing."""
+    base = backbone(model)
+    _, blocks = find_blocks(model)
+    n = len(blocks)
+    block_of = {id(p): n - i for i, b in enumerate(blocks) for p in b.parameters()}
+    prefix = _prefix(model, base)
+    depths, seen_block = {}, False
+    for name, p in base.named_parameters():
+        if id(p) in block_of:
+            seen_block = True
+            depths[prefix + name] = block_of[id(p)]
+        else:
+            depths[prefix + name] = 0 if seen_block else n + 1
+    head = set(head_parameters(model))
+    return {name: 0 if name in head else depths.get(name, 0) for name, _ in model.named_parameters()}
+
+
+def gradual_unfreeze(model: nn.Module, epoch: int) -> int:
+    """Gradual unfreezing: in epoch e (from 0) the head and the top e blocks train; returns how many parameters train."""
+    for name, p in model.named_parameters():
+        p.requires_grad = _depths(model)[name] <= epoch
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _depths(model: nn.Module) -> dict[str, int]:
+    cached = getattr(model, "_hubtransfer_depths", None)
+    if cached is None:
+        cached = block_depths(model)
+        object.__setattr__(model, "_hubtransfer_depths", cached)  # not a submodule or buffer: never saved
+    return cached
+
+
 def _prefix(model: nn.Module, base: nn.Module) -> str:
     for name, module in model.named_modules():
         if module is base:
@@ -121,16 +161,18 @@ def set_train_mode(model: nn.Module) -> None:
             module.eval()
 
 
-def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_decay: float) -> list[dict]:
-    """AdamW groups: no weight decay on biases and norms; the head may have its own learning rate."""
+def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_decay: float, layer_decay: float | None = None) -> list[dict]:
+    """AdamW groups: no weight decay on biases and norms; the head may have its own learning rate; with
+    ``layer_decay`` d, a parameter k blocks below the head trains at ``lr * d**k`` (layer-wise decay)."""
     head = set(head_parameters(model))
-    groups: dict[tuple[bool, bool], list] = {}
+    depth = _depths(model) if layer_decay and not getattr(model, "is_head_only", False) else {}
+    groups: dict[tuple[bool, bool, int], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         no_decay = p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
-        groups.setdefault((name in head, no_decay), []).append(p)
+        groups.setdefault((name in head, no_decay, depth.get(name, 0)), []).append(p)
     return [
-        {"params": ps, "lr": (head_lr or lr) if is_head else lr, "weight_decay": 0.0 if no_decay else weight_decay}
-        for (is_head, no_decay), ps in groups.items()
+        {"params": ps, "lr": (head_lr or lr) if is_head else lr * (layer_decay or 1.0) ** k, "weight_decay": 0.0 if no_decay else weight_decay}
+        for (is_head, no_decay, k), ps in groups.items()
     ]

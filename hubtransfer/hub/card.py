@@ -41,6 +41,8 @@ _CONFUSION_TABLE_MAX_LABELS = 12  # beyond that the PNG reads better than a tabl
 _STRATEGY_MD = {
     "head": "backbone frozen, only the new head trains",
     "full": "every weight of the backbone and the head trains",
+    "gradual": "gradual unfreezing: only the new head trains in the first epoch, then one more block from the top joins each epoch",
+    "lp-ft": "linear probing, then fine-tuning: first only the new head trains on the frozen backbone, then every weight trains from there",
 }
 _POOLING_MD = {
     "native": "the checkpoint's own pooled features",
@@ -84,7 +86,13 @@ def build_card(
         base = None  # no pretrained weight survives: naming a base model would claim a transfer that did not happen
     name = repo_id or run.default_name
     card_data = _card_data(run, name, base, license)
-    context = _context(run, name, repo_id, base, extra_sections or {})
+    extra = dict(extra_sections or {})
+    from hubtransfer.evidence.report import section  # the reports copied into the run folder's evidence/
+
+    evidence = section(run.folder)
+    if evidence:
+        extra.setdefault("Transfer evidence", evidence)
+    context = _context(run, name, repo_id, base, extra)
     card = ModelCard.from_template(card_data, template_path=str(TEMPLATE), **context)
     check_card(card)
     return card

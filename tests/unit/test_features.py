@@ -76,12 +76,40 @@ def test_stock_image_classifier_splits_at_its_output_layer(tiny_efficientnet, tm
     assert evaluate_saved(cached.output_dir)["metrics"]["accuracy"] == pytest.approx(cached.metrics["test"]["accuracy"])
 
 
-def test_trainable_pooler_keeps_the_backbone_in_the_loop(tiny_bert, data, tmp_path):
-    # BERT's stock classifier reads its pooler, which head-only trains: no vector before it is frozen.
-    result = finetune(text_recipe(tiny_bert, data, tmp_path / "o", strategy="head", train__epochs=1))
-    info = result.run["training"]["features"]
-    assert info["cached"] is False and "pooler" in info["reason"]
-    assert json.loads((result.output_dir / "hubtransfer_run.json").read_text())["training"]["features"]["cached"] is False
+def test_stock_bert_head_caches_the_first_token_and_trains_its_pooler_as_uncached(tiny_bert, data, tmp_path):
+    # BERT's stock classifier reads its pooler, which head-only trains; the pooler reads only the first
+    # token, so that token's last hidden state is what gets cached.
+    recipe = text_recipe(tiny_bert, data, tmp_path / "o", strategy="head", train__epochs=2, train__lr=5e-2)
+    cached = finetune(recipe)
+    plain = finetune({**recipe, "output_dir": str(tmp_path / "p"), "train": {**recipe["train"], "cache_features": False}})
+    info = cached.run["training"]["features"]
+    assert info["cached"] is True and info["pooling"] == "first-token" and info["dim"] == 32
+    assert cached.metrics["test"] == pytest.approx(plain.metrics["test"])
+    for name in ("bert.pooler.dense.weight", "classifier.weight"):
+        assert torch.allclose(dict(cached.model.named_parameters())[name], dict(plain.model.named_parameters())[name], atol=1e-4)
+    assert evaluate_saved(cached.output_dir)["metrics"]["accuracy"] == pytest.approx(cached.metrics["test"]["accuracy"])
+
+
+def test_a_pooler_reading_every_token_is_not_split(tiny_bert):
+    from torch import nn
+
+    from hubtransfer.features import split_head
+    from hubtransfer.strategies import apply_strategy
+    from transformers import AutoModelForSequenceClassification
+
+    class MeanPooler(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.dense = nn.Linear(dim, dim)
+
+        def forward(self, states):
+            return torch.tanh(self.dense(states.mean(1)))
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    model.bert.pooler = MeanPooler(32)
+    apply_strategy(model, "head")
+    split, why = split_head(model)
+    assert split is None and "pooler" in why
 
 
 def test_random_init_control_differs_and_its_card_claims_no_base(tiny_bert, data, tmp_path):

@@ -1,6 +1,7 @@
 """Strategies: what trains for head / top:K / full on BERT-, ViT- and EfficientNet-like models."""
 
 import pytest
+import torch
 from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
 from hubtransfer.strategies import apply_strategy, find_blocks, parameter_groups, parse_strategy, set_train_mode
@@ -70,3 +71,65 @@ def test_parse_strategy():
     assert parse_strategy("top:3").k == 3
     with pytest.raises(ValueError):
         parse_strategy("top:x")
+
+
+def test_block_depths_and_layer_decay_rates(tiny_bert):
+    from hubtransfer.strategies import block_depths
+
+    model = _load(tiny_bert, "text")
+    apply_strategy(model, "full")
+    depths = block_depths(model)
+    assert depths["classifier.weight"] == 0 and depths["bert.pooler.dense.weight"] == 0
+    assert depths["bert.encoder.layer.1.attention.self.query.weight"] == 1  # the top block
+    assert depths["bert.encoder.layer.0.output.dense.weight"] == 2
+    assert depths["bert.embeddings.word_embeddings.weight"] == 3  # below the lowest block
+    groups = parameter_groups(model, 1e-3, 1e-2, 0.01, layer_decay=0.5)
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert rate[id(named["classifier.weight"])] == 1e-2  # head_lr, no decay
+    assert rate[id(named["bert.encoder.layer.1.attention.self.query.weight"])] == pytest.approx(5e-4)
+    assert rate[id(named["bert.encoder.layer.0.output.dense.weight"])] == pytest.approx(2.5e-4)
+    assert rate[id(named["bert.embeddings.word_embeddings.weight"])] == pytest.approx(1.25e-4)
+    assert sum(len(g["params"]) for g in groups) == len(named)
+
+
+def test_gradual_unfreezing_adds_one_block_per_epoch(tiny_bert):
+    from hubtransfer.strategies import gradual_unfreeze
+
+    model = _load(tiny_bert, "text")
+    counts = [gradual_unfreeze(model, epoch) for epoch in range(5)]
+    assert counts[0] < counts[1] < counts[2] < counts[3] == counts[4] == sum(p.numel() for p in model.parameters())
+    gradual_unfreeze(model, 1)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "bert.encoder.layer.1.output.dense.weight" in trainable and "bert.encoder.layer.0.output.dense.weight" not in trainable
+
+
+def test_gradual_and_layer_decay_runs_keep_the_best_weights_of_everything(tiny_bert, tmp_path, sentiment_csv, monkeypatch):
+    from safetensors.torch import load_file
+
+    import hubtransfer.loop as loop
+    from conftest import text_recipe
+    from hubtransfer import finetune
+
+    top, emb = "bert.encoder.layer.1.output.dense.weight", "bert.embeddings.word_embeddings.weight"
+    seen = []
+    real = loop._evaluate_step
+
+    def snapshot(model, *args):
+        seen.append(dict(model.named_parameters())[top].detach().clone())
+        return real(model, *args)
+
+    monkeypatch.setattr(loop, "_evaluate_step", snapshot)
+    result = finetune(text_recipe(tiny_bert, sentiment_csv, tmp_path / "g", strategy="gradual", train__epochs=3, train__layer_decay=0.8))
+    assert [r["step"] for r in result.history] == [12, 24, 36]
+    assert result.run["strategy"]["trainable_share"] == 1.0
+    original = load_file(str(tiny_bert / "model.safetensors"))
+    assert torch.equal(seen[0], original[top])  # epoch 1: head only
+    assert not torch.equal(seen[1], original[top])  # epoch 2: the top block joined
+    # Epoch 3 trains the lowest block, not yet the embeddings: they come out unchanged.
+    assert torch.equal(original[emb], dict(result.model.named_parameters())[emb].detach())
+    # The best evaluation (this seeded tiny model never beats its first) is restored for every weight that trained
+    # during the run, including the top block that was still frozen then.
+    assert result.run["metrics"]["best_step"] == 12
+    assert torch.equal(original[top], dict(result.model.named_parameters())[top].detach())
+    assert "gradual unfreezing" in (result.output_dir / "README.md").read_text()

@@ -1,0 +1,16 @@
+"""Evidence that transfer helped, and how to transfer: from-scratch comparison, data-size sweep, strategy sweep.
+
+Each command fine-tunes variants of one recipe (:mod:`.runs`), next to a classical baseline
+(:mod:`.baselines`), reads numbers off the curves (:mod:`.curves`) and writes a JSON report, a
+markdown table and a PNG into one evidence folder (default ``OUTPUT_DIR-evidence``). A run of the
+recipe itself copies those reports into its folder and the model card gets a "Transfer evidence"
+section (:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+
+def default_dir(recipe) -> "Path":  # noqa: F821 - pathlib imported lazily with the rest
+    from pathlib import Path
+
+    return Path(recipe.output_dir + "-evidence")
