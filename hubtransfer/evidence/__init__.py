@@ -9,8 +9,9 @@ section (:mod:`.report`).
 
 from __future__ import annotations
 
+from pathlib import Path
 
-def default_dir(recipe) -> "Path":  # noqa: F821 - pathlib imported lazily with the rest
-    from pathlib import Path
 
+def default_dir(recipe) -> Path:
+    """Where a recipe's evidence reports go unless told otherwise, and where its runs look for them."""
     return Path(recipe.output_dir + "-evidence")
