@@ -181,6 +181,9 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
         loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
         result = fit(trainer.model, loaders, sampler, recipe, accelerator, len(data.labels), log_path, checkpoint_dir=ckpt_dir)
+        if parse_strategy(recipe.strategy).kind == "gradual":  # the share it reached by the last epoch, not all it might have
+            plan["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            plan["trainable_share"] = plan["trainable_params"] / plan["total_params"]
         test_loader = accelerator.prepare(loaders["test"])
         test = evaluate(trainer.model, test_loader, accelerator, len(data.labels))
         wall = time.perf_counter() - started
