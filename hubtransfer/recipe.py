@@ -290,13 +290,21 @@ def _apply_override(raw: dict, item: str) -> None:
         value = yaml.safe_load(text) if text != "" else None
     except yaml.YAMLError:
         value = text  # a plain string with YAML-special characters
+    try:
+        set_key(raw, keys, value)
+    except ValueError as e:
+        raise ValueError(f"override '{item}': {e}") from None
+
+
+def set_key(raw: dict, keys: list[str], value: Any) -> None:
+    """``raw[k0][k1]... = value``, creating missing sections (what an override and a sweep's change do)."""
     node = raw
     for k in keys[:-1]:
         child = node.get(k)
         if child is None:
             child = node[k] = {}
         if not isinstance(child, dict):
-            raise ValueError(f"override '{item}': '{k}' holds a value, not a section")
+            raise ValueError(f"'{k}' holds a value, not a section")
         node = child
     node[keys[-1]] = value
 

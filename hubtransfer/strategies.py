@@ -92,22 +92,11 @@ def apply_strategy(model: nn.Module, text: str) -> dict:
 
 
 def _top_block_parameters(model: nn.Module, k: int) -> set[str]:
-    base = backbone(model)
-    _, blocks = find_blocks(model)
-    if k > len(blocks):
-        raise StrategyError(f"strategy top:{k} asks for more blocks than the backbone has ({len(blocks)}); use top:{len(blocks)} or full")
-    wanted = {id(p) for b in list(blocks)[-k:] for p in b.parameters()}
-    last_block = {id(p) for p in blocks[-1].parameters()}
-    prefix = _prefix(model, base)
-    names, after = set(), False
-    for name, p in base.named_parameters():
-        if id(p) in wanted:
-            names.add(prefix + name)
-        elif after:
-            names.add(prefix + name)
-        if id(p) in last_block:
-            after = True  # parameters registered after the last block (final norm, top conv) follow it
-    return names
+    """The top ``k`` blocks, what follows them in the backbone (final norm, top conv) and the head."""
+    n = len(find_blocks(model)[1])
+    if k > n:
+        raise StrategyError(f"strategy top:{k} asks for more blocks than the backbone has ({n}); use top:{n} or full")
+    return {name for name, depth in block_depths(model).items() if depth <= k}
 
 
 def block_depths(model: nn.Module) -> dict[str, int]:
@@ -132,17 +121,10 @@ def block_depths(model: nn.Module) -> dict[str, int]:
 
 def gradual_unfreeze(model: nn.Module, epoch: int) -> int:
     """Gradual unfreezing: in epoch e (from 0) the head and the top e blocks train; returns how many parameters train."""
+    depths = block_depths(model)
     for name, p in model.named_parameters():
-        p.requires_grad = _depths(model)[name] <= epoch
+        p.requires_grad = depths[name] <= epoch
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def _depths(model: nn.Module) -> dict[str, int]:
-    cached = getattr(model, "_hubtransfer_depths", None)
-    if cached is None:
-        cached = block_depths(model)
-        object.__setattr__(model, "_hubtransfer_depths", cached)  # not a submodule or buffer: never saved
-    return cached
 
 
 def _prefix(model: nn.Module, base: nn.Module) -> str:
@@ -165,7 +147,7 @@ def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_
     """AdamW groups: no weight decay on biases and norms; the head may have its own learning rate; with
     ``layer_decay`` d, a parameter k blocks below the head trains at ``lr * d**k`` (layer-wise decay)."""
     head = set(head_parameters(model))
-    depth = _depths(model) if layer_decay and not getattr(model, "is_head_only", False) else {}
+    depth = block_depths(model) if layer_decay and not getattr(model, "is_head_only", False) else {}
     groups: dict[tuple[bool, bool, int], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:

@@ -38,9 +38,10 @@ def majority_share(data: PreparedData, split: str) -> float:
     return max(labels.count(x) for x in set(labels)) / len(labels) if labels else 0.0
 
 
-def baseline(data: PreparedData, modality: str, metric: str, folder: Path, key: dict) -> dict:
-    """The classical baseline on ``data``, computed once per data spec + size and kept in ``folder``."""
-    parts = {**key, "n": len(data.splits["train"]), "metric": metric, "settings": settings(modality)}
+def baseline(data: PreparedData, modality: str, metric: str, folder: Path, spec) -> dict:
+    """The classical baseline on ``data`` (prepared from the recipe's data section ``spec``), computed once per
+    spec, training size, metric and baseline settings, and kept in ``folder``."""
+    parts = {**spec.model_dump(mode="json"), "n": len(data.splits["train"]), "metric": metric, "settings": settings(modality)}
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
     path = folder / "baselines" / f"{modality}-{digest}.json"
     if path.is_file():

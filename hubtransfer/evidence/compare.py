@@ -56,7 +56,7 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
     bar = 0.9 * max(pretrained["final"], scratch["final"])
     for side, done in ((pretrained, runs[0]), (scratch, runs[1 + best_scratch])):
         side["steps_to_common"] = steps_to(done.history, metric, bar)
-    base = baseline(data, modality, metric, folder, recipe.data.model_dump(mode="json"))
+    base = baseline(data, modality, metric, folder, recipe.data)
     frozen = _frozen_start(recipe)
     report = {
         "metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": recipe.strategy,

@@ -65,11 +65,10 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
     runs = run_variants(recipe, variants, folder / "runs" / "datasize", desc="datasize")
     points = [{**r.variant.meta, "test": r.run["metrics"]["test"][metric], "validation": r.run["metrics"]["validation_best"][metric],
                "train_seconds": r.run["training"]["train_seconds"], "reused": r.reused} for r in runs]
-    key = recipe.data.model_dump(mode="json")
-    baselines = [{"n": n, "test": baseline(first_n(data, n), modality, metric, folder, key)["test"][metric]} for n in sizes]
+    baselines = {n: baseline(first_n(data, n), modality, metric, folder, recipe.data) for n in sizes}
     report = {"metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": recipe.strategy, "train_examples": n_train,
               "sizes": sizes, "min_steps": min_steps, "scratch_lr": lr, "scratch_lr_from": lr_from, "points": points,
-              "baseline": {"name": baseline(data, modality, metric, folder, key)["name"], "points": baselines},
+              "baseline": {"name": baselines[sizes[-1]]["name"], "points": [{"n": n, "test": b["test"][metric]} for n, b in baselines.items()]},
               "fits": {}, "target": target, "majority": majority_share(data, "test")}
     for init in ("pretrained", "random"):
         pts = [p for p in points if p["init"] == init]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hubtransfer.recipe import Recipe, RecipeError, load_recipe
+from hubtransfer.recipe import Recipe, RecipeError, load_recipe, set_key
 
 
 @dataclass
@@ -44,11 +44,7 @@ def with_changes(recipe: Recipe, changes: dict) -> Recipe:
     """``recipe`` with dotted keys replaced (``{"train.lr": 1e-4}``), validated again."""
     d = recipe.to_dict()
     for key, value in changes.items():
-        node = d
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[last] = value
+        set_key(d, key.split("."), value)
     return load_recipe(d)
 
 

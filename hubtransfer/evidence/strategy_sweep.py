@@ -82,7 +82,7 @@ def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, rep
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    base = baseline(data, modality, metric, folder, recipe.data.model_dump(mode="json"))
+    base = baseline(data, modality, metric, folder, recipe.data)
     report = {"metric": metric, "model": recipe.model.id, "data": recipe.data.source, "train_examples": data.info["sizes"]["train"],
               "runs": rows, "recommended": best["strategy"], "best_on_test": best_test["strategy"], "recipe_file": "recommended.yaml",
               "baseline": base, "seconds": round(time.perf_counter() - started, 1)}
