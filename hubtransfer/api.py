@@ -16,7 +16,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
-from hubtransfer import checkpoint, plots
+from hubtransfer import adapters, checkpoint, plots
 from hubtransfer.data import PreparedData, prepare_data
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence import report as evidence_report
@@ -88,7 +88,10 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     with accelerator.main_process_first():
         encoded = task.encode(data, processor, recipe)
     model = build_model(task, model_dir, recipe, data.labels)
-    plan = apply_strategy(model, recipe.strategy)
+    if parse_strategy(recipe.strategy).kind == "lora":
+        model, plan = adapters.wrap(model, recipe, base_reference(recipe, model_dir), task.name)
+    else:
+        plan = apply_strategy(model, recipe.strategy)
     logger.info("strategy %s: %s of %s parameters train (%.2f%%)", plan["strategy"], f"{plan['trainable_params']:,}", f"{plan['total_params']:,}", 100 * plan["trainable_share"])
     extra = {"precision": mixed, "precision_reason": why}
     trainer = _Trainable(model, encoded, task.collate(processor, recipe))
@@ -193,7 +196,7 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
         run = _run_record(recipe, data, plan, result, test, wall, extra)
         run["card"] = card_facts(recipe, model_dir)
         unwrapped = accelerator.unwrap_model(model)  # ``model`` itself when only its head was prepared
-        save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process)
+        unwrapped = save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process, merge=recipe.peft.merge)
         if accelerator.is_main_process:
             shutil.rmtree(staging / "checkpoints", ignore_errors=True)  # the finished model replaces them
             _write_reports(staging, recipe, data, run, result, test)
@@ -269,7 +272,7 @@ def _run_record(recipe, data, plan, result, test, wall, extra) -> dict:
         "base_model_revision": recipe.model.revision,
         "init": recipe.model.init,
         "data": data.info,
-        "strategy": {k: plan[k] for k in ("strategy", "trainable_params", "total_params", "trainable_share")},
+        "strategy": {k: plan[k] for k in ("strategy", "trainable_params", "total_params", "trainable_share", "adapter") if k in plan},
         "metrics": {"test": test["metrics"], "validation_best": best.get("validation"), "best_step": best.get("step")},
         "training": {
             "steps": result.steps,
@@ -301,6 +304,12 @@ def _write_reports(folder: Path, recipe: Recipe, data: PreparedData, run: dict, 
     if result.history:
         plots.training_curves(result.history, recipe.train.early_stopping.metric, folder / "training_curves.png")
     (folder / RUN_MARKER).write_text(json.dumps(run, indent=2), encoding="utf-8")
+
+
+def base_reference(recipe: Recipe, model_dir: Path) -> str:
+    """How a saved adapter names its base: the Hub id, or the absolute folder a local checkpoint came from."""
+    local = Path(recipe.model.id).expanduser()
+    return str(local.resolve()) if local.is_dir() else recipe.model.id
 
 
 def card_facts(recipe: Recipe, model_dir: Path) -> dict:

@@ -15,7 +15,7 @@ from huggingface_hub.utils import validate_repo_id
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
-from hubtransfer import modeling_hubtransfer
+from hubtransfer import adapters, modeling_hubtransfer
 from hubtransfer.recipe import ModelSpec, Recipe
 from hubtransfer.tasks import TaskSpec
 
@@ -227,8 +227,14 @@ def replace_output_layer(model: nn.Module, num_labels: int) -> None:
 # --------------------------------------------------------------------------- saving and loading
 
 
-def save_model(model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is_main: bool = True) -> None:
-    """save_pretrained (safetensors) + processor; custom heads ship their modeling file and auto_map."""
+def save_model(model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is_main: bool = True, merge: bool = False) -> nn.Module:
+    """save_pretrained (safetensors) + processor; custom heads ship their modeling file and auto_map; a peft
+    model saves its adapter (or, with ``merge``, the merged stock model). Returns the model saved."""
+    if adapters.is_peft(model):
+        saved = adapters.save(model, out_dir, merge=merge, is_main=is_main)
+        if is_main:
+            processor.save_pretrained(out_dir)
+        return saved
     custom = hasattr(model.config, "hubtransfer_head")
     if custom:
         model.config.auto_map = {task.auto_class: f"modeling_hubtransfer.{task.custom_class}"}
@@ -238,10 +244,13 @@ def save_model(model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is
         processor.save_pretrained(out_dir)
         if custom:
             shutil.copyfile(modeling_hubtransfer.__file__, out_dir / "modeling_hubtransfer.py")
+    return model
 
 
 def load_trained(folder: str | Path, task: TaskSpec):
     """A model saved by hubtransfer, without running code from the folder (custom heads use our own class)."""
+    if adapters.is_adapter_folder(folder):
+        return adapters.load(folder, task)
     config = AutoConfig.from_pretrained(folder)
     if hasattr(config, "hubtransfer_head"):
         # The head classes serve any backbone config, so they carry no config_class: pass the config.

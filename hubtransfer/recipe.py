@@ -153,6 +153,23 @@ class TrainSpec(_Section):
         return v
 
 
+class PeftSpec(_Section):
+    method: Literal["lora", "dora"] = Field(
+        "lora", description="strategy=lora: 'lora' (low-rank adapters) or 'dora' (LoRA with a learned magnitude, peft's use_dora)."
+    )
+    r: int = Field(8, gt=0, description="Rank of the adapters.")
+    alpha: float = Field(16, gt=0, description="LoRA scaling numerator: updates are scaled by alpha / r.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the adapters' input.")
+    target_modules: list[str] | None = Field(
+        None, description="Module names to adapt; null: peft's choice for the architecture (BERT: query, value), else every "
+        "Linear in the repeated blocks, else their 1x1 convolutions."
+    )
+    merge: bool = Field(
+        False, description="Save and push the adapters merged into the base weights (a stock model, no peft needed); "
+        "false: the adapter alone in peft's format, naming its base model."
+    )
+
+
 class HubSpec(_Section):
     repo_id: str | None = Field(None, description="Where to push the trained model (org/name).")
     push: bool = False
@@ -166,8 +183,10 @@ class Recipe(_Section):
     model: ModelSpec
     data: DataSpec
     strategy: str = Field("full", description="'head' (new head only), 'top:K' (top K blocks + head), 'full', 'lp-ft' "
-                          "(head only for train.probe_epochs, then everything) or 'gradual' (head only in epoch 1, "
-                          "then one more block from the top each epoch, the embeddings last).")
+                          "(head only for train.probe_epochs, then everything), 'gradual' (head only in epoch 1, "
+                          "then one more block from the top each epoch, the embeddings last) or 'lora' (frozen backbone with "
+                          "low-rank adapters through peft, see the peft section, and the head).")
+    peft: PeftSpec = Field(default_factory=PeftSpec)
     head: HeadSpec = Field(default_factory=HeadSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     output_dir: str = Field("runs/latest", description="Folder that receives the trained model, metrics and recipe.")
@@ -200,6 +219,12 @@ class Recipe(_Section):
             raise ValueError("hub.push is true but hub.repo_id is empty; set hub.repo_id=you/model-name")
         if self.train.early_stopping.patience and self.train.eval_every == "epoch" and self.train.epochs < 2:
             raise ValueError("train.early_stopping.patience needs several evaluations; raise train.epochs or set train.eval_every to a step count")
+        if self.strategy == "lora":
+            if self.head.type != "linear" or self.head.pooling != "native":
+                raise ValueError("strategy 'lora' needs the checkpoint's own head (head.type=linear, head.pooling=native), so the "
+                                 "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another strategy")
+            if self.train.layer_decay is not None:
+                raise ValueError("train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it")
         return self
 
     def to_dict(self) -> dict[str, Any]:

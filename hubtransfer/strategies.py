@@ -29,18 +29,18 @@ class StrategyError(ValueError):
 
 @dataclass(frozen=True)
 class Strategy:
-    kind: str  # head | top | full | lp-ft | gradual
+    kind: str  # head | top | full | lp-ft | gradual | lora
     k: int = 0
 
 
 def parse_strategy(text: str) -> Strategy:
-    """``'head'`` | ``'top:K'`` | ``'full'`` | ``'lp-ft'`` | ``'gradual'`` -> Strategy. Raises ValueError naming the fix."""
-    if text in ("head", "full", "lp-ft", "gradual"):
+    """``'head'`` | ``'top:K'`` | ``'full'`` | ``'lp-ft'`` | ``'gradual'`` | ``'lora'`` -> Strategy. Raises ValueError naming the fix."""
+    if text in ("head", "full", "lp-ft", "gradual", "lora"):
         return Strategy(text)
     m = _TOP.match(text)
     if m and int(m.group(1)) > 0:
         return Strategy("top", int(m.group(1)))
-    raise ValueError(f"strategy '{text}' is not one of 'head', 'top:K' (K >= 1, e.g. top:2), 'full', 'lp-ft' or 'gradual'")
+    raise ValueError(f"strategy '{text}' is not one of 'head', 'top:K' (K >= 1, e.g. top:2), 'full', 'lp-ft', 'gradual' or 'lora'")
 
 
 def backbone(model: nn.Module) -> nn.Module:
@@ -67,6 +67,8 @@ def head_parameters(model: nn.Module) -> list[str]:
     """Names of the head's parameters (outside the backbone, plus the backbone's pooler)."""
     if getattr(model, "is_head_only", False):  # a head trained on cached features
         return [n for n, _ in model.named_parameters()]
+    if hasattr(model, "peft_config"):  # a peft model: its head is what it keeps whole and trains (modules_to_save)
+        return [n for n, _ in model.named_parameters() if ".modules_to_save." in n]
     base = backbone(model)
     inside = {id(p) for p in base.parameters()}
     pooler = getattr(base, "pooler", None)
@@ -77,6 +79,8 @@ def head_parameters(model: nn.Module) -> list[str]:
 def apply_strategy(model: nn.Module, text: str) -> dict:
     """Freeze what the strategy keeps; return the counts the logs and the card report."""
     strategy = parse_strategy(text)
+    if strategy.kind == "lora":
+        raise StrategyError("strategy 'lora' wraps the model in peft adapters: use hubtransfer.adapters.wrap, not apply_strategy")
     head = set(head_parameters(model))
     if strategy.kind in ("full", "lp-ft", "gradual"):  # lp-ft and gradual reach everything; the loop stages them
         trainable = {n for n, _ in model.named_parameters()}

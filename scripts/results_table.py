@@ -26,6 +26,7 @@ RECIPES = {
     "effnet-head": "recipes/vision/efficientnet_lite0_animal_shapes_head.yaml",
     "minilm-layer-decay": "recipes/text/minilm_rotten_tomatoes.yaml",
     "minilm-gradual": "recipes/text/minilm_rotten_tomatoes.yaml",
+    "minilm-lora": "recipes/text/minilm_rotten_tomatoes_lora.yaml",
 }
 # Rows that are a shipped recipe with a change (shown in the table's strategy column).
 OVERRIDES = {

@@ -43,6 +43,7 @@ _STRATEGY_MD = {
     "full": "every weight of the backbone and the head trains",
     "gradual": "gradual unfreezing: only the new head trains in the first epoch, then one more block from the top joins each epoch",
     "lp-ft": "linear probing, then fine-tuning: first only the new head trains on the frozen backbone, then every weight trains from there",
+    "lora": "LoRA through peft: the pretrained weights stay frozen; low-rank adapters on some of their layers and the new head train",
 }
 _POOLING_MD = {
     "native": "the checkpoint's own pooled features",
@@ -193,6 +194,16 @@ class _RunFolder:
         return list(enumerate(self.data["labels"]))
 
     @property
+    def adapter(self) -> dict | None:
+        """The peft adapter of a ``lora`` run ({method, r, alpha, target_modules, merged, ...}), else None."""
+        return self.run["strategy"].get("adapter")
+
+    @property
+    def adapter_only(self) -> bool:
+        """The folder holds an unmerged adapter (peft format), not a full model."""
+        return bool(self.adapter) and not self.adapter.get("merged")
+
+    @property
     def remote_code(self) -> bool:
         """True for a custom head: config.json maps the auto class to modeling_hubtransfer.py."""
         return bool(self.config.get("auto_map"))
@@ -260,10 +271,12 @@ def _card_data(run: _RunFolder, name: str, base: str | None, license: str | None
     hub_data = _source_kind(run.source) == "hub"
     return ModelCardData(
         base_model=base,
-        base_model_relation="finetune" if base else None,  # a relation without a base means nothing
+        # A relation without a base means nothing; an unmerged adapter is an "adapter" of its base.
+        base_model_relation=("adapter" if run.adapter_only else "finetune") if base else None,
         datasets=[run.source] if hub_data else None,
         license=license,
-        library_name="transformers",
+        # An unmerged adapter is a peft repo: the Hub lists it as an adapter of base_model.
+        library_name="peft" if run.adapter_only else "transformers",
         pipeline_tag=run.task,
         tags=_tags(run),
         model_name=name,
@@ -275,6 +288,8 @@ def _tags(run: _RunFolder) -> list[str]:
     """Hub tags: the tool, the task, and how the transfer was done."""
     strategy = re.sub(r"[^a-z0-9]+", "-", run.run["strategy"]["strategy"].lower())  # "top:2" -> "top-2"
     tags = ["hubtransfer", run.task, "transfer-learning", f"strategy-{strategy}", f"head-{_head(run).get('type', 'linear')}"]
+    if run.adapter:
+        tags += [run.adapter["method"], "peft"] if run.adapter_only else [run.adapter["method"], "merged-adapter"]
     if run.remote_code:
         tags.append("custom_code")  # what the Hub shows for auto_map models; the local Hub only reads the card
     return tags
@@ -397,6 +412,14 @@ def _head_md(run: _RunFolder) -> str:
     return f"{kind} on {features}{code}"
 
 
+def _adapter_md(adapter: dict) -> str:
+    targets = ", ".join(f"`{t}`" for t in adapter.get("target_modules") or [])
+    how = ("merged into the base weights after training, so this repository holds a plain transformers model"
+           if adapter.get("merged") else "saved alone in peft's format (`adapter_config.json`, `adapter_model.safetensors`); it loads on top of the base model")
+    return (f"{adapter['method'].upper()} rank {adapter['r']}, alpha {adapter['alpha']:g}, dropout {adapter['dropout']:g}, on {targets}; "
+            f"the head ({', '.join(f'`{m}`' for m in adapter.get('modules_to_save') or [])}) trains in full. The adapter is {how}")
+
+
 def _strategy_md(name: str) -> str:
     match = re.fullmatch(r"top:(\d+)", name)
     if match:
@@ -410,6 +433,7 @@ def _training_context(run: _RunFolder) -> dict:
     return {
         "strategy": plan["strategy"],
         "strategy_md": _strategy_md(plan["strategy"]),
+        "adapter_md": _adapter_md(run.adapter) if run.adapter else None,
         "head_md": _head_md(run),
         "trainable_params": f"{plan['trainable_params']:,}",
         "total_params": f"{plan['total_params']:,}",
@@ -503,6 +527,8 @@ def _usage_context(run: _RunFolder, repo_id: str | None) -> dict:
         "model_ref": repo_id or run.recipe.get("output_dir") or str(run.folder),
         "revision": revision,
         "remote_code": run.remote_code,
+        "adapter_only": run.adapter_only,
+        "peft_class": "AutoPeftModelForSequenceClassification" if text else "AutoPeftModel",
         "example_input": '"This is the text to classify."' if text else '"path/to/image.jpg"',
         "is_text": text,
         "input_kind": "text" if text else "images",

@@ -7,6 +7,7 @@ from pathlib import Path
 import transformers
 from transformers import AutoConfig, pipeline
 
+from hubtransfer.adapters import is_adapter_folder
 from hubtransfer.inference import _task_of, predict
 from hubtransfer.model import quiet_transformers
 from hubtransfer.tasks import get_task
@@ -20,9 +21,12 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     """
     task = get_task(_task_of(Path(local_dir)))
     config = AutoConfig.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
-    remote_code = bool(getattr(config, "auto_map", None))
-    auto = getattr(transformers, task.auto_class)
-    model = auto.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir, trust_remote_code=remote_code)
+    if is_adapter_folder(local_dir):
+        model = load_adapter_repo(repo_id, task, config, revision=revision, cache_dir=cache_dir)
+    else:
+        remote_code = bool(getattr(config, "auto_map", None))
+        auto = getattr(transformers, task.auto_class)
+        model = auto.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir, trust_remote_code=remote_code)
     proc_cls = transformers.AutoTokenizer if task.modality == "text" else transformers.AutoImageProcessor
     processor = proc_cls.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
     kwargs = {"tokenizer": processor} if task.modality == "text" else {"image_processor": processor}
@@ -33,3 +37,12 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     local = [p[0] for p in predict(local_dir, inputs, top_k=1)]
     equal = all(h["label"] == l["label"] and abs(h["score"] - l["score"]) < 1e-5 for h, l in zip(hub, local))
     return {"hub": hub, "local": local, "equal": equal}
+
+
+def load_adapter_repo(repo_id: str, task, config, **hub):
+    """A pushed adapter as its card says to load it: peft's AutoPeftModel class on the base named in
+    adapter_config.json, with the labels of the repo's config.json."""
+    import peft
+
+    auto = peft.AutoPeftModelForSequenceClassification if task.modality == "text" else peft.AutoPeftModel
+    return auto.from_pretrained(repo_id, id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True, **hub)
