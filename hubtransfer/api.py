@@ -153,7 +153,7 @@ def _linear_probe(recipe: Recipe, task, data: PreparedData, processor, model_dir
         head, info = _feature_route(head, probe_recipe, task, data, processor, model_dir, accelerator, mixed)
     loaders, sampler = make_loaders(head.encoded, head.collate, probe_recipe)
     logger.info("lp-ft: probe phase, head only, %g epochs at lr %g", probe_recipe.train.epochs, probe_recipe.train.lr)
-    result = fit(head.model, loaders, sampler, probe_recipe, accelerator, len(data.labels), None)
+    result = fit(head.model, loaders, sampler, probe_recipe, accelerator, task.scorer(data.labels), None)
     accelerator.free_memory()  # forget the probe's model/optimizer: the fine-tuning phase's checkpoints hold only its own
     apply_strategy(trainer.model, "full")
     best = result.best or {}
@@ -183,12 +183,12 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
             extra["probe"] = probe()
         loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
-        result = fit(trainer.model, loaders, sampler, recipe, accelerator, len(data.labels), log_path, checkpoint_dir=ckpt_dir)
+        result = fit(trainer.model, loaders, sampler, recipe, accelerator, task.scorer(data.labels), log_path, checkpoint_dir=ckpt_dir)
         if parse_strategy(recipe.strategy).kind == "gradual":  # the share it reached by the last epoch, not all it might have
             plan["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
             plan["trainable_share"] = plan["trainable_params"] / plan["total_params"]
         test_loader = accelerator.prepare(loaders["test"])
-        test = evaluate(trainer.model, test_loader, accelerator, len(data.labels))
+        test = evaluate(trainer.model, test_loader, accelerator, task.scorer(data.labels))
         wall = time.perf_counter() - started
         for tracker in accelerator.trackers:
             # Not end_training(): it also destroys the process group, which the barriers below still need.

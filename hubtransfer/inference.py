@@ -54,7 +54,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
         raise ValueError(f"split '{split}' is not one of {sorted(loaders)}")
     accelerator = Accelerator()
     model, loader = accelerator.prepare(load_trained(path, task), loaders[split])
-    out = evaluate(model, loader, accelerator, len(data.labels))
+    out = evaluate(model, loader, accelerator, task.scorer(data.labels))
     return {"metrics": out["metrics"], "confusion": out["confusion"], "n": len(out["references"])}
 
 

@@ -17,7 +17,6 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from hubtransfer import checkpoint
-from hubtransfer.metrics import classification_metrics, confusion
 from hubtransfer.recipe import Recipe
 from hubtransfer.strategies import gradual_unfreeze, parameter_groups, parse_strategy, set_train_mode
 
@@ -110,19 +109,20 @@ def make_loaders(encoded: dict, collate, recipe: Recipe) -> tuple[dict, Shuffled
 
 
 @torch.no_grad()
-def evaluate(model, loader, accelerator: Accelerator, num_labels: int) -> dict:
-    """Metrics over a whole split, gathered across processes. Returns metrics + predictions + references."""
+def evaluate(model, loader, accelerator: Accelerator, scorer) -> dict:
+    """Metrics over a whole split, gathered across processes, as the task's ``scorer`` computes them
+    (see :class:`hubtransfer.metrics.ClassificationScorer`). Returns metrics + predictions + references."""
     model.eval()
     preds, refs = [], []
     for batch in loader:
         labels = batch.pop("labels")
-        logits = model(**batch).logits
-        p, r = accelerator.gather_for_metrics((logits.argmax(-1), labels))
-        preds.append(p.cpu())
-        refs.append(r.cpu())
-    preds_np, refs_np = torch.cat(preds).numpy(), torch.cat(refs).numpy()
-    metrics = classification_metrics(preds_np, refs_np)
-    return {"metrics": metrics, "predictions": preds_np, "references": refs_np, "confusion": confusion(preds_np, refs_np, num_labels)}
+        p, r = scorer.reduce(model(**batch).logits, labels)
+        if p.ndim > 1:  # per-token outputs: sequence lengths differ between processes
+            p, r = accelerator.pad_across_processes(p, dim=1, pad_index=-100), accelerator.pad_across_processes(r, dim=1, pad_index=-100)
+        p, r = accelerator.gather_for_metrics((p, r))
+        preds.append(p.cpu().numpy())
+        refs.append(r.cpu().numpy())
+    return scorer.score(preds, refs)
 
 
 # --------------------------------------------------------------------------- training
@@ -185,7 +185,7 @@ def fit(
     sampler: ShuffledBatches,
     recipe: Recipe,
     accelerator: Accelerator,
-    num_labels: int,
+    scorer,
     log_path: Path | None,
     checkpoint_dir: Path | None = None,
 ) -> FitResult:
@@ -216,12 +216,12 @@ def fit(
             log_path.write_text("".join(json.dumps(r) + "\n" for r in pos.result.history), encoding="utf-8")
     running = torch.tensor(pos.running, device=accelerator.device)
     if t.eval_at_start and pos.step == 0 and not pos.result.history:
-        _evaluate_start(model, val_loader, accelerator, num_labels, pos.result, best, log_path)
+        _evaluate_start(model, val_loader, accelerator, scorer, pos.result, best, log_path)
     bar = tqdm(total=steps, initial=pos.step, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
     result = pos.result
     try:
         _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, accelerator, recipe, pos, best, running, bar,
-                steps=steps, per_epoch=per_epoch, eval_every=eval_every, save_every=save_every, num_labels=num_labels,
+                steps=steps, per_epoch=per_epoch, eval_every=eval_every, save_every=save_every, scorer=scorer,
                 log_path=log_path, checkpoint_dir=checkpoint_dir)
     finally:
         bar.close()  # before any error message, so it does not land on the bar's line
@@ -232,7 +232,7 @@ def fit(
 
 
 def _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, accelerator, recipe, pos, best, running, bar, *,
-            steps, per_epoch, eval_every, save_every, num_labels, log_path, checkpoint_dir) -> None:
+            steps, per_epoch, eval_every, save_every, scorer, log_path, checkpoint_dir) -> None:
     """The epochs of :func:`fit` from ``pos`` on; updates ``pos``, ``best`` and ``pos.result`` in place."""
     t, result = recipe.train, pos.result
     gradual = parse_strategy(recipe.strategy).kind == "gradual"
@@ -268,7 +268,7 @@ def _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, acce
             bar.update(1)
             if pos.step % eval_every == 0 or pos.step == steps:
                 result.train_seconds += time.perf_counter() - tick
-                record = _evaluate_step(model, val_loader, accelerator, num_labels, running, pos, per_epoch)
+                record = _evaluate_step(model, val_loader, accelerator, scorer, running, pos, per_epoch)
                 record["train_seconds"] = round(result.train_seconds, 3)  # training time so far, evaluations excluded
                 running.zero_()
                 pos.since_eval = 0
@@ -342,23 +342,23 @@ def _fused_ok(model) -> bool:
     return all(p.device.type in ("cpu", "cuda") for p in model.parameters())
 
 
-def _evaluate_start(model, loader, accelerator, num_labels, result: FitResult, best: "_Best", log_path) -> None:
+def _evaluate_start(model, loader, accelerator, scorer, result: FitResult, best: "_Best", log_path) -> None:
     """Step 0 of the learning curve: the model as built, before any update (the 'start' of transfer)."""
-    out = evaluate(model, loader, accelerator, num_labels)
+    out = evaluate(model, loader, accelerator, scorer)
     record = {"step": 0, "epoch": 0.0, "train_loss": None, "validation": out["metrics"], "train_seconds": 0.0}
     _log(record, accelerator, log_path, None)
     result.history.append(record)
     best.update(accelerator.unwrap_model(model), record)
 
 
-def _evaluate_step(model, loader, accelerator, num_labels, running, pos: _Position, per_epoch: int) -> dict:
+def _evaluate_step(model, loader, accelerator, scorer, running, pos: _Position, per_epoch: int) -> dict:
     loss = accelerator.reduce(running, reduction="mean").item() / max(1, pos.since_eval)
     if not math.isfinite(loss):
         raise TrainingError(
             f"the training loss became {loss} by step {pos.step}; lower train.lr, or set train.precision=no if using fp16. "
             "Checkpoints written before this point are kept"
         )
-    out = evaluate(model, loader, accelerator, num_labels)
+    out = evaluate(model, loader, accelerator, scorer)
     return {"step": pos.step, "epoch": round(pos.step / per_epoch, 3), "train_loss": round(loss, 5), "validation": out["metrics"]}
 
 

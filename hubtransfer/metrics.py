@@ -114,6 +114,28 @@ def classification_metrics(predictions, references, names=DEFAULT_METRICS) -> di
     return out
 
 
+class ClassificationScorer:
+    """What evaluation computes for single-label classification: argmax predictions (taken on the device,
+    before gathering), accuracy and macro F1 / precision / recall, and the confusion matrix.
+
+    A task supplies its own scorer (``TaskSpec.scorer``): ``reduce`` turns one batch's logits and labels
+    into what is gathered across processes, ``score`` turns the gathered batches into
+    ``{"metrics", "predictions", "references", ...}``. Higher metric values are better (early stopping
+    and the best model maximise them).
+    """
+
+    def __init__(self, labels: list[str]):
+        self.num_labels = len(labels)
+
+    def reduce(self, logits, labels):
+        return logits.argmax(-1), labels
+
+    def score(self, predictions: list, references: list) -> dict:
+        preds, refs = np.concatenate(predictions), np.concatenate(references)
+        return {"metrics": classification_metrics(preds, refs), "predictions": preds, "references": refs,
+                "confusion": confusion(preds, refs, self.num_labels)}
+
+
 def confusion(predictions, references, num_labels: int) -> list[list[int]]:
     """Rows are true labels, columns predictions."""
     matrix = np.zeros((num_labels, num_labels), dtype=np.int64)

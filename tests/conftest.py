@@ -123,10 +123,10 @@ def poison_loss_from(monkeypatch, step: int) -> None:
 
     real = loop._evaluate_step
 
-    def poisoned(model, loader, accelerator, num_labels, running, pos, per_epoch):
+    def poisoned(model, loader, accelerator, scorer, running, pos, per_epoch):
         if pos.step >= step:
             running.fill_(float("nan"))
-        return real(model, loader, accelerator, num_labels, running, pos, per_epoch)
+        return real(model, loader, accelerator, scorer, running, pos, per_epoch)
 
     monkeypatch.setattr(loop, "_evaluate_step", poisoned)
 

@@ -24,13 +24,7 @@ TEMPLATE = Path(__file__).with_name("card_template.md")
 RUN_MARKER = "hubtransfer_run.json"
 PACKAGED_PREFIX = "packaged:"
 
-# (metric key in metrics.json, display name, metric_args for the model-index)
-METRICS = (
-    ("accuracy", "Accuracy", None),
-    ("f1", "F1 (macro)", {"average": "macro"}),
-    ("precision", "Precision (macro)", {"average": "macro"}),
-    ("recall", "Recall (macro)", {"average": "macro"}),
-)
+# The metric rows of a task's card come from its TaskSpec (card_metrics, card_metrics_note).
 # A Hub repo id: "name" or "namespace/name". Local paths ("./x", "/x", "a/b/c") never match.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _DATA_FILE_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt"}
@@ -315,7 +309,7 @@ def _eval_results(run: _RunFolder) -> list[EvalResult]:
             metric_value=test[key],
             metric_args=args,
         )
-        for key, label, args in METRICS
+        for key, label, args in _card_metrics(run)
         if key in test
     ]
 
@@ -492,22 +486,36 @@ def _hparams(recipe: dict) -> list[tuple[str, str]]:
 def _results_context(run: _RunFolder) -> dict:
     test = run.run["metrics"]["test"]
     best_val = run.run["metrics"].get("validation_best") or {}
+    headline = _card_metrics(run)[0]
     return {
-        "test_accuracy": _metric(test.get("accuracy")),
-        "test_rows": [(label, _metric(test.get(key)), _metric(best_val.get(key))) for key, label, _ in METRICS],
-        "history": [_history_row(rec, run.run["metrics"].get("best_step")) for rec in run.history],
+        "headline": f"{_metric(test.get(headline[0]))} {headline[1].lower()}",
+        "metrics_note": _task(run).card_metrics_note.format(n_labels=len(run.labels)),
+        "metric_names": [label for _, label, _ in _card_metrics(run)],
+        "test_rows": [(label, _metric(test.get(key)), _metric(best_val.get(key))) for key, label, _ in _card_metrics(run)],
+        "history": [_history_row(rec, run.run["metrics"].get("best_step"), _card_metrics(run)) for rec in run.history],
         "curves_png": run.has("training_curves.png"),
         "confusion_png": run.has("confusion_matrix.png"),
         "confusion": _confusion_table(run.confusion),
     }
 
 
-def _history_row(rec: dict, best_step: int | None) -> list[str]:
+def _task(run: _RunFolder):
+    from hubtransfer.tasks import get_task  # late: the card module stays light for `hubtransfer push`
+
+    return get_task(run.task)
+
+
+def _card_metrics(run: _RunFolder) -> tuple:
+    """(key in metrics.json, display name, metric_args for the model-index) rows; the first is the headline."""
+    return _task(run).card_metrics
+
+
+def _history_row(rec: dict, best_step: int | None, metrics: tuple) -> list[str]:
     val = rec.get("validation") or {}
     step = f"{rec['step']:,}" + (" (best)" if rec["step"] == best_step else "")
     epoch = f"{rec['epoch']:.2f}" if rec.get("epoch") is not None else "–"
     loss = f"{rec['train_loss']:.4f}" if rec.get("train_loss") is not None else "–"
-    return [step, epoch, loss] + [_metric(val.get(key)) for key, _, _ in METRICS]
+    return [step, epoch, loss] + [_metric(val.get(key)) for key, _, _ in metrics]
 
 
 def _confusion_table(confusion: dict | None) -> dict | None:

@@ -8,7 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from hubtransfer.metrics import ClassificationScorer
 from hubtransfer.registry import Registry
+
+
+# (metric key in metrics.json, display name, metric_args for the model-index)
+CLASSIFICATION_CARD_METRICS = (
+    ("accuracy", "Accuracy", None),
+    ("f1", "F1 (macro)", {"average": "macro"}),
+    ("precision", "Precision (macro)", {"average": "macro"}),
+    ("recall", "Recall (macro)", {"average": "macro"}),
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,10 @@ class TaskSpec:
         load_processor: (model_dir, recipe) -> tokenizer or image processor.
         encode: (PreparedData, processor, recipe) -> {split: torch Dataset of model inputs + labels}.
         collate: (processor, recipe) -> collate function for the DataLoader.
+        scorer: labels -> what evaluation computes from logits (default: single-label classification
+            metrics, :class:`hubtransfer.metrics.ClassificationScorer`).
+        card_metrics: (key, display name, model-index metric_args) rows of the model card; the first
+            is the card's headline. card_metrics_note: what the card says of them.
     """
 
     name: str
@@ -32,6 +46,9 @@ class TaskSpec:
     load_processor: Callable[..., Any]
     encode: Callable[..., dict]
     collate: Callable[..., Callable]
+    scorer: Callable[[list[str]], Any] = ClassificationScorer
+    card_metrics: tuple = CLASSIFICATION_CARD_METRICS
+    card_metrics_note: str = "Precision, recall and F1 are macro averages over the {n_labels} labels."
 
     @property
     def pipeline_tag(self) -> str:
