@@ -6,7 +6,8 @@ load only after the endpoint is settled):
     load_recipe(path_or_dict, overrides) -> Recipe
     evaluate_saved(folder, split), predict(folder, inputs)
     rank(recipe, candidates, max_samples, validate) -> RankResult (transferability of candidate checkpoints)
-    compare(recipe), datasize(recipe, target=...), sweep_strategies(recipe) -> report dicts (transfer evidence)
+    compare(recipe), datasize(recipe, target=...), sweep_strategies(recipe), source_effect(recipe, original)
+        -> report dicts (transfer evidence)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _EXPORTS = {
     "compare": "hubtransfer.evidence.compare",
     "datasize": "hubtransfer.evidence.datasize",
     "sweep_strategies": "hubtransfer.evidence.strategy_sweep",
+    "source_effect": "hubtransfer.evidence.source_effect",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

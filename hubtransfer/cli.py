@@ -1,4 +1,4 @@
-"""``hubtransfer train | rank | compare | datasize | strategies | eval | predict | push | hub``: thin wrappers over the Python API.
+"""``hubtransfer train | rank | compare | datasize | strategies | source | eval | predict | push | hub``: thin wrappers over the Python API.
 
 User errors (a bad recipe, data or checkpoint) print one clear message and exit with 2;
 no traceback, nothing written.
@@ -102,6 +102,19 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--strategies", nargs="+", help="default: head, top:1, top:2, top:(blocks/2), full, lp-ft")
     g.add_argument("--write-recipe", type=Path, help="also write the recommended recipe here")
     g.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
+
+    o = sub.add_parser("source", help="transfer evidence: the recipe from a developed source model vs from the original checkpoint",
+                       description="Train the recipe (whose model.id is a source model, e.g. after masked-LM on in-domain text) "
+                       "and the same recipe from --original, at each size and seed; report whether the source step helped.")
+    o.add_argument("recipe")
+    o.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    o.add_argument("--original", required=True, help="the checkpoint the source model was developed from (Hub id or folder)")
+    o.add_argument("--sizes", nargs="+", type=_at_least(1), help="training-set sizes (default: the whole training split)")
+    o.add_argument("--seeds", type=_at_least(1), default=1, help="runs per size (default 1)")
+    o.add_argument("--seeds-up-to", type=_at_least(1), help="only sizes up to this many examples get --seeds runs")
+    o.add_argument("--min-steps", type=_at_least(1), default=100, help="fewest optimizer steps any size trains (default 100)")
+    o.add_argument("--source-run", type=Path, help="run folder of the source model, to report what developing it cost")
+    o.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
 
     h = sub.add_parser("hub", help="the local Hub-compatible endpoint")
     hsub = h.add_subparsers(dest="hub_command", required=True)
@@ -224,6 +237,11 @@ def _evidence(args) -> int:
         report = datasize(recipe, fractions=args.fractions, seeds=args.seeds, seeds_up_to=args.seeds_up_to, scratch=not args.no_scratch,
                           scratch_fractions=args.scratch_fractions, scratch_lr=args.scratch_lr, target=args.target,
                           min_steps=args.min_steps, report_dir=args.out)
+    elif args.command == "source":
+        from hubtransfer.evidence.source_effect import source_effect
+
+        report = source_effect(recipe, args.original, sizes=args.sizes, seeds=args.seeds, seeds_up_to=args.seeds_up_to,
+                               min_steps=args.min_steps, report_dir=args.out, source_run=args.source_run)
     else:
         from hubtransfer.evidence.strategy_sweep import sweep_strategies
 
@@ -263,11 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     # Overrides may come after flags (`train r.yaml --print-recipe train.lr=1e-4`): collect them too.
     args, extra = parser.parse_known_args(argv)
-    if extra and not (args.command in ("train", "rank", "compare", "datasize", "strategies") and all("=" in x and not x.startswith("-") for x in extra)):
+    if extra and not (args.command in ("train", "rank", "compare", "datasize", "strategies", "source") and all("=" in x and not x.startswith("-") for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
-    handler = {"train": _train, "rank": _rank, "compare": _evidence, "datasize": _evidence, "strategies": _evidence, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
+    handler = {"train": _train, "rank": _rank, "compare": _evidence, "datasize": _evidence, "strategies": _evidence, "source": _evidence, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
     try:
         return handler(args)
     except _user_errors() as e:

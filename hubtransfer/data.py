@@ -44,20 +44,21 @@ class PreparedData:
     info: dict = field(default_factory=dict)
 
 
-def prepare_data(spec: DataSpec, modality: str) -> PreparedData:
+def prepare_data(spec: DataSpec, modality: str, labeled: bool = True) -> PreparedData:
     """Load ``spec.source`` and return deduplicated, labeled, fixed splits.
 
     Args:
         spec: the recipe's data section.
         modality: "text" or "image" (decides the input column and the duplicate key).
+        labeled: False for self-supervised tasks (masked-LM): no label column is read, ``labels`` is empty.
 
     Raises:
         DataError: a missing column, an empty split, labels only some splits have, a bad source.
     """
     raw = load_source(spec)
     input_col = spec.text_column if modality == "text" else spec.image_column
-    raw = _standard_columns(raw, input_col, spec.label_column, modality)
-    raw, labels = _unify_labels(raw, spec.label_column)
+    raw = _standard_columns(raw, input_col, spec.label_column if labeled else None, modality)
+    raw, labels = _unify_labels(raw, spec.label_column) if labeled else (raw, [])
     splits, info = _dedup_and_split(raw, spec, modality)
     splits = _limit(splits, spec)
     info.update(source=spec.source, sizes={k: len(v) for k, v in splits.items()}, labels=labels)
@@ -152,10 +153,11 @@ def _normalise_split_names(dd: DatasetDict) -> DatasetDict:
 # --------------------------------------------------------------------------- columns and labels
 
 
-def _standard_columns(dd: DatasetDict, input_col: str, label_col: str, modality: str) -> DatasetDict:
+def _standard_columns(dd: DatasetDict, input_col: str, label_col: str | None, modality: str) -> DatasetDict:
     key = "data.text_column" if modality == "text" else "data.image_column"
+    wanted = [(input_col, key)] + ([(label_col, "data.label_column")] if label_col else [])
     for split, ds in dd.items():
-        for col, k in ((input_col, key), (label_col, "data.label_column")):
+        for col, k in wanted:
             if col not in ds.column_names:
                 guess = difflib.get_close_matches(col, ds.column_names, n=1, cutoff=0.5)
                 dym = f" Did you mean {k}={guess[0]}?" if guess else ""
@@ -164,8 +166,8 @@ def _standard_columns(dd: DatasetDict, input_col: str, label_col: str, modality:
             raise DataError(f"data.source: the {split} split is empty; check the source (or its filters)")
         if modality == "text":
             _require_texts(ds[input_col], split, key)
-    dd = DatasetDict({s: ds.select_columns([input_col, label_col]) for s, ds in dd.items()})
-    renames = {c: n for c, n in ((input_col, modality), (label_col, "label")) if c != n}
+    dd = DatasetDict({s: ds.select_columns([c for c, _ in wanted]) for s, ds in dd.items()})
+    renames = {c: n for c, n in ((input_col, modality), (label_col, "label")) if c and c != n}
     return dd.rename_columns(renames) if renames else dd
 
 

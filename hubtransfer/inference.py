@@ -46,7 +46,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     path = _require_folder(folder)
     recipe = load_recipe(path / RECIPE_FILE, overrides)
     task = get_task(recipe.task)
-    data = prepare_data(recipe.data, task.modality)
+    data = prepare_data(recipe.data, task.modality, task.labeled)
     processor = task.load_processor(path, recipe)
     encoded = task.encode(data, processor, recipe)
     loaders, _ = make_loaders(encoded, task.collate(processor, recipe), recipe)
@@ -55,7 +55,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     accelerator = Accelerator()
     model, loader = accelerator.prepare(load_trained(path, task), loaders[split])
     out = evaluate(model, loader, accelerator, task.scorer(data.labels))
-    return {"metrics": out["metrics"], "confusion": out["confusion"], "n": len(out["references"])}
+    return {"metrics": out["metrics"], "confusion": out.get("confusion"), "n": len(out["references"])}
 
 
 def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:

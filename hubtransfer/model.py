@@ -137,7 +137,9 @@ def build_model(task: TaskSpec, model_dir: Path, recipe: Recipe, labels: list[st
     common = dict(trust_remote_code=recipe.model.trust_remote_code, use_safetensors=not recipe.model.allow_pickle)
     # Loading with a replaced head logs "newly initialized" warnings for the head we replace on purpose.
     with quiet_transformers():
-        if needs_custom_head(recipe):
+        if not task.labeled:  # self-supervised: the pretraining head is the task's head, nothing is replaced
+            model = getattr(transformers, task.auto_class).from_pretrained(model_dir, **common)
+        elif needs_custom_head(recipe):
             model = _custom_model(task, model_dir, recipe, id2label, label2id, common)
         else:
             auto = getattr(transformers, task.auto_class)

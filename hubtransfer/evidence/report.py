@@ -15,6 +15,7 @@ REPORTS = {  # report name -> card sub-heading
     "compare": "Pretrained vs from scratch",
     "datasize": "How much data is enough",
     "strategies": "Where to cut: strategies compared",
+    "source": "Did the source model help?",
 }
 
 
@@ -47,6 +48,6 @@ def section(run_dir: Path) -> str | None:
             parts += [f"![{title}](evidence/{name}.png)", ""]
     if not parts:
         return None
-    intro = ("Measured by `hubtransfer compare`, `datasize` and `strategies` on the same data and split as this model "
+    intro = ("Measured by `hubtransfer compare`, `datasize`, `strategies` or `source` on the same data and split as this model "
              "(the reports are in `evidence/`).")
     return "\n".join([intro, "", *parts]).strip()

@@ -39,6 +39,7 @@ _STRATEGY_MD = {
     "lp-ft": "linear probing, then fine-tuning: first only the new head trains on the frozen backbone, then every weight trains from there",
     "lora": "LoRA through peft: the pretrained weights stay frozen; low-rank adapters on some of their layers and the new head train",
 }
+_EXAMPLE_INPUT = {"fill-mask": 'f"This movie was {classifier.tokenizer.mask_token}."'}
 _POOLING_MD = {
     "native": "the checkpoint's own pooled features",
     "mean": "mean-pooled token features",
@@ -182,6 +183,8 @@ class _RunFolder:
     @property
     def labels(self) -> list[tuple[int, str]]:
         """(id, name) as the saved model reports them (config.json), else as the data listed them."""
+        if not _task(self).labeled:  # a masked-LM config carries transformers' placeholder labels
+            return []
         id2label = self.config.get("id2label")
         if id2label:
             return sorted((int(i), str(n)) for i, n in id2label.items())
@@ -281,7 +284,9 @@ def _card_data(run: _RunFolder, name: str, base: str | None, license: str | None
 def _tags(run: _RunFolder) -> list[str]:
     """Hub tags: the tool, the task, and how the transfer was done."""
     strategy = re.sub(r"[^a-z0-9]+", "-", run.run["strategy"]["strategy"].lower())  # "top:2" -> "top-2"
-    tags = ["hubtransfer", run.task, "transfer-learning", f"strategy-{strategy}", f"head-{_head(run).get('type', 'linear')}"]
+    tags = ["hubtransfer", run.task, "transfer-learning", f"strategy-{strategy}"]
+    if _task(run).labeled:  # a masked-LM run keeps its pretraining head
+        tags.append(f"head-{_head(run).get('type', 'linear')}")
     if run.adapter:
         tags += [run.adapter["method"], "peft"] if run.adapter_only else [run.adapter["method"], "merged-adapter"]
     if run.remote_code:
@@ -330,6 +335,8 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         **_usage_context(run, repo_id),
         "labels": [(i, _cell(n)) for i, n in run.labels],
         "label_names": ", ".join(f"`{n}`" for _, n in run.labels),
+        "use_md": _task(run).card_use.format(input_kind=_usage_context(run, repo_id)["input_kind"], n_labels=len(run.labels),
+                                              label_names=", ".join(f"`{n}`" for _, n in run.labels)),
         "env": [(k, v) for k, v in run.run.get("environment", {}).items() if k not in _HARDWARE_KEYS],
         "recipe_yaml": run.recipe_text.rstrip(),
         "extra_sections": [(title, body.strip()) for title, body in extra.items()],
@@ -395,6 +402,8 @@ def _head(run: _RunFolder) -> dict:
 
 
 def _head_md(run: _RunFolder) -> str:
+    if not _task(run).labeled:
+        return "its masked-LM head, kept (not replaced): the pretraining objective continues on new text"
     head = _head(run)
     features = _POOLING_MD.get(head.get("pooling", "native"), f"{head.get('pooling')} pooling")
     if head.get("type") == "mlp":
@@ -529,7 +538,7 @@ def _confusion_table(confusion: dict | None) -> dict | None:
 def _usage_context(run: _RunFolder, repo_id: str | None) -> dict:
     hub = run.recipe.get("hub") or {}
     revision = hub.get("revision") if repo_id and hub.get("revision") not in (None, "main") else None
-    text = run.task.startswith("text")
+    text = _task(run).modality == "text"
     return {
         # Without a repo id the snippet loads the run folder where training wrote it.
         "model_ref": repo_id or run.recipe.get("output_dir") or str(run.folder),
@@ -537,7 +546,7 @@ def _usage_context(run: _RunFolder, repo_id: str | None) -> dict:
         "remote_code": run.remote_code,
         "adapter_only": run.adapter_only,
         "peft_class": "AutoPeftModelForSequenceClassification" if text else "AutoPeftModel",
-        "example_input": '"This is the text to classify."' if text else '"path/to/image.jpg"',
+        "example_input": _EXAMPLE_INPUT.get(run.task, '"This is the text to classify."' if text else '"path/to/image.jpg"'),
         "is_text": text,
         "input_kind": "text" if text else "images",
     }

@@ -37,6 +37,8 @@ class TaskSpec:
             metrics, :class:`hubtransfer.metrics.ClassificationScorer`).
         card_metrics: (key, display name, model-index metric_args) rows of the model card; the first
             is the card's headline. card_metrics_note: what the card says of them.
+        labeled: False for self-supervised tasks (masked-LM): the data has no label column.
+        card_use: the card's first "Intended use" sentence ({input_kind}, {n_labels}, {label_names}).
     """
 
     name: str
@@ -49,6 +51,9 @@ class TaskSpec:
     scorer: Callable[[list[str]], Any] = ClassificationScorer
     card_metrics: tuple = CLASSIFICATION_CARD_METRICS
     card_metrics_note: str = "Precision, recall and F1 are macro averages over the {n_labels} labels."
+    labeled: bool = True
+    card_use: str = ("Single-label classification of {input_kind} into exactly one of {n_labels} labels ({label_names}). There is no "
+                     '"none of these" output: any input, in scope or not, gets one of these labels.')
 
     @property
     def pipeline_tag(self) -> str:
@@ -67,4 +72,4 @@ def get_task(name: str) -> TaskSpec:
     return TASKS.get(name)
 
 
-from hubtransfer.tasks import image_classification, text_classification  # noqa: E402,F401  (registration)
+from hubtransfer.tasks import image_classification, masked_lm, text_classification  # noqa: E402,F401  (registration)
