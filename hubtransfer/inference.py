@@ -72,4 +72,6 @@ def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
         # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs them fine.
         pipe = pipeline(task_name, model=model, **kwargs)
     call = {"truncation": True} if task.modality == "text" else {}
+    if task_name == "fill-mask":  # its pipeline takes tokenizer options in a dict of their own
+        call = {"tokenizer_kwargs": call}
     return pipe(list(inputs), top_k=top_k, **call)

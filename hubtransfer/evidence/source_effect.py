@@ -63,15 +63,27 @@ def _changes(recipe: Recipe, model_id: str, n: int, full: int, seed: int, min_st
     return changes
 
 
+def _sampling_stderr(a: float, b: float, n_test: int, metric: str) -> float | None:
+    """One seed: the standard error of a difference of two accuracies on ``n_test`` examples (binomial),
+    the least noise a single pair of runs carries; None for metrics that are not a proportion."""
+    if metric != "accuracy" or n_test < 1:
+        return None
+    return ((a * (1 - a) + b * (1 - b)) / n_test) ** 0.5
+
+
 def _report(recipe: Recipe, original: str, runs, sizes: list[int], metric: str, source_run: Path | None) -> dict:
     rows, table = [], []
+    n_test = runs[0].run["data"]["sizes"]["test"]
     for n in sizes:
         at = {start: [r.run["metrics"]["test"][metric] for r in runs if r.variant.meta["n"] == n and r.variant.meta["start"] == start]
               for start in ("original", "source")}
         diffs = [s - o for o, s in zip(at["original"], at["source"])]
         mean_diff = statistics.fmean(diffs)
-        spread = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
-        rows.append({"n": n, "original": at["original"], "source": at["source"], "difference": mean_diff, "stderr": spread})
+        if len(diffs) > 1:
+            spread, noise = statistics.stdev(diffs) / len(diffs) ** 0.5, "seeds"
+        else:
+            spread, noise = _sampling_stderr(at["original"][0], at["source"][0], n_test, metric), "test-set sampling"
+        rows.append({"n": n, "original": at["original"], "source": at["source"], "difference": mean_diff, "stderr": spread, "noise": noise})
         table.append([f"{n:,}", fmt(statistics.fmean(at["original"])), fmt(statistics.fmean(at["source"])),
                       f"{100 * mean_diff:+.1f}" + (f" ± {100 * spread:.1f}" if spread is not None else ""), str(len(diffs))])
     cost = _source_cost(source_run)
@@ -94,7 +106,12 @@ def _summary(recipe: Recipe, original: str, rows: list[dict], metric: str, cost:
     out = [f"Target: `{recipe.task}` on `{recipe.data.source}`, strategy `{recipe.strategy}`, the same recipe, steps and seeds from "
            f"both starts: the original `{original}` and the source model `{recipe.model.id}`."]
     for r in rows:
-        noise = f" (± {100 * r['stderr']:.1f} s.e. over {len(r['source'])} seeds)" if r["stderr"] is not None else " (one seed: no noise estimate)"
+        if r["stderr"] is None:
+            noise = " (one seed: no noise estimate)"
+        elif r["noise"] == "seeds":
+            noise = f" (± {100 * r['stderr']:.1f} s.e. over {len(r['source'])} seeds)"
+        else:
+            noise = f" (one seed; ± {100 * r['stderr']:.1f} s.e. of the test-set sampling alone)"
         if r["stderr"] is not None and abs(r["difference"]) <= r["stderr"]:
             verdict = "within the noise: no measurable effect"
         else:

@@ -72,6 +72,10 @@ def test_masked_lm_run_learns_and_saves_a_stock_source_model(tiny_bert, tmp_path
     model = AutoModelForMaskedLM.from_pretrained(out)  # the stock class, nothing custom
     fill = pipeline("fill-mask", model=model, tokenizer=str(out))
     assert len(fill(f"the movie was {fill.tokenizer.mask_token}")) == 5
+    from hubtransfer.inference import predict
+
+    top = predict(out, [f"the movie was {fill.tokenizer.mask_token}"], top_k=3)  # hubtransfer predict on a source model
+    assert len(top) == 3 and all(t["sequence"].startswith("the movie was") for t in top)
     card = (out / "README.md").read_text()
     assert "## Labels" not in card and "masked-token accuracy" in card and "pipeline_tag: fill-mask" in card
     assert "A source model" in card and not (out / "confusion_matrix.json").exists()
@@ -84,7 +88,9 @@ def test_source_model_transfers_and_the_report_compares_both_starts(tiny_bert, t
                            report_dir=tmp_path / "ev", source_run=source)
     rows = {r["n"]: r for r in report["sizes"]}
     assert sorted(rows) == [60, 192]  # 10,000 means the whole training split (192)
-    assert len(rows[60]["source"]) == 2 and len(rows[192]["source"]) == 1 and rows[192]["stderr"] is None
+    assert len(rows[60]["source"]) == 2 and len(rows[192]["source"]) == 1
+    (a,), (b,) = rows[192]["original"], rows[192]["source"]  # one seed: the noise is the test set's binomial sampling (24 examples)
+    assert rows[192]["noise"] == "test-set sampling" and rows[192]["stderr"] == pytest.approx(((a * (1 - a) + b * (1 - b)) / 24) ** 0.5)
     assert rows[60]["difference"] == pytest.approx(sum(s - o for o, s in zip(rows[60]["original"], rows[60]["source"])) / 2)
     assert report["source_training"]["task"] == "fill-mask" and "not counted in the target budget" in report["summary"][-1]
     assert (tmp_path / "ev" / "source.png").is_file() and (tmp_path / "ev" / "source.md").is_file()
