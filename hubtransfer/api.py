@@ -17,7 +17,7 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from hubtransfer import adapters, checkpoint, plots
-from hubtransfer.data import PreparedData, prepare_data
+from hubtransfer.data import PreparedData, prepare_task_data
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence import report as evidence_report
 from hubtransfer.features import FeatureClassifier, FeatureDataset, collate_features, key_parts, split_features, split_head
@@ -81,7 +81,7 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     config = fetch_config(recipe.model)
     check_task_fits(config, task, recipe)
     with accelerator.main_process_first():
-        data = prepare_data(recipe.data, task.modality, task.labeled)
+        data = prepare_task_data(task, recipe)
     logger.info("data: %s", data.info["sizes"])
     model_dir = resolve_model_dir(recipe.model)
     processor = task.load_processor(model_dir, recipe)

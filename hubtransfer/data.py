@@ -65,6 +65,12 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True) -> Prepare
     return PreparedData(splits=splits, labels=labels, input_column=modality, info=info)
 
 
+def prepare_task_data(task, recipe) -> PreparedData:
+    """The task's own preparation where it has one (``TaskSpec.prepare``: multi-task reads a label column per
+    head), else :func:`prepare_data` on the recipe's data section."""
+    return task.prepare(recipe) if task.prepare is not None else prepare_data(recipe.data, task.modality, task.labeled)
+
+
 # --------------------------------------------------------------------------- sources
 
 

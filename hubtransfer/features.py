@@ -86,6 +86,8 @@ def channels_last(model: nn.Module):
 
 def split_head(model: nn.Module) -> tuple[HeadSplit | None, str]:
     """(split, reason). ``None`` when some trainable parameter sits before any vector the head could read."""
+    if getattr(model, "is_multi_task", False):
+        return None, "a multi-task model trains several heads on a (batch, heads) label tensor, and the cached-feature trainer has one head"
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     spec = getattr(model.config, "hubtransfer_head", None)
     split = _custom_split(model, spec["pooling"]) if spec is not None else _stock_split(model)

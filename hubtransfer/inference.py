@@ -9,7 +9,7 @@ from accelerate import Accelerator
 from transformers import AutoConfig, pipeline
 from transformers.utils import logging as transformers_logging
 
-from hubtransfer.data import prepare_data
+from hubtransfer.data import prepare_task_data
 from hubtransfer.loop import evaluate, make_loaders
 from hubtransfer.model import load_trained, quiet_transformers
 from hubtransfer.recipe import load_recipe
@@ -46,7 +46,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     path = _require_folder(folder)
     recipe = load_recipe(path / RECIPE_FILE, overrides)
     task = get_task(recipe.task)
-    data = prepare_data(recipe.data, task.modality, task.labeled)
+    data = prepare_task_data(task, recipe)
     processor = task.load_processor(path, recipe)
     encoded = task.encode(data, processor, recipe)
     loaders, _ = make_loaders(encoded, task.collate(processor, recipe), recipe)
@@ -67,6 +67,8 @@ def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
     task_name = _task_of(path)
     task = get_task(task_name)
     model = load_trained(path, task)
+    if task.predict is not None:  # no transformers pipeline serves the task (multi-task)
+        return task.predict(model, task.load_processor(path, load_recipe(path / RECIPE_FILE)), list(inputs), top_k)
     kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
     with quiet_transformers(transformers_logging.CRITICAL):
         # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs them fine.

@@ -137,7 +137,9 @@ def build_model(task: TaskSpec, model_dir: Path, recipe: Recipe, labels: list[st
     common = dict(trust_remote_code=recipe.model.trust_remote_code, use_safetensors=not recipe.model.allow_pickle)
     # Loading with a replaced head logs "newly initialized" warnings for the head we replace on purpose.
     with quiet_transformers():
-        if not task.labeled:  # self-supervised: the pretraining head is the task's head, nothing is replaced
+        if task.build_model is not None:  # a task with no transformers class of its own (multi-task)
+            model = task.build_model(model_dir, recipe, labels, common)
+        elif not task.labeled:  # self-supervised: the pretraining head is the task's head, nothing is replaced
             model = getattr(transformers, task.auto_class).from_pretrained(model_dir, **common)
         elif needs_custom_head(recipe):
             model = _custom_model(task, model_dir, recipe, id2label, label2id, common)
@@ -190,14 +192,19 @@ def reinitialize(model: nn.Module) -> None:
 def _custom_model(task, model_dir, recipe, id2label, label2id, common):
     config = AutoConfig.from_pretrained(model_dir, num_labels=len(id2label), id2label=id2label, label2id=label2id, trust_remote_code=common["trust_remote_code"])
     backbone = AutoModel.from_pretrained(model_dir, config=config, **common)
-    pooling = recipe.head.pooling
-    if pooling == "native":
-        pooling = "pooler" if getattr(backbone, "pooler", None) is not None else "cls"
+    pooling = resolve_pooling(recipe, backbone)
     config.hubtransfer_head = {"pooling": pooling, "hidden_sizes": list(recipe.head.hidden_sizes), "dropout": recipe.head.dropout}
     cls = getattr(modeling_hubtransfer, task.custom_class)
     model = cls(config, backbone=backbone)
     logger.info("head: %s pooling -> %s", pooling, model.head.layers)
     return model
+
+
+def resolve_pooling(recipe: Recipe, backbone: nn.Module) -> str:
+    """The head's pooling for modeling_hubtransfer: 'native' is the backbone's pooler where it has one, else the first token."""
+    if recipe.head.pooling != "native":
+        return recipe.head.pooling
+    return "pooler" if getattr(backbone, "pooler", None) is not None else "cls"
 
 
 def output_layer(model: nn.Module, num_labels: int) -> tuple[nn.Module, str, nn.Linear]:

@@ -8,6 +8,10 @@ hubtransfer uses it only when a recipe asks for a head the checkpoint's own clas
 
 The head is described by ``config.hubtransfer_head``:
 ``{"pooling": "pooler" | "cls" | "mean", "hidden_sizes": [..], "dropout": float}``.
+
+:class:`HubtransferMultiTask` puts several such heads on one backbone (multi-task learning), listed in
+``config.hubtransfer_heads``: ``[{"name", "type": "classification" | "regression", "weight", "labels"}]``.
+It loads with ``AutoModel.from_pretrained(folder, trust_remote_code=True)``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,12 @@ def feature_size(config) -> int:
     raise ValueError(f"cannot tell the feature width of a {type(config).__name__}; use head.type=linear")
 
 
+def drop_unused_pooler(backbone: nn.Module, pooling: str) -> None:
+    if pooling != "pooler" and getattr(backbone, "pooler", None) is not None and hasattr(backbone.pooler, "dense"):
+        # An unused pooler would hold trainable weights that never get gradients (DDP refuses those).
+        backbone.pooler = None
+
+
 class _HeadModel(PreTrainedModel):
     # Saved keys are backbone.* and head.*; the backbone is any AutoModel of the config.
     base_model_prefix = "backbone"
@@ -72,9 +82,7 @@ class _HeadModel(PreTrainedModel):
         super().__init__(config)
         spec = config.hubtransfer_head
         self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
-        if spec["pooling"] != "pooler" and getattr(self.backbone, "pooler", None) is not None and hasattr(self.backbone.pooler, "dense"):
-            # An unused pooler would hold trainable weights that never get gradients (DDP refuses those).
-            self.backbone.pooler = None
+        drop_unused_pooler(self.backbone, spec["pooling"])
         self.head = ClassificationHead(feature_size(config), config.num_labels, spec["hidden_sizes"], spec["dropout"])
         self.post_init()
 
@@ -109,3 +117,65 @@ class HubtransferForImageClassification(_HeadModel):
         outputs = self.backbone(pixel_values=pixel_values, **kwargs)
         logits, loss = self._logits_and_loss(outputs, None, labels)
         return ImageClassifierOutput(loss=loss, logits=logits)
+
+
+class HubtransferMultiTask(PreTrainedModel):
+    """Text backbone + one pooled head per task, trained together (multi-task learning).
+
+    ``logits`` is every head's output side by side, in ``config.hubtransfer_heads`` order (a classification head
+    gives one column per label, a regression head one column); :meth:`split_logits` cuts it per head. ``labels``
+    is a float (batch, heads) tensor: class ids for classification heads, numbers for regression heads. The loss
+    is the weighted sum of the heads' losses: cross-entropy for classification, mean squared error for regression.
+    """
+
+    base_model_prefix = "backbone"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    is_multi_task = True
+
+    def __init__(self, config, backbone: nn.Module | None = None):
+        super().__init__(config)
+        spec = config.hubtransfer_head
+        self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
+        drop_unused_pooler(self.backbone, spec["pooling"])
+        width = feature_size(config)
+        self.heads = nn.ModuleDict({h["name"]: ClassificationHead(width, head_outputs(h), spec["hidden_sizes"], spec["dropout"])
+                                    for h in config.hubtransfer_heads})
+        self.post_init()
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear) and any(module is m for m in self.heads.modules()):
+            nn.init.normal_(module.weight, std=getattr(self.config, "initializer_range", 0.02))
+            nn.init.zeros_(module.bias)
+
+    def split_logits(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{head name: its (batch, outputs) slice of ``logits``}."""
+        sizes = [head_outputs(h) for h in self.config.hubtransfer_heads]
+        return {h["name"]: part for h, part in zip(self.config.hubtransfer_heads, logits.split(sizes, dim=-1))}
+
+    def head_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{head name: its unweighted loss} for (batch, heads) ``labels``."""
+        out = {}
+        for i, (head, part) in enumerate(zip(self.config.hubtransfer_heads, self.split_logits(logits).values())):
+            target = labels[:, i]
+            if head["type"] == "regression":
+                out[head["name"]] = nn.functional.mse_loss(part.float().squeeze(-1), target.float())
+            else:
+                out[head["name"]] = nn.functional.cross_entropy(part.float(), target.long())
+        return out
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        kwargs.pop("return_dict", None)
+        outputs = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        features = pool(outputs, attention_mask, self.config.hubtransfer_head["pooling"])
+        logits = torch.cat([head(features) for head in self.heads.values()], dim=-1)
+        loss = None
+        if labels is not None:
+            weights = {h["name"]: h["weight"] for h in self.config.hubtransfer_heads}
+            loss = sum(weights[name] * value for name, value in self.head_losses(logits, labels).items())
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def head_outputs(head: dict) -> int:
+    """Output columns of one multi-task head: its labels, or one number."""
+    return 1 if head["type"] == "regression" else len(head["labels"])

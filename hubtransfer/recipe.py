@@ -89,6 +89,17 @@ class HeadSpec(_Section):
         return self
 
 
+class TaskHeadSpec(_Section):
+    """One head of a ``task: multi-task`` recipe (the ``heads:`` list)."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", description="Head name: letters, digits, '_' (it prefixes the head's metrics, e.g. name/accuracy).")
+    label_column: str = Field(description="Column with this head's label.")
+    type: Literal["classification", "regression"] = Field(
+        "classification", description="'classification': cross-entropy over the column's values; 'regression': MSE on the number."
+    )
+    weight: float = Field(1.0, gt=0, description="Weight of this head's loss in the summed loss.")
+
+
 class EarlyStoppingSpec(_Section):
     metric: str = Field("accuracy", description="Validation metric watched for the best model and early stopping.")
 
@@ -97,6 +108,8 @@ class EarlyStoppingSpec(_Section):
     def _known_metric(cls, v: str) -> str:
         from hubtransfer.metrics import DEFAULT_METRICS
 
+        if "/" in v:  # a multi-task head's own metric (head/metric): checked against the heads in Recipe._cross_checks
+            return v
         if v not in DEFAULT_METRICS:
             guess = difflib.get_close_matches(v, DEFAULT_METRICS, n=1, cutoff=0.5)
             dym = f" Did you mean '{guess[0]}'?" if guess else ""
@@ -188,6 +201,9 @@ class Recipe(_Section):
                           "low-rank adapters through peft, see the peft section, and the head).")
     peft: PeftSpec = Field(default_factory=PeftSpec)
     head: HeadSpec = Field(default_factory=HeadSpec)
+    heads: list[TaskHeadSpec] = Field(
+        default_factory=list, description="task multi-task: the task heads trained together on one backbone, each "
+        "{name, label_column, type: classification | regression, weight}; head: sets their pooling / MLP shape.")
     train: TrainSpec = Field(default_factory=TrainSpec)
     output_dir: str = Field("runs/latest", description="Folder that receives the trained model, metrics and recipe.")
     overwrite_output_dir: bool = Field(False, description="Replace an output folder that holds another finished run.")
@@ -219,6 +235,7 @@ class Recipe(_Section):
             raise ValueError("hub.push is true but hub.repo_id is empty; set hub.repo_id=you/model-name")
         if self.train.early_stopping.patience and self.train.eval_every == "epoch" and self.train.epochs < 2:
             raise ValueError("train.early_stopping.patience needs several evaluations; raise train.epochs or set train.eval_every to a step count")
+        _check_heads(self)
         if self.strategy == "lora":
             if self.head.type != "linear" or self.head.pooling != "native":
                 raise ValueError("strategy 'lora' needs the checkpoint's own head (head.type=linear, head.pooling=native), so the "
@@ -233,6 +250,44 @@ class Recipe(_Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+MULTI_TASK = "multi-task"
+
+
+def _check_heads(recipe: Recipe) -> None:
+    """The ``heads:`` list belongs to task multi-task, which needs two or more, distinctly named, on distinct columns."""
+    heads = recipe.heads
+    if recipe.task != MULTI_TASK:
+        if heads:
+            raise ValueError(f"heads: set for task '{recipe.task}', but only task '{MULTI_TASK}' reads it; set task={MULTI_TASK} or drop heads")
+        return
+    if len(heads) < 2:
+        raise ValueError(f"heads: task '{MULTI_TASK}' needs at least 2 heads, got {len(heads)}; list them as "
+                         "heads: [{name: a, label_column: col_a}, {name: b, label_column: col_b}] (one head is task text-classification)")
+    for what, values in (("name", [h.name for h in heads]), ("label_column", [h.label_column for h in heads])):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(f"heads: {what} {twice} appears more than once (got {values}); give each head its own {what}")
+    if recipe.strategy == "lora":
+        raise ValueError(f"strategy 'lora' does not support task '{MULTI_TASK}' (peft keeps one head); use head, top:K or full")
+    _check_watched_metric(recipe)
+
+
+def _check_watched_metric(recipe: Recipe) -> None:
+    metric = recipe.train.early_stopping.metric
+    classify = [h.name for h in recipe.heads if h.type == "classification"]
+    if "/" in metric:  # the loop maximises the watched metric: a regression head offers R² (RMSE / MAE fall as it improves)
+        head, _, name = metric.partition("/")
+        known = {h.name: (("accuracy", "f1", "precision", "recall") if h.type == "classification" else ("r2",))
+                 for h in recipe.heads}
+        if name not in known.get(head, ()):
+            options = [f"{h}/{m}" for h, ms in known.items() for m in ms]
+            raise ValueError(f"train.early_stopping.metric '{metric}' is not computed for these heads; pick one of {options}"
+                             + (" or accuracy / f1 (means over the classification heads)" if classify else ""))
+    elif not classify:
+        raise ValueError(f"train.early_stopping.metric '{metric}' is a mean over classification heads, and every head is a regression; "
+                         f"watch a head's metric instead, e.g. {recipe.heads[0].name}/r2")
 
 
 # --------------------------------------------------------------------------- loading

@@ -274,7 +274,7 @@ def _card_data(run: _RunFolder, name: str, base: str | None, license: str | None
         license=license,
         # An unmerged adapter is a peft repo: the Hub lists it as an adapter of base_model.
         library_name="peft" if run.adapter_only else "transformers",
-        pipeline_tag=run.task,
+        pipeline_tag=_task(run).pipeline_tag,  # None where no transformers pipeline serves the task (multi-task)
         tags=_tags(run),
         model_name=name,
         eval_results=_eval_results(run),
@@ -300,16 +300,17 @@ def _eval_results(run: _RunFolder) -> list[EvalResult]:
     spec = run.recipe.get("data", {})
     hub_data = _source_kind(run.source) == "hub"
     test = run.run["metrics"]["test"]
+    task_type = _task(run).index_task or run.task
     return [
         EvalResult(
-            task_type=run.task,
-            task_name=_pretty(run.task),
+            task_type=task_type,
+            task_name=_pretty(task_type),
             dataset_type=dataset_type,
             dataset_name=dataset_name,
             dataset_config=spec.get("config") if hub_data else None,
             dataset_revision=spec.get("revision") if hub_data else None,
             dataset_split="test",
-            metric_type=key,
+            metric_type=key.rsplit("/", 1)[-1],  # a head's metric "head/accuracy" is an accuracy; its name says which head
             metric_name=f"Test {label}",
             metric_value=test[key],
             metric_args=args,
@@ -323,8 +324,9 @@ def _eval_results(run: _RunFolder) -> list[EvalResult]:
 
 
 def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, extra: dict[str, str]) -> dict:
-    """Every value the template shows, formatted; keys never clash with ModelCardData's."""
-    return {
+    """Every value the template shows, formatted; keys never clash with ModelCardData's. A task's ``card_context``
+    replaces or adds values (multi-task: labels, head and usage per head)."""
+    context = {
         "title": name,
         "task": run.task,
         "task_pretty": _pretty(run.task),
@@ -341,6 +343,10 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         "recipe_yaml": run.recipe_text.rstrip(),
         "extra_sections": [(title, body.strip()) for title, body in extra.items()],
     }
+    own = _task(run).card_context
+    if own is not None:
+        context.update(own(run, context))
+    return context
 
 
 def _base_context(run: _RunFolder, base: str | None) -> dict:
@@ -516,7 +522,8 @@ def _task(run: _RunFolder):
 
 def _card_metrics(run: _RunFolder) -> tuple:
     """(key in metrics.json, display name, metric_args for the model-index) rows; the first is the headline."""
-    return _task(run).card_metrics
+    rows = _task(run).card_metrics
+    return rows(run.run) if callable(rows) else rows  # per run where the metrics depend on the recipe (multi-task heads)
 
 
 def _history_row(rec: dict, best_step: int | None, metrics: tuple) -> list[str]:

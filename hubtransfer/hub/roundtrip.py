@@ -21,6 +21,8 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     """
     task = get_task(_task_of(Path(local_dir)))
     config = AutoConfig.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
+    if task.predict is not None:  # no pipeline serves the task: the task's own predict on the Hub copy
+        return _compare_own_predict(repo_id, local_dir, inputs, task, config, revision=revision, cache_dir=cache_dir)
     if is_adapter_folder(local_dir):
         model = load_adapter_repo(repo_id, task, config, revision=revision, cache_dir=cache_dir)
     else:
@@ -37,6 +39,26 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     local = [p[0] for p in predict(local_dir, inputs, top_k=1)]
     equal = all(h["label"] == l["label"] and abs(h["score"] - l["score"]) < 1e-5 for h, l in zip(hub, local))
     return {"hub": hub, "local": local, "equal": equal}
+
+
+def _compare_own_predict(repo_id: str, local_dir, inputs: list, task, config, **hub) -> dict:
+    """The Hub copy through the stock auto class and its shipped modeling file vs hubtransfer's loader on the folder."""
+    auto = getattr(transformers, task.auto_class)
+    model = auto.from_pretrained(repo_id, trust_remote_code=bool(getattr(config, "auto_map", None)), **hub)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(repo_id, **hub)
+    hub_preds, local = task.predict(model, tokenizer, list(inputs), 1), predict(local_dir, inputs, top_k=1)
+    return {"hub": hub_preds, "local": local, "equal": _close(hub_preds, local), "class": type(model).__name__}
+
+
+def _close(a, b, tol: float = 1e-5) -> bool:
+    """Equal predictions: same structure and labels, numbers (scores, regression values) within ``tol``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(a - b) < tol
+    return a == b
 
 
 def load_adapter_repo(repo_id: str, task, config, **hub):

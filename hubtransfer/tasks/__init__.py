@@ -39,6 +39,16 @@ class TaskSpec:
             is the card's headline. card_metrics_note: what the card says of them.
         labeled: False for self-supervised tasks (masked-LM): the data has no label column.
         card_use: the card's first "Intended use" sentence ({input_kind}, {n_labels}, {label_names}).
+            ``card_metrics`` may instead be a function of the run record (hubtransfer_run.json) returning the rows,
+            for tasks whose metrics depend on the recipe (multi-task: one set per head).
+        prepare: (recipe) -> PreparedData, for tasks that read more than ``data.label_column``
+            (default: :func:`hubtransfer.data.prepare_data`).
+        build_model: (model_dir, recipe, labels, load_kwargs) -> the model with its new head(s), for tasks
+            without a transformers ``AutoModelFor...`` class (default: :func:`hubtransfer.model.build_model`'s own).
+        predict: (model, processor, inputs, top_k) -> one prediction per input, for tasks no transformers
+            pipeline serves; such a task has no ``pipeline_tag``.
+        card_context: (run record, usage facts) -> values that replace or add to the card template's.
+        index_task: the model-index task type when it differs from ``name``.
     """
 
     name: str
@@ -52,12 +62,17 @@ class TaskSpec:
     card_metrics: tuple = CLASSIFICATION_CARD_METRICS
     card_metrics_note: str = "Precision, recall and F1 are macro averages over the {n_labels} labels."
     labeled: bool = True
+    prepare: Callable[..., Any] | None = None
+    build_model: Callable[..., Any] | None = None
+    predict: Callable[..., list] | None = None
+    card_context: Callable[..., dict] | None = None
+    index_task: str = ""
     card_use: str = ("Single-label classification of {input_kind} into exactly one of {n_labels} labels ({label_names}). There is no "
                      '"none of these" output: any input, in scope or not, gets one of these labels.')
 
     @property
-    def pipeline_tag(self) -> str:
-        return self.name
+    def pipeline_tag(self) -> str | None:
+        return None if self.predict is not None else self.name
 
 
 TASKS: Registry[TaskSpec] = Registry("task")
@@ -73,3 +88,4 @@ def get_task(name: str) -> TaskSpec:
 
 
 from hubtransfer.tasks import image_classification, masked_lm, text_classification  # noqa: E402,F401  (registration)
+from hubtransfer.tasks import multitask  # noqa: E402,F401  (registration)
