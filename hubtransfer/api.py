@@ -81,7 +81,7 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     config = fetch_config(recipe.model)
     check_task_fits(config, task, recipe)
     with accelerator.main_process_first():
-        data = prepare_data(recipe.data, task.modality)
+        data = prepare_data(recipe.data, task.modality, per_token=task.per_token)
     logger.info("data: %s", data.info["sizes"])
     model_dir = resolve_model_dir(recipe.model)
     processor = task.load_processor(model_dir, recipe)
@@ -299,8 +299,9 @@ def _write_reports(folder: Path, recipe: Recipe, data: PreparedData, run: dict, 
     (folder / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
     (folder / "split.json").write_text(json.dumps(data.info, indent=2), encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(run["metrics"], indent=2), encoding="utf-8")
-    (folder / "confusion_matrix.json").write_text(json.dumps({"labels": data.labels, "matrix": test["confusion"]}, indent=2), encoding="utf-8")
-    plots.confusion_matrix(test["confusion"], data.labels, folder / "confusion_matrix.png")
+    if test.get("confusion") is not None:  # tasks whose scorer has none (token classification) write none
+        (folder / "confusion_matrix.json").write_text(json.dumps({"labels": data.labels, "matrix": test["confusion"]}, indent=2), encoding="utf-8")
+        plots.confusion_matrix(test["confusion"], data.labels, folder / "confusion_matrix.png")
     if result.history:
         plots.training_curves(result.history, recipe.train.early_stopping.metric, folder / "training_curves.png")
     (folder / RUN_MARKER).write_text(json.dumps(run, indent=2), encoding="utf-8")

@@ -27,6 +27,8 @@ def _task_of(folder: Path) -> str:
         return "image-classification"
     if "SequenceClassification" in arch:
         return "text-classification"
+    if "TokenClassification" in arch:
+        return "token-classification"
     raise ValueError(f"'{folder}' has no {RECIPE_FILE} and its architecture ({arch or 'none'}) names no known task")
 
 
@@ -41,12 +43,12 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     """Re-evaluate a saved run on a split of its own recipe's data (the split is deterministic).
 
     Returns:
-        {"metrics": {...}, "confusion": [[...]], "n": examples}
+        {"metrics": {...}, "confusion": [[...]] (None for token classification), "n": examples}
     """
     path = _require_folder(folder)
     recipe = load_recipe(path / RECIPE_FILE, overrides)
     task = get_task(recipe.task)
-    data = prepare_data(recipe.data, task.modality)
+    data = prepare_data(recipe.data, task.modality, per_token=task.per_token)
     processor = task.load_processor(path, recipe)
     encoded = task.encode(data, processor, recipe)
     loaders, _ = make_loaders(encoded, task.collate(processor, recipe), recipe)
@@ -55,13 +57,16 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     accelerator = Accelerator()
     model, loader = accelerator.prepare(load_trained(path, task), loaders[split])
     out = evaluate(model, loader, accelerator, task.scorer(data.labels))
-    return {"metrics": out["metrics"], "confusion": out["confusion"], "n": len(out["references"])}
+    return {"metrics": out["metrics"], "confusion": out.get("confusion"), "n": len(out["references"])}
 
 
 def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
     """Labels and scores for texts, or for image paths / PIL images, through a transformers pipeline.
 
-    Custom heads load through hubtransfer's own class, so no code from the folder runs.
+    Classification: the ``top_k`` labels of each input. Token classification: the entities of each text
+    (``entity_group``, ``score``, ``word``, ``start``, ``end``; words grouped by ``aggregation_strategy="simple"``),
+    ``top_k`` unused. Scores are Python floats (JSON-ready). Custom heads load through hubtransfer's own class,
+    so no code from the folder runs.
     """
     path = _require_folder(folder)
     task_name = _task_of(path)
@@ -70,6 +75,16 @@ def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
     kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
     with quiet_transformers(transformers_logging.CRITICAL):
         # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs them fine.
-        pipe = pipeline(task_name, model=model, **kwargs)
-    call = {"truncation": True} if task.modality == "text" else {}
-    return pipe(list(inputs), top_k=top_k, **call)
+        pipe = pipeline(task_name, model=model, **kwargs, **task.pipeline_kwargs)
+    return run_pipeline(pipe, task, inputs, top_k)
+
+
+def run_pipeline(pipe, task, inputs: list, top_k: int = 1) -> list[list[dict]]:
+    """One list of predictions per input: the top_k labels (classification) or the entities (token classification)."""
+    if task.per_token:
+        # A token pipeline truncates to the tokenizer's model_max_length, which hubtransfer saves as data.max_length.
+        out = pipe(list(inputs))
+    else:
+        out = pipe(list(inputs), top_k=top_k, **({"truncation": True} if task.modality == "text" else {}))
+    return [[{k: float(v) if k == "score" else (int(v) if k in ("start", "end") and v is not None else v) for k, v in p.items()} for p in row]
+            for row in out]

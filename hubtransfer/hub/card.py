@@ -330,6 +330,8 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         **_usage_context(run, repo_id),
         "labels": [(i, _cell(n)) for i, n in run.labels],
         "label_names": ", ".join(f"`{n}`" for _, n in run.labels),
+        "use_md": _task(run).use_md.format(input_kind=_input_kind(run), n_labels=len(run.labels),
+                                           label_names=", ".join(f"`{n}`" for _, n in run.labels)),
         "env": [(k, v) for k, v in run.run.get("environment", {}).items() if k not in _HARDWARE_KEYS],
         "recipe_yaml": run.recipe_text.rstrip(),
         "extra_sections": [(title, body.strip()) for title, body in extra.items()],
@@ -364,6 +366,7 @@ def _data_context(run: _RunFolder) -> dict:
     dropped = data.get("duplicates_dropped") or {}
     return {
         "data_md": _data_md(run.source),
+        "data_terms": data.get("terms"),
         "dataset_config": spec.get("config") if hub_data else None,
         "dataset_revision": spec.get("revision") if hub_data else None,
         "split_method": data.get("method", "not recorded"),
@@ -395,6 +398,8 @@ def _head(run: _RunFolder) -> dict:
 
 
 def _head_md(run: _RunFolder) -> str:
+    if _task(run).per_token:
+        return "a new linear layer on each token's final hidden state (a word's tag is read at its first sub-token)"
     head = _head(run)
     features = _POOLING_MD.get(head.get("pooling", "native"), f"{head.get('pooling')} pooling")
     if head.get("type") == "mlp":
@@ -506,8 +511,14 @@ def _task(run: _RunFolder):
 
 
 def _card_metrics(run: _RunFolder) -> tuple:
-    """(key in metrics.json, display name, metric_args for the model-index) rows; the first is the headline."""
-    return _task(run).card_metrics
+    """(key in metrics.json, display name, metric_args for the model-index) rows; the first is the headline.
+    A task with a ``card_metric_prefix`` adds a row per test metric of that prefix (F1 per entity type)."""
+    task = _task(run)
+    prefix = task.card_metric_prefix
+    if not prefix:
+        return task.card_metrics
+    keys = sorted(k for k in run.run["metrics"]["test"] if k.startswith(prefix))
+    return task.card_metrics + tuple((k, f"F1 {k[len(prefix):]}", None) for k in keys)
 
 
 def _history_row(rec: dict, best_step: int | None, metrics: tuple) -> list[str]:
@@ -529,18 +540,25 @@ def _confusion_table(confusion: dict | None) -> dict | None:
 def _usage_context(run: _RunFolder, repo_id: str | None) -> dict:
     hub = run.recipe.get("hub") or {}
     revision = hub.get("revision") if repo_id and hub.get("revision") not in (None, "main") else None
-    text = run.task.startswith("text")
+    task = _task(run)
+    text = task.modality == "text"
     return {
         # Without a repo id the snippet loads the run folder where training wrote it.
         "model_ref": repo_id or run.recipe.get("output_dir") or str(run.folder),
         "revision": revision,
         "remote_code": run.remote_code,
         "adapter_only": run.adapter_only,
-        "peft_class": "AutoPeftModelForSequenceClassification" if text else "AutoPeftModel",
-        "example_input": '"This is the text to classify."' if text else '"path/to/image.jpg"',
+        "peft_class": task.peft_class,
+        "example_input": task.example_input or ('"This is the text to classify."' if text else '"path/to/image.jpg"'),
+        # Extra pipeline() arguments of the task, as Python source (e.g. aggregation_strategy="simple").
+        "pipeline_args": "".join(f", {k}={v!r}".replace("'", '"') for k, v in task.pipeline_kwargs.items()),
         "is_text": text,
-        "input_kind": "text" if text else "images",
+        "input_kind": _input_kind(run),
     }
+
+
+def _input_kind(run: _RunFolder) -> str:
+    return "text" if _task(run).modality == "text" else "images"
 
 
 # --------------------------------------------------------------------------- formatting

@@ -5,10 +5,10 @@ Each task module registers one :class:`TaskSpec` in :data:`TASKS`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from hubtransfer.metrics import ClassificationScorer
+from hubtransfer.metrics import DEFAULT_METRICS, ClassificationScorer
 from hubtransfer.registry import Registry
 
 
@@ -29,7 +29,8 @@ class TaskSpec:
         name: the recipe's ``task`` value (also the pipeline task).
         modality: "text" or "image"; decides the input column and the processor kind.
         auto_class: name of the transformers ``AutoModelFor...`` class.
-        custom_class: name of the class in ``modeling_hubtransfer`` for pooled / MLP heads.
+        custom_class: name of the class in ``modeling_hubtransfer`` for pooled / MLP heads; None where
+            those heads do not apply (the recipe then refuses head.type / head.pooling settings).
         load_processor: (model_dir, recipe) -> tokenizer or image processor.
         encode: (PreparedData, processor, recipe) -> {split: torch Dataset of model inputs + labels}.
         collate: (processor, recipe) -> collate function for the DataLoader.
@@ -37,18 +38,37 @@ class TaskSpec:
             metrics, :class:`hubtransfer.metrics.ClassificationScorer`).
         card_metrics: (key, display name, model-index metric_args) rows of the model card; the first
             is the card's headline. card_metrics_note: what the card says of them.
+        card_metric_prefix: test metrics whose key starts with it get card rows too (per entity type).
+        metric_keys: validation metrics a recipe may watch (train.early_stopping.metric); default_metric
+            is watched when the recipe names none.
+        per_token: one label per word of a word list (token classification) instead of one per input.
+        evidence: whether ``compare`` / ``datasize`` / ``strategies`` / ``rank`` support the task.
+        pipeline_kwargs: arguments of ``transformers.pipeline`` for this task (the card's snippet and predict).
+        peft_class: the peft ``AutoPeftModel...`` class that loads an adapter of this task.
+        use_md: the card's intended-use sentence ({input_kind}, {n_labels}, {label_names} are filled in).
+        example_input: the input of the card's usage snippet (a Python literal; None: by modality).
     """
 
     name: str
     modality: str
     auto_class: str
-    custom_class: str
+    custom_class: str | None
     load_processor: Callable[..., Any]
     encode: Callable[..., dict]
     collate: Callable[..., Callable]
     scorer: Callable[[list[str]], Any] = ClassificationScorer
     card_metrics: tuple = CLASSIFICATION_CARD_METRICS
     card_metrics_note: str = "Precision, recall and F1 are macro averages over the {n_labels} labels."
+    card_metric_prefix: str | None = None
+    metric_keys: tuple = DEFAULT_METRICS
+    default_metric: str = "accuracy"
+    per_token: bool = False
+    evidence: bool = True
+    pipeline_kwargs: dict = field(default_factory=dict)
+    peft_class: str = "AutoPeftModelForSequenceClassification"
+    use_md: str = ('Single-label classification of {input_kind} into exactly one of {n_labels} labels ({label_names}). '
+                   'There is no "none of these" output: any input, in scope or not, gets one of these labels.')
+    example_input: str | None = None
 
     @property
     def pipeline_tag(self) -> str:
@@ -67,4 +87,16 @@ def get_task(name: str) -> TaskSpec:
     return TASKS.get(name)
 
 
-from hubtransfer.tasks import image_classification, text_classification  # noqa: E402,F401  (registration)
+def require_evidence_task(recipe, command: str) -> None:
+    """Raise RecipeError up front when ``command`` (compare, datasize, strategies, rank) does not support the
+    recipe's task: their baselines, ranking scores and curves assume one label per input."""
+    from hubtransfer.recipe import RecipeError  # late: recipe imports this package
+
+    if not get_task(recipe.task).evidence:
+        supported = sorted(n for n in TASKS if TASKS.get(n).evidence)
+        raise RecipeError([f"task: `hubtransfer {command}` does not support task '{recipe.task}' (its classical baselines, "
+                           f"transferability scores and learning curves assume one label per input); it supports {supported}. "
+                           "Train the recipe with `hubtransfer train` instead"])
+
+
+from hubtransfer.tasks import image_classification, text_classification, token_classification  # noqa: E402,F401  (registration)
