@@ -86,5 +86,9 @@ def run_pipeline(pipe, task, inputs: list, top_k: int = 1) -> list[list[dict]]:
         out = pipe(list(inputs))
     else:
         out = pipe(list(inputs), top_k=top_k, **({"truncation": True} if task.modality == "text" else {}))
-    return [[{k: float(v) if k == "score" else (int(v) if k in ("start", "end") and v is not None else v) for k, v in p.items()} for p in row]
-            for row in out]
+    return [[_plain(p) for p in row] for row in out]
+
+
+def _plain(prediction: dict) -> dict:
+    """numpy scalars (token pipelines return float32 scores) as Python numbers, so the result is JSON-ready."""
+    return {k: v.item() if hasattr(v, "item") else v for k, v in prediction.items()}

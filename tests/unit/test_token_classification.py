@@ -268,3 +268,19 @@ def test_lora_saves_a_token_classification_adapter(tiny_bert, tmp_path):
         loaded = model(**batch).logits
     assert np.allclose(ours.numpy(), loaded.numpy(), atol=1e-5)
     assert [e["entity_group"] for e in predict(result.output_dir, [SENTENCE])[0]] == ["PER", "LOC"]
+
+
+def test_pushed_tagger_gives_the_same_entities_from_the_hub(ner_run, hub, clients, tmp_path, monkeypatch):
+    from huggingface_hub import HfApi
+
+    from conftest import TOKEN
+    from hubtransfer.hub.push import push_folder
+    from hubtransfer.hub.roundtrip import compare_with_hub
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    push_folder(ner_run.output_dir, "local-user/tiny-ner", private=False)
+    card = HfApi(endpoint=hub.endpoint, token=TOKEN).model_info("local-user/tiny-ner").card_data
+    assert card.pipeline_tag == "token-classification"
+    check = compare_with_hub("local-user/tiny-ner", ner_run.output_dir, [SENTENCE, "bad was the film"], cache_dir=tmp_path / "fresh")
+    assert check["equal"], check
+    assert [e["entity_group"] for e in check["hub"][0]] == ["PER", "LOC"] and check["hub"][1][0]["word"] == "bad"
