@@ -14,7 +14,7 @@ from hubtransfer.evidence.curves import curve_stats, examples_for, measured_cros
 from hubtransfer.evidence.runs import Variant, run_variants
 from hubtransfer.hub.card import build_card
 from hubtransfer.recipe import load_recipe
-from tests.conftest import text_recipe, write_sentiment_csv
+from conftest import text_recipe, write_sentiment_csv
 
 
 def _hist(points):
