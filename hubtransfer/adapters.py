@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
 # peft's task types, where it has one; image classification has none and loads through the auto mapping.
-_TASK_TYPES = {"text-classification": TaskType.SEQ_CLS}
+_TASK_TYPES = {"text-classification": TaskType.SEQ_CLS, "token-classification": TaskType.TOKEN_CLS}
 
 
 def lora_targets(model: nn.Module) -> list[str]:

@@ -299,7 +299,7 @@ def _write_reports(folder: Path, recipe: Recipe, data: PreparedData, run: dict, 
     (folder / "recipe.yaml").write_text(recipe.to_yaml(), encoding="utf-8")
     (folder / "split.json").write_text(json.dumps(data.info, indent=2), encoding="utf-8")
     (folder / "metrics.json").write_text(json.dumps(run["metrics"], indent=2), encoding="utf-8")
-    if "confusion" in test:  # single-label classification only
+    if test.get("confusion") is not None:  # tasks whose scorer has none (token classification) write none
         (folder / "confusion_matrix.json").write_text(json.dumps({"labels": data.labels, "matrix": test["confusion"]}, indent=2), encoding="utf-8")
         plots.confusion_matrix(test["confusion"], data.labels, folder / "confusion_matrix.png")
     if result.history:

@@ -21,9 +21,10 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import ClassLabel, Dataset, DatasetDict, Image, load_dataset
+from datasets import ClassLabel, Dataset, DatasetDict, Image, Sequence, Value, load_dataset
 
-from hubtransfer.packaged import PREFIX, load_packaged
+from hubtransfer import tags as tagging
+from hubtransfer.packaged import PREFIX, load_packaged, terms_of
 from hubtransfer.recipe import DataSpec
 
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation", "test": "test"}
@@ -36,7 +37,8 @@ class DataError(ValueError):
 
 @dataclass
 class PreparedData:
-    """The splits ready for a task: columns ``input_column`` and ``label`` (a ClassLabel)."""
+    """The splits ready for a task: columns ``input_column`` and ``label`` (a ClassLabel, or for per-token tasks a
+    Sequence of ClassLabel, one tag per word of the input's word list)."""
 
     splits: DatasetDict
     labels: list[str]
@@ -44,31 +46,47 @@ class PreparedData:
     info: dict = field(default_factory=dict)
 
 
-def prepare_data(spec: DataSpec, modality: str, labeled: bool = True) -> PreparedData:
+def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, *, per_token: bool = False) -> PreparedData:
     """Load ``spec.source`` and return deduplicated, labeled, fixed splits.
 
     Args:
         spec: the recipe's data section.
         modality: "text" or "image" (decides the input column and the duplicate key).
         labeled: False for self-supervised tasks (masked-LM): no label column is read, ``labels`` is empty.
+        per_token: the text column holds word lists and the label column one IOB2 tag per word
+            (token classification); the labels are then the tag set of the training split.
 
     Raises:
-        DataError: a missing column, an empty split, labels only some splits have, a bad source.
+        DataError: a missing column, an empty split, labels only some splits have, a bad source,
+            (per_token) tags that are not IOB2 or do not match their words.
+
+    Example:
+        >>> data = prepare_data(DataSpec(source="packaged:conll2003", text_column="tokens",
+        ...                              label_column="ner_tags"), "text", per_token=True)  # doctest: +SKIP
+        >>> data.labels[:3]  # doctest: +SKIP
+        ['O', 'B-LOC', 'B-MISC']
     """
     raw = load_source(spec)
     input_col = spec.text_column if modality == "text" else spec.image_column
-    raw = _standard_columns(raw, input_col, spec.label_column if labeled else None, modality)
-    raw, labels = _unify_labels(raw, spec.label_column) if labeled else (raw, [])
+    raw = _standard_columns(raw, input_col, spec.label_column if labeled else None, modality, per_token)
+    if not labeled:
+        labels: list[str] = []
+    else:
+        raw, labels = _unify_tags(raw) if per_token else _unify_labels(raw, spec.label_column)
     splits, info = _dedup_and_split(raw, spec, modality)
     splits = _limit(splits, spec)
     info.update(source=spec.source, sizes={k: len(v) for k, v in splits.items()}, labels=labels)
+    if terms_of(spec.source):
+        info["terms"] = terms_of(spec.source)
     return PreparedData(splits=splits, labels=labels, input_column=modality, info=info)
 
 
 def prepare_task_data(task, recipe) -> PreparedData:
     """The task's own preparation where it has one (``TaskSpec.prepare``: multi-task reads a label column per
     head), else :func:`prepare_data` on the recipe's data section."""
-    return task.prepare(recipe) if task.prepare is not None else prepare_data(recipe.data, task.modality, task.labeled)
+    if task.prepare is not None:
+        return task.prepare(recipe)
+    return prepare_data(recipe.data, task.modality, task.labeled, per_token=task.per_token)
 
 
 # --------------------------------------------------------------------------- sources
@@ -79,9 +97,10 @@ def load_source(spec: DataSpec) -> DatasetDict:
     src = spec.source
     if src.startswith(PREFIX):
         try:
-            return DatasetDict(train=load_packaged(src))
+            loaded = load_packaged(src)
         except (ValueError, FileNotFoundError) as e:
             raise DataError(f"data.source: {e}") from None
+        return loaded if isinstance(loaded, DatasetDict) else DatasetDict(train=loaded)
     path = Path(src).expanduser()
     if path.exists():
         try:
@@ -159,7 +178,7 @@ def _normalise_split_names(dd: DatasetDict) -> DatasetDict:
 # --------------------------------------------------------------------------- columns and labels
 
 
-def _standard_columns(dd: DatasetDict, input_col: str, label_col: str | None, modality: str) -> DatasetDict:
+def _standard_columns(dd: DatasetDict, input_col: str, label_col: str | None, modality: str, per_token: bool = False) -> DatasetDict:
     key = "data.text_column" if modality == "text" else "data.image_column"
     wanted = [(input_col, key)] + ([(label_col, "data.label_column")] if label_col else [])
     for split, ds in dd.items():
@@ -170,7 +189,9 @@ def _standard_columns(dd: DatasetDict, input_col: str, label_col: str | None, mo
                 raise DataError(f"{k}: column '{col}' is not in the {split} split.{dym} Columns: {ds.column_names}")
         if len(ds) == 0:
             raise DataError(f"data.source: the {split} split is empty; check the source (or its filters)")
-        if modality == "text":
+        if per_token:
+            _require_word_lists(ds[input_col], ds[label_col], split, key)
+        elif modality == "text":
             _require_texts(ds[input_col], split, key)
     dd = DatasetDict({s: ds.select_columns([c for c, _ in wanted]) for s, ds in dd.items()})
     renames = {c: n for c, n in ((input_col, modality), (label_col, "label")) if c and c != n}
@@ -183,6 +204,55 @@ def _require_texts(texts: list, split: str, key: str) -> None:
     if bad:
         rows = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
         raise DataError(f"{key}: {len(bad)} empty or missing text(s) in the {split} split (rows {rows}); drop or fill those rows")
+
+
+def _require_word_lists(words: list, tags: list, split: str, key: str) -> None:
+    """Per-token data: every row a non-empty list of words with exactly one tag per word."""
+    bad = [i for i, w in enumerate(words) if not isinstance(w, list) or not w or not all(isinstance(x, str) for x in w)]
+    if bad:
+        got = type(words[bad[0]]).__name__
+        raise DataError(f"{key}: token classification needs a list of words per row; {len(bad)} row(s) of the {split} split "
+                        f"are not a non-empty list of strings (rows {_rows(bad)}, e.g. a {got}). Split sentences into words "
+                        "(a JSON list per row) and drop empty ones")
+    uneven = [i for i, (w, t) in enumerate(zip(words, tags)) if not isinstance(t, list) or len(t) != len(w)]
+    if uneven:
+        raise DataError(f"data.label_column: token classification needs one tag per word; {len(uneven)} row(s) of the {split} split "
+                        f"have a different number of tags and words (rows {_rows(uneven)}); fix those rows")
+
+
+def _rows(indices: list[int]) -> str:
+    return ", ".join(map(str, indices[:5])) + (" ..." if len(indices) > 5 else "")
+
+
+def _unify_tags(dd: DatasetDict) -> tuple[DatasetDict, list[str]]:
+    """One Sequence(ClassLabel) for all splits: the tag set of the training split ("O" first, then sorted).
+    Tags may arrive as names or as a Sequence(ClassLabel); they must follow IOB2 (see :mod:`hubtransfer.tags`)."""
+    dd = DatasetDict({s: _tag_names(ds) for s, ds in dd.items()})
+    try:
+        for split, ds in dd.items():
+            tagging.check_iob2(ds["label"], split)
+        names = tagging.tag_set(dd["train"]["label"])
+    except ValueError as e:
+        raise DataError(f"data.label_column: {e}") from None
+    extra = {s: sorted(set().union(*map(set, ds["label"])) - set(names)) for s, ds in dd.items() if s != "train"}
+    extra = {s: v for s, v in extra.items() if v}
+    if extra:
+        raise DataError(f"data.label_column: tags {extra} appear in a split but not in train; the model cannot learn them. "
+                        "Fix the data, merge the splits, or map those tags to ones train has")
+    index = {n: i for i, n in enumerate(names)}
+    feature = Sequence(ClassLabel(names=names))
+    dd = dd.map(lambda b: {"label": [[index[t] for t in row] for row in b["label"]]}, batched=True)
+    return dd.cast_column("label", feature), names
+
+
+def _tag_names(ds: Dataset) -> Dataset:
+    """Tags as names: a Sequence(ClassLabel) column is decoded, anything else is taken as it is (checked later)."""
+    inner = getattr(ds.features["label"], "feature", None)
+    if isinstance(inner, ClassLabel):
+        features = ds.features.copy()
+        features["label"] = Sequence(Value("string"))
+        return ds.map(lambda b: {"label": [[inner.int2str(int(t)) for t in row] for row in b["label"]]}, batched=True, features=features)
+    return ds
 
 
 def _unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[str]]:

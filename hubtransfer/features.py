@@ -10,7 +10,7 @@ all that trains splits at that layer's input (EfficientNet's pooled output). BER
 reads its pooler, which trains under ``head``; that pooler reads only the first token (checked on
 random states), so the first token's last hidden state is cached and pooler + output layer form the
 head. A trainable layer that reads more (a mean over tokens) prevents the split: the backbone then
-runs every epoch.
+runs every epoch. So does a token-classification head, which reads every token's state.
 
 Cache entries (safetensors, never pickles) live under ``$HUBTRANSFER_CACHE/features`` (default
 ``~/.cache/hubtransfer/features``), one file a split, named by the sha256 of: the checkpoint
@@ -85,9 +85,13 @@ def channels_last(model: nn.Module):
 
 
 def split_head(model: nn.Module) -> tuple[HeadSplit | None, str]:
-    """(split, reason). ``None`` when some trainable parameter sits before any vector the head could read."""
+    """(split, reason). ``None`` when some trainable parameter sits before any vector the head could read, or when
+    the head reads every token (token classification): caching a (tokens x hidden) matrix per example would cost
+    more disk and memory than running the frozen backbone each epoch saves."""
     if getattr(model, "is_multi_task", False):
         return None, "a multi-task model trains several heads on a (batch, heads) label tensor, and the cached-feature trainer has one head"
+    if type(model).__name__.endswith("ForTokenClassification"):
+        return None, "the head tags every token, so its input is one vector per token, not one per example"
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     spec = getattr(model.config, "hubtransfer_head", None)
     split = _custom_split(model, spec["pooling"]) if spec is not None else _stock_split(model)

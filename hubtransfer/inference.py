@@ -27,6 +27,8 @@ def _task_of(folder: Path) -> str:
         return "image-classification"
     if "SequenceClassification" in arch:
         return "text-classification"
+    if "TokenClassification" in arch:
+        return "token-classification"
     raise ValueError(f"'{folder}' has no {RECIPE_FILE} and its architecture ({arch or 'none'}) names no known task")
 
 
@@ -41,7 +43,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     """Re-evaluate a saved run on a split of its own recipe's data (the split is deterministic).
 
     Returns:
-        {"metrics": {...}, "confusion": [[...]], "n": examples}
+        {"metrics": {...}, "confusion": [[...]] (None for token classification), "n": examples}
     """
     path = _require_folder(folder)
     recipe = load_recipe(path / RECIPE_FILE, overrides)
@@ -61,7 +63,10 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
 def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
     """Labels and scores for texts, or for image paths / PIL images, through a transformers pipeline.
 
-    Custom heads load through hubtransfer's own class, so no code from the folder runs.
+    Classification: the ``top_k`` labels of each input. Token classification: the entities of each text
+    (``entity_group``, ``score``, ``word``, ``start``, ``end``; words grouped by ``aggregation_strategy="simple"``),
+    ``top_k`` unused. Scores are Python floats (JSON-ready). Custom heads load through hubtransfer's own class,
+    so no code from the folder runs.
     """
     path = _require_folder(folder)
     task_name = _task_of(path)
@@ -72,8 +77,24 @@ def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
     kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
     with quiet_transformers(transformers_logging.CRITICAL):
         # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs them fine.
-        pipe = pipeline(task_name, model=model, **kwargs)
-    call = {"truncation": True} if task.modality == "text" else {}
-    if task_name == "fill-mask":  # its pipeline takes tokenizer options in a dict of their own
-        call = {"tokenizer_kwargs": call}
-    return pipe(list(inputs), top_k=top_k, **call)
+        pipe = pipeline(task_name, model=model, **kwargs, **task.pipeline_kwargs)
+    return run_pipeline(pipe, task, inputs, top_k)
+
+
+def run_pipeline(pipe, task, inputs: list, top_k: int = 1) -> list[list[dict]]:
+    """One list of predictions per input: the top_k labels (classification), the entities (token classification)
+    or the top_k fillers of the mask (fill-mask)."""
+    if task.per_token:
+        # A token pipeline truncates to the tokenizer's model_max_length, which hubtransfer saves as data.max_length.
+        out = pipe(list(inputs))
+    elif task.name == "fill-mask":  # its pipeline takes tokenizer options in a dict of their own
+        out = pipe(list(inputs), top_k=top_k, tokenizer_kwargs={"truncation": True})
+        out = [out] if len(inputs) == 1 else out  # one input: the pipeline returns its list unwrapped
+    else:
+        out = pipe(list(inputs), top_k=top_k, **({"truncation": True} if task.modality == "text" else {}))
+    return [[_plain(p) for p in row] for row in out]
+
+
+def _plain(prediction: dict) -> dict:
+    """numpy scalars (token pipelines return float32 scores) as Python numbers, so the result is JSON-ready."""
+    return {k: v.item() if hasattr(v, "item") else v for k, v in prediction.items()}

@@ -11,6 +11,8 @@ process would add its resident memory for four ratios.
 
 from __future__ import annotations
 
+import warnings
+
 import datasets
 import evaluate
 import numpy as np
@@ -141,3 +143,53 @@ def confusion(predictions, references, num_labels: int) -> list[list[int]]:
     matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
     np.add.at(matrix, (np.asarray(references, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
     return matrix.tolist()
+
+
+class TokenScorer:
+    """Entity-level precision / recall / F1 and token accuracy for IOB2 tagging (token classification).
+
+    ``reduce`` takes the argmax per token on the device; positions labelled -100 (special tokens,
+    later sub-tokens of a word, padding) are not words and are dropped in ``score``, which scores
+    one tag per word. Entity scores follow the CoNLL-2003 convention (the conlleval script): an
+    entity counts only when its type and its exact span match, micro-averaged over entities.
+    They come from seqeval (its default mode reads spans as conlleval does, so a predicted entity
+    that starts with I- still counts as an entity, as the pipeline's grouping also takes it),
+    plus ``f1_TYPE`` per entity type. Returns no confusion matrix: tag-by-tag counts say little
+    about entities.
+    """
+
+    def __init__(self, labels: list[str]):
+        self.labels = list(labels)
+
+    def reduce(self, logits, labels):
+        return logits.argmax(-1), labels
+
+    def score(self, predictions: list, references: list) -> dict:
+        preds, refs = [], []
+        for p_batch, r_batch in zip(predictions, references):
+            for p_row, r_row in zip(p_batch, r_batch):
+                words = r_row != -100
+                preds.append([self.labels[i] for i in p_row[words]])
+                refs.append([self.labels[i] for i in r_row[words]])
+        return {"metrics": entity_metrics(refs, preds), "predictions": preds, "references": refs}
+
+
+def entity_metrics(references: list[list[str]], predictions: list[list[str]]) -> dict[str, float]:
+    """precision / recall / f1 (micro over entities), accuracy (over words) and ``f1_TYPE`` per entity type."""
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score  # late: only token tasks need it
+
+    words = sum(len(r) for r in references)
+    correct = sum(p == r for pr, rr in zip(predictions, references) for p, r in zip(pr, rr))
+    out = {
+        "f1": float(f1_score(references, predictions, zero_division=0)),
+        "precision": float(precision_score(references, predictions, zero_division=0)),
+        "recall": float(recall_score(references, predictions, zero_division=0)),
+        "accuracy": correct / words if words else 0.0,
+    }
+    with warnings.catch_warnings():  # numpy warns on the averages of a split without any entity; those rows are skipped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        report = classification_report(references, predictions, output_dict=True, zero_division=0)
+    for name, row in sorted(report.items()):
+        if " avg" not in name:  # the rows besides the averages are the entity types
+            out[f"f1_{name}"] = float(row["f1-score"])
+    return out

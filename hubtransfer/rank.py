@@ -29,7 +29,7 @@ from hubtransfer.model import build_model, check_task_fits, fetch_config, quiet_
 from hubtransfer.recipe import Recipe, RecipeError, load_recipe
 from hubtransfer.select import SCORES
 from hubtransfer.strategies import apply_strategy
-from hubtransfer.tasks import get_task
+from hubtransfer.tasks import get_task, require_evidence_task
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ def rank(recipe: Recipe, candidates: list[str] | None = None, *, max_samples: in
     Returns:
         RankResult, candidates best first by LogME.
     """
+    require_evidence_task(recipe, "rank")
     candidates = list(candidates or recipe.candidates)
     if len(candidates) < 2:
         raise RecipeError(["candidates: rank needs at least two candidates (--candidates ID ... or candidates: [...] in the recipe)"])

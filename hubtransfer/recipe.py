@@ -101,20 +101,10 @@ class TaskHeadSpec(_Section):
 
 
 class EarlyStoppingSpec(_Section):
-    metric: str = Field("accuracy", description="Validation metric watched for the best model and early stopping.")
-
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, v: str) -> str:
-        from hubtransfer.metrics import DEFAULT_METRICS
-
-        if "/" in v:  # a multi-task head's own metric (head/metric): checked against the heads in Recipe._cross_checks
-            return v
-        if v not in DEFAULT_METRICS:
-            guess = difflib.get_close_matches(v, DEFAULT_METRICS, n=1, cutoff=0.5)
-            dym = f" Did you mean '{guess[0]}'?" if guess else ""
-            raise ValueError(f"train.early_stopping.metric '{v}' is not computed.{dym} Known: {list(DEFAULT_METRICS)}")
-        return v
+    metric: str | None = Field(
+        None, description="Validation metric watched for the best model and early stopping (default: the task's, "
+        "accuracy for classification, entity f1 for token-classification)."
+    )
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement (off when null).")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
 
@@ -231,6 +221,14 @@ class Recipe(_Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Recipe":
+        from hubtransfer.tasks import get_task
+
+        task = get_task(self.task)
+        self._watched_metric(task)
+        if task.custom_class is None and (self.head.type != "linear" or self.head.pooling != "native"):
+            raise ValueError(f"head.type / head.pooling do not apply to task '{self.task}' (got type={self.head.type}, "
+                             f"pooling={self.head.pooling}): pooled and MLP heads read one vector per input, and a {self.task} "
+                             "head reads every token. Drop the head settings (the checkpoint's own linear head per token is used)")
         if self.hub.push and not self.hub.repo_id:
             raise ValueError("hub.push is true but hub.repo_id is empty; set hub.repo_id=you/model-name")
         if self.train.early_stopping.patience and self.train.eval_every == "epoch" and self.train.epochs < 2:
@@ -243,6 +241,19 @@ class Recipe(_Section):
             if self.train.layer_decay is not None:
                 raise ValueError("train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it")
         return self
+
+    def _watched_metric(self, task) -> None:
+        """The task's metric when the recipe names none; a named one must be one the task computes."""
+        stopping = self.train.early_stopping
+        if stopping.metric is None:
+            stopping.metric = task.default_metric
+        elif task.name == MULTI_TASK:
+            return  # head metrics (head/metric) and the means: checked against the heads in _check_heads
+        elif stopping.metric not in task.metric_keys:
+            known = list(task.metric_keys)
+            guess = difflib.get_close_matches(stopping.metric, known, n=1, cutoff=0.5)
+            dym = f" Did you mean '{guess[0]}'?" if guess else ""
+            raise ValueError(f"train.early_stopping.metric '{stopping.metric}' is not computed for {task.name}.{dym} Known: {known}")
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe, every default included. Recipes never hold secrets (tokens come from the environment)."""

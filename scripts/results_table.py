@@ -3,7 +3,8 @@
 Run: python scripts/results_table.py [--only NAME ...] [--out results/core.json]
 Each recipe trains on the real checkpoint and data, pulled by Hub id from a local Hub this
 script starts and seeds (unless HF_ENDPOINT names one); the table lists split sizes, strategy,
-trainable share, test accuracy / macro-F1, training throughput and wall time.
+trainable share, test accuracy / macro-F1 (token-classification rows, in a table of their own: entity
+F1 / precision / recall and token accuracy), training throughput and wall time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ RECIPES = {
     "minilm-layer-decay": "recipes/text/minilm_rotten_tomatoes.yaml",
     "minilm-gradual": "recipes/text/minilm_rotten_tomatoes.yaml",
     "minilm-lora": "recipes/text/minilm_rotten_tomatoes_lora.yaml",
+    "minilm-ner": "recipes/text/minilm_conll2003_ner.yaml",
 }
 # Rows that are a shipped recipe with a change (shown in the table's strategy column).
 OVERRIDES = {
@@ -43,6 +45,7 @@ def run(name: str, path: str) -> dict:
     run = result.run
     return {
         "name": name,
+        "task": run["task"],
         "recipe": path,
         "model": run["base_model"],
         "data": run["data"]["source"],
@@ -63,14 +66,24 @@ def _share(share: float) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| recipe | data (train / val / test) | strategy | trains | test acc | test macro-F1 | precision | train samples/s | wall time |\n"
-            "|---|---|---|---|---|---|---|---|---|")
-    lines = [head]
+    """The classification table, then (when there are such rows) the token-classification one."""
+    tagging = [r for r in rows if r.get("task") == "token-classification"]
+    out = _table([r for r in rows if r not in tagging], ("test acc", "test macro-F1"), lambda t: (t["accuracy"], t["f1"]))
+    if tagging:
+        out += "\n\n" + _table(tagging, ("test entity F1", "entity precision", "entity recall", "token acc"),
+                               lambda t: (t["f1"], t["precision"], t["recall"], t["accuracy"]))
+    return out
+
+
+def _table(rows: list[dict], metric_names: tuple, metrics) -> str:
+    names = ("recipe", "data (train / val / test)", "strategy", "trains", *metric_names, "precision", "train samples/s", "wall time")
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     for r in rows:
         s = r["sizes"]
+        values = " | ".join(f"{v:.3f}" for v in metrics(r["test"]))
         lines.append(
             f"| `{r['recipe']}`{''.join(' ' + o for o in r.get('overrides', []))} | {r['data']} ({s['train']:,} / {s['validation']:,} / {s['test']:,}) | {r['strategy']} | "
-            f"{_share(r['trainable_share'])} | {r['test']['accuracy']:.3f} | {r['test']['f1']:.3f} | {r.get('precision', 'no')} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
+            f"{_share(r['trainable_share'])} | {values} | {r.get('precision', 'no')} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
         )
     return "\n".join(lines)
 

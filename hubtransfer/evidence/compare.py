@@ -17,6 +17,7 @@ from hubtransfer.evidence.common import baseline, baseline_sentence, fmt, load_d
 from hubtransfer.evidence.curves import curve_stats, steps_to
 from hubtransfer.evidence.runs import Variant, run_variants
 from hubtransfer.recipe import Recipe, RecipeError
+from hubtransfer.tasks import require_evidence_task
 
 SCRATCH_LR_FACTORS = (1, 3, 10)
 EVALUATIONS = 10  # evaluations per run after step 0, when no interval is given
@@ -34,6 +35,7 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
     Returns:
         The report (also ``compare.json``): per-side curve statistics, the gaps, the baseline, summary sentences.
     """
+    require_evidence_task(recipe, "compare")
     started = time.perf_counter()
     folder = Path(report_dir) if report_dir else default_dir(recipe)
     lrs = sorted(set(scratch_lrs or [recipe.train.lr * f for f in SCRATCH_LR_FACTORS]))

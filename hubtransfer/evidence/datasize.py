@@ -23,6 +23,7 @@ from hubtransfer.evidence.common import baseline, fmt, first_n, load_data, major
 from hubtransfer.evidence.curves import measured_crossing, saturating_fit
 from hubtransfer.evidence.runs import Variant, run_variants
 from hubtransfer.recipe import Recipe, RecipeError
+from hubtransfer.tasks import require_evidence_task
 
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 
@@ -42,6 +43,7 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
         min_steps: fewest optimizer steps any size trains.
         report_dir: evidence folder (default ``OUTPUT_DIR-evidence``); runs go to ``runs/datasize/``.
     """
+    require_evidence_task(recipe, "datasize")
     started = time.perf_counter()
     folder = Path(report_dir) if report_dir else default_dir(recipe)
     fractions = sorted(set(fractions or FRACTIONS))

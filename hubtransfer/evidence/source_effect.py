@@ -22,6 +22,7 @@ from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import fmt, load_data, md_table, steps_for, write_report
 from hubtransfer.evidence.runs import Variant, read_run, run_variants
 from hubtransfer.recipe import Recipe
+from hubtransfer.tasks import require_evidence_task
 
 
 def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = None, seeds: int = 1, seeds_up_to: int | None = None,
@@ -36,6 +37,7 @@ def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = No
             only sizes up to it get several seeds (small sets are where seeds scatter most), larger ones one.
         source_run: the source model's run folder, to report what developing it cost.
     """
+    require_evidence_task(recipe, "source")
     if seeds < 1 or min_steps < 1:
         raise ValueError(f"seeds and min_steps must be >= 1, got seeds={seeds}, min_steps={min_steps}")
     started = time.perf_counter()

@@ -16,6 +16,7 @@ from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import baseline, baseline_sentence, fmt, load_data, md_table, write_report
 from hubtransfer.evidence.runs import Variant, run_variants, with_changes
 from hubtransfer.recipe import Recipe, RecipeError
+from hubtransfer.tasks import require_evidence_task
 from hubtransfer.strategies import parse_strategy
 
 
@@ -56,6 +57,7 @@ def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, rep
         report_dir: evidence folder (default ``OUTPUT_DIR-evidence``); runs go to ``runs/strategies/``;
             the recommendation is written to ``recommended.yaml`` there (and to ``write_recipe`` when given).
     """
+    require_evidence_task(recipe, "strategies")
     started = time.perf_counter()
     folder = Path(report_dir) if report_dir else default_dir(recipe)
     strategies = list(dict.fromkeys(strategies or default_strategies(recipe)))

@@ -39,7 +39,6 @@ _STRATEGY_MD = {
     "lp-ft": "linear probing, then fine-tuning: first only the new head trains on the frozen backbone, then every weight trains from there",
     "lora": "LoRA through peft: the pretrained weights stay frozen; low-rank adapters on some of their layers and the new head train",
 }
-_EXAMPLE_INPUT = {"fill-mask": 'f"This movie was {classifier.tokenizer.mask_token}."'}
 _POOLING_MD = {
     "native": "the checkpoint's own pooled features",
     "mean": "mean-pooled token features",
@@ -337,7 +336,7 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         **_usage_context(run, repo_id),
         "labels": [(i, _cell(n)) for i, n in run.labels],
         "label_names": ", ".join(f"`{n}`" for _, n in run.labels),
-        "use_md": _task(run).card_use.format(input_kind=_usage_context(run, repo_id)["input_kind"], n_labels=len(run.labels),
+        "use_md": _task(run).card_use.format(input_kind=_input_kind(run), n_labels=len(run.labels),
                                               label_names=", ".join(f"`{n}`" for _, n in run.labels)),
         "env": [(k, v) for k, v in run.run.get("environment", {}).items() if k not in _HARDWARE_KEYS],
         "recipe_yaml": run.recipe_text.rstrip(),
@@ -377,6 +376,7 @@ def _data_context(run: _RunFolder) -> dict:
     dropped = data.get("duplicates_dropped") or {}
     return {
         "data_md": _data_md(run.source),
+        "data_terms": data.get("terms"),
         "dataset_config": spec.get("config") if hub_data else None,
         "dataset_revision": spec.get("revision") if hub_data else None,
         "split_method": data.get("method", "not recorded"),
@@ -410,6 +410,8 @@ def _head(run: _RunFolder) -> dict:
 def _head_md(run: _RunFolder) -> str:
     if not _task(run).labeled:
         return "its masked-LM head, kept (not replaced): the pretraining objective continues on new text"
+    if _task(run).per_token:
+        return "a new linear layer on each token's final hidden state (a word's tag is read at its first sub-token)"
     head = _head(run)
     features = _POOLING_MD.get(head.get("pooling", "native"), f"{head.get('pooling')} pooling")
     if head.get("type") == "mlp":
@@ -521,9 +523,16 @@ def _task(run: _RunFolder):
 
 
 def _card_metrics(run: _RunFolder) -> tuple:
-    """(key in metrics.json, display name, metric_args for the model-index) rows; the first is the headline."""
-    rows = _task(run).card_metrics
-    return rows(run.run) if callable(rows) else rows  # per run where the metrics depend on the recipe (multi-task heads)
+    """(key in metrics.json, display name, metric_args for the model-index) rows; the first is the headline.
+    Rows may depend on the run (multi-task: one set per head); a task with a ``card_metric_prefix`` adds a row
+    per test metric of that prefix (F1 per entity type)."""
+    task = _task(run)
+    rows = task.card_metrics(run.run) if callable(task.card_metrics) else task.card_metrics
+    prefix = task.card_metric_prefix
+    if not prefix:
+        return rows
+    keys = sorted(k for k in run.run["metrics"]["test"] if k.startswith(prefix))
+    return rows + tuple((k, f"F1 {k[len(prefix):]}", None) for k in keys)
 
 
 def _history_row(rec: dict, best_step: int | None, metrics: tuple) -> list[str]:
@@ -545,18 +554,25 @@ def _confusion_table(confusion: dict | None) -> dict | None:
 def _usage_context(run: _RunFolder, repo_id: str | None) -> dict:
     hub = run.recipe.get("hub") or {}
     revision = hub.get("revision") if repo_id and hub.get("revision") not in (None, "main") else None
-    text = _task(run).modality == "text"
+    task = _task(run)
+    text = task.modality == "text"
     return {
         # Without a repo id the snippet loads the run folder where training wrote it.
         "model_ref": repo_id or run.recipe.get("output_dir") or str(run.folder),
         "revision": revision,
         "remote_code": run.remote_code,
         "adapter_only": run.adapter_only,
-        "peft_class": "AutoPeftModelForSequenceClassification" if text else "AutoPeftModel",
-        "example_input": _EXAMPLE_INPUT.get(run.task, '"This is the text to classify."' if text else '"path/to/image.jpg"'),
+        "peft_class": task.peft_class,
+        "example_input": task.example_input or ('"This is the text to classify."' if text else '"path/to/image.jpg"'),
+        # Extra pipeline() arguments of the task, as Python source (e.g. aggregation_strategy="simple").
+        "pipeline_args": "".join(f", {k}={v!r}".replace("'", '"') for k, v in task.pipeline_kwargs.items()),
         "is_text": text,
-        "input_kind": "text" if text else "images",
+        "input_kind": _input_kind(run),
     }
+
+
+def _input_kind(run: _RunFolder) -> str:
+    return "text" if _task(run).modality == "text" else "images"
 
 
 # --------------------------------------------------------------------------- formatting

@@ -8,13 +8,16 @@ import transformers
 from transformers import AutoConfig, pipeline
 
 from hubtransfer.adapters import is_adapter_folder
-from hubtransfer.inference import _task_of, predict
+from hubtransfer.inference import _task_of, predict, run_pipeline
 from hubtransfer.model import quiet_transformers
 from hubtransfer.tasks import get_task
 
 
 def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache_dir: str | Path, revision: str = "main") -> dict:
     """Predictions of the Hub copy (fresh cache, stock classes) and of the local folder.
+
+    Classification compares each input's top label and its score; token classification each text's entity
+    groups (type, span, words) and their scores. ``equal``: the same predictions, scores within 1e-5.
 
     Models with a custom head carry their modeling file; loading those needs trust_remote_code,
     which is granted here only because the code is the file hubtransfer itself wrote.
@@ -32,12 +35,12 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     proc_cls = transformers.AutoTokenizer if task.modality == "text" else transformers.AutoImageProcessor
     processor = proc_cls.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
     kwargs = {"tokenizer": processor} if task.modality == "text" else {"image_processor": processor}
-    call = {"truncation": True} if task.modality == "text" else {}
     with quiet_transformers(transformers.logging.CRITICAL):  # the custom-head "not supported" list, as in predict()
-        pipe = pipeline(task.name, model=model, **kwargs)
-    hub = [p[0] for p in pipe(list(inputs), top_k=1, **call)]
-    local = [p[0] for p in predict(local_dir, inputs, top_k=1)]
-    equal = all(h["label"] == l["label"] and abs(h["score"] - l["score"]) < 1e-5 for h, l in zip(hub, local))
+        pipe = pipeline(task.name, model=model, **kwargs, **task.pipeline_kwargs)
+    hub, local = run_pipeline(pipe, task, inputs), predict(local_dir, inputs, top_k=1)
+    if not task.per_token:  # one top label per input
+        hub, local = [p[0] for p in hub], [p[0] for p in local]
+    equal = _close(hub, local)
     return {"hub": hub, "local": local, "equal": equal}
 
 
@@ -66,5 +69,5 @@ def load_adapter_repo(repo_id: str, task, config, **hub):
     adapter_config.json, with the labels of the repo's config.json."""
     import peft
 
-    auto = peft.AutoPeftModelForSequenceClassification if task.modality == "text" else peft.AutoPeftModel
+    auto = getattr(peft, task.peft_class)
     return auto.from_pretrained(repo_id, id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True, **hub)

@@ -5,10 +5,10 @@ Each task module registers one :class:`TaskSpec` in :data:`TASKS`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from hubtransfer.metrics import ClassificationScorer
+from hubtransfer.metrics import DEFAULT_METRICS, ClassificationScorer
 from hubtransfer.registry import Registry
 
 
@@ -29,7 +29,8 @@ class TaskSpec:
         name: the recipe's ``task`` value (also the pipeline task).
         modality: "text" or "image"; decides the input column and the processor kind.
         auto_class: name of the transformers ``AutoModelFor...`` class.
-        custom_class: name of the class in ``modeling_hubtransfer`` for pooled / MLP heads.
+        custom_class: name of the class in ``modeling_hubtransfer`` for pooled / MLP heads; None where
+            those heads do not apply (the recipe then refuses head.type / head.pooling settings).
         load_processor: (model_dir, recipe) -> tokenizer or image processor.
         encode: (PreparedData, processor, recipe) -> {split: torch Dataset of model inputs + labels}.
         collate: (processor, recipe) -> collate function for the DataLoader.
@@ -49,12 +50,20 @@ class TaskSpec:
             pipeline serves; such a task has no ``pipeline_tag``.
         card_context: (run record, usage facts) -> values that replace or add to the card template's.
         index_task: the model-index task type when it differs from ``name``.
+        card_metric_prefix: test metrics whose key starts with it get card rows too (per entity type).
+        metric_keys: validation metrics a recipe may watch (train.early_stopping.metric); default_metric
+            is watched when the recipe names none.
+        per_token: one label per word of a word list (token classification) instead of one per input.
+        evidence: whether ``compare`` / ``datasize`` / ``strategies`` / ``rank`` support the task.
+        pipeline_kwargs: arguments of ``transformers.pipeline`` for this task (the card's snippet and predict).
+        peft_class: the peft ``AutoPeftModel...`` class that loads an adapter of this task.
+        example_input: the input of the card's usage snippet (a Python literal; None: by modality).
     """
 
     name: str
     modality: str
     auto_class: str
-    custom_class: str
+    custom_class: str | None
     load_processor: Callable[..., Any]
     encode: Callable[..., dict]
     collate: Callable[..., Callable]
@@ -69,6 +78,14 @@ class TaskSpec:
     index_task: str = ""
     card_use: str = ("Single-label classification of {input_kind} into exactly one of {n_labels} labels ({label_names}). There is no "
                      '"none of these" output: any input, in scope or not, gets one of these labels.')
+    card_metric_prefix: str | None = None
+    metric_keys: tuple = DEFAULT_METRICS
+    default_metric: str = "accuracy"
+    per_token: bool = False
+    evidence: bool = True
+    pipeline_kwargs: dict = field(default_factory=dict)
+    peft_class: str = "AutoPeftModelForSequenceClassification"
+    example_input: str | None = None
 
     @property
     def pipeline_tag(self) -> str | None:
@@ -87,5 +104,17 @@ def get_task(name: str) -> TaskSpec:
     return TASKS.get(name)
 
 
-from hubtransfer.tasks import image_classification, masked_lm, text_classification  # noqa: E402,F401  (registration)
+def require_evidence_task(recipe, command: str) -> None:
+    """Raise RecipeError up front when ``command`` (compare, datasize, strategies, rank) does not support the
+    recipe's task: their baselines, ranking scores and curves assume one label per input."""
+    from hubtransfer.recipe import RecipeError  # late: recipe imports this package
+
+    if not get_task(recipe.task).evidence:
+        supported = sorted(n for n in TASKS if TASKS.get(n).evidence)
+        raise RecipeError([f"task: `hubtransfer {command}` does not support task '{recipe.task}' (its classical baselines, "
+                           f"transferability scores and learning curves assume one label per input); it supports {supported}. "
+                           "Train the recipe with `hubtransfer train` instead"])
+
+
+from hubtransfer.tasks import image_classification, masked_lm, text_classification, token_classification  # noqa: E402,F401  (registration)
 from hubtransfer.tasks import multitask  # noqa: E402,F401  (registration)

@@ -148,5 +148,6 @@ TASKS.register(
         load_processor=load_processor,
         encode=encode,
         collate=collate,
+        peft_class="AutoPeftModel",  # peft has no image task type: the config's auto mapping picks the class
     ),
 )

@@ -129,12 +129,16 @@ TASKS.register(
         name="fill-mask",
         modality="text",
         auto_class="AutoModelForMaskedLM",
-        custom_class="",
+        custom_class=None,  # the pretraining head is kept: pooled / MLP heads do not apply
         load_processor=load_processor,
         encode=encode,
         collate=collate,
         scorer=MaskedLMScorer,
         labeled=False,
+        evidence=False,  # no labels: nothing for classical baselines or transferability scores to predict
+        metric_keys=("accuracy",),  # masked-token accuracy; perplexity and loss fall as the model improves
+        example_input='f"This movie was {classifier.tokenizer.mask_token}."',
+        peft_class="AutoPeftModel",  # peft has no masked-LM task type: the config's auto mapping picks the class
         card_use=("A source model: a {input_kind} encoder with its masked-LM head, further pretrained on in-domain text, "
                   "meant as the starting point of fine-tuning (`model.id` of a hubtransfer recipe) rather than for use as it is."),
         card_metrics=(("accuracy", "Masked-token accuracy", None), ("perplexity", "Perplexity (masked tokens)", None),

@@ -232,6 +232,7 @@ TASKS.register(
         predict=predict,
         card_context=card_context,
         index_task="text-classification",
+        evidence=False,  # baselines, ranking scores and curves read one label column
         card_use=("Multi-task classification of {input_kind}: one shared encoder with several heads (see Labels), each answering its own "
                   'question; a classification head gives exactly one of its labels for any input, in scope or not (no "none of these").'),
     ),

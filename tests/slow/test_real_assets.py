@@ -104,3 +104,20 @@ def test_compare_shows_transfer_on_real_text_and_the_baseline(tmp_path):
     assert 0.6 < base["test"]["accuracy"] < p["test"]  # tf-idf + LR learns something, transfer beats it
     assert any("beat the classical baseline" in line for line in report["summary"])
     assert (tmp_path / "ev" / "compare.png").is_file()
+
+
+# Measured 0.597 entity F1 (token accuracy 0.934; bf16, 2 cores) for this budget; the full recipe reaches 0.844.
+NER_F1_FLOOR = 0.49
+
+
+def test_minilm_ner_on_conll2003(tmp_path):
+    """Real NER: MiniLM on 2,000 CoNLL-2003 training sentences, 2 epochs, scored on 1,000 test sentences."""
+    pytest.importorskip("seqeval")
+    r = _run("recipes/text/minilm_conll2003_ner.yaml", tmp_path / "m", f"model.id={MINILM}", "data.max_train_samples=2000",
+             "data.max_eval_samples=1000", "train.epochs=2")
+    test = r.metrics["test"]
+    assert test["f1"] >= NER_F1_FLOOR  # an all-"O" tagger scores 0
+    assert test["accuracy"] >= 0.9 and {"f1_PER", "f1_ORG", "f1_LOC", "f1_MISC"} <= set(test)
+    tagger = pipeline("token-classification", model=str(tmp_path / "m"), aggregation_strategy="simple")
+    groups = [e["entity_group"] for e in tagger("Peter Blackburn met officials in Brussels on Friday.")]
+    assert "PER" in groups, groups

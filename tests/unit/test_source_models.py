@@ -74,7 +74,7 @@ def test_masked_lm_run_learns_and_saves_a_stock_source_model(tiny_bert, tmp_path
     assert len(fill(f"the movie was {fill.tokenizer.mask_token}")) == 5
     from hubtransfer.inference import predict
 
-    top = predict(out, [f"the movie was {fill.tokenizer.mask_token}"], top_k=3)  # hubtransfer predict on a source model
+    top = predict(out, [f"the movie was {fill.tokenizer.mask_token}"], top_k=3)[0]  # hubtransfer predict on a source model
     assert len(top) == 3 and all(t["sequence"].startswith("the movie was") for t in top)
     card = (out / "README.md").read_text()
     assert "## Labels" not in card and "masked-token accuracy" in card and "pipeline_tag: fill-mask" in card
