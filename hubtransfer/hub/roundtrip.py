@@ -8,8 +8,9 @@ import transformers
 from transformers import AutoConfig, pipeline
 
 from hubtransfer.adapters import is_adapter_folder
-from hubtransfer.inference import _task_of, predict
+from hubtransfer.inference import _task_of, label_scores, predict
 from hubtransfer.model import quiet_transformers
+from hubtransfer.problems import PROBLEMS, SINGLE_LABEL, problem_of_config
 from hubtransfer.tasks import get_task
 
 
@@ -33,6 +34,13 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     call = {"truncation": True} if task.modality == "text" else {}
     with quiet_transformers(transformers.logging.CRITICAL):  # the custom-head "not supported" list, as in predict()
         pipe = pipeline(task.name, model=model, **kwargs)
+    problem = problem_of_config(config)
+    if problem != SINGLE_LABEL:  # multi-label / regression: every label's score (sigmoid, or the raw value) must agree
+        function = PROBLEMS.get(problem).pipeline_function
+        hub = [{s["label"]: s["score"] for s in row} for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)]
+        local = label_scores(local_dir, inputs)
+        equal = all(h.keys() == l.keys() and all(abs(h[k] - l[k]) < 1e-5 for k in h) for h, l in zip(hub, local))
+        return {"hub": hub, "local": local, "equal": equal}
     hub = [p[0] for p in pipe(list(inputs), top_k=1, **call)]
     local = [p[0] for p in predict(local_dir, inputs, top_k=1)]
     equal = all(h["label"] == l["label"] and abs(h["score"] - l["score"]) < 1e-5 for h, l in zip(hub, local))
@@ -45,4 +53,5 @@ def load_adapter_repo(repo_id: str, task, config, **hub):
     import peft
 
     auto = peft.AutoPeftModelForSequenceClassification if task.modality == "text" else peft.AutoPeftModel
-    return auto.from_pretrained(repo_id, id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True, **hub)
+    return auto.from_pretrained(repo_id, id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True,
+                                problem_type=config.problem_type, **hub)
