@@ -343,3 +343,35 @@ def test_image_regression_run_and_predict(tiny_efficientnet, halves, tmp_path):
     assert model.config.problem_type == "regression"
     pred = predict(tmp_path / "out", [str(halves / "0.png")])[0]
     assert pred[0]["label"] == "brightness" and isinstance(pred[0]["score"], float)
+
+
+def test_hub_round_trip_compares_every_labels_score(hub, clients, multi_label_run, regression_run, tmp_path, monkeypatch):
+    from conftest import TOKEN
+    from hubtransfer.hub.push import push_folder
+    from hubtransfer.hub.roundtrip import compare_with_hub
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    texts = ["good great 1 the", "awful boring plot 2", "fine weak story 3"]
+    for name, run in (("tiny-tags", multi_label_run), ("tiny-score", regression_run)):
+        push_folder(run.output_dir, f"local-user/{name}", private=False)
+        check = compare_with_hub(f"local-user/{name}", run.output_dir, texts, cache_dir=tmp_path / name)
+        assert check["equal"], check
+        assert set(check["hub"][0]) == ({"neg", "pos"} if name == "tiny-tags" else {"score"})
+
+
+def test_lora_multi_label_adapter_keeps_its_problem_type(tiny_bert, tagged_csv, tmp_path):
+    recipe = _recipe(tiny_bert, tagged_csv, tmp_path / "lora", "multi-label", "tags", data__label_separator="|", strategy="lora",
+                     train__epochs=2)
+    r = finetune(recipe)
+    assert (r.output_dir / "adapter_config.json").is_file()
+    config = AutoConfig.from_pretrained(r.output_dir)
+    assert config.problem_type == "multi_label_classification" and set(config.hubtransfer_thresholds) == {"neg", "pos"}
+    # reloaded through peft on its base, every label's sigmoid score (softmax if problem_type were lost) comes back
+    from hubtransfer.inference import label_scores
+
+    texts = ["good great 1 the", "awful boring plot 2"]
+    tok = AutoTokenizer.from_pretrained(r.output_dir)
+    with torch.no_grad():
+        probs = torch.sigmoid(r.model.eval()(**tok(texts, return_tensors="pt", padding=True)).logits)
+    for s, p in zip(label_scores(r.output_dir, texts), probs):
+        assert s == pytest.approx({"neg": p[0].item(), "pos": p[1].item()}, abs=1e-5)
