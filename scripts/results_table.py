@@ -29,6 +29,7 @@ RECIPES = {
     "minilm-lora": "recipes/text/minilm_rotten_tomatoes_lora.yaml",
     "minilm-clothing-regression": "recipes/text/minilm_clothing_reviews_regression.yaml",
     "minilm-movie-genres-multilabel": "recipes/text/minilm_movie_genres_multilabel.yaml",
+    "effnet-animal-pairs-multilabel": "recipes/vision/efficientnet_lite0_animal_pairs_multilabel.yaml",
 }
 # The table's headline and other test metrics per problem type: (key, name).
 METRIC_COLUMNS = {
@@ -88,7 +89,9 @@ def baseline(path: str) -> dict | None:
     recipe = load_recipe(ROOT / path)
     if recipe.problem == "single-label":
         return None
-    data = prepare_data(recipe.data, "text", problem=recipe.problem)
+    from hubtransfer.tasks import get_task
+
+    data = prepare_data(recipe.data, get_task(recipe.task).modality, problem=recipe.problem)
     train, test = np.asarray(data.splits["train"]["label"]), np.asarray(data.splits["test"]["label"])
     if recipe.problem == "regression":
         return {"mean": regression_metrics(test, np.full(len(test), train.mean()))}

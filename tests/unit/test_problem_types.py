@@ -375,3 +375,21 @@ def test_lora_multi_label_adapter_keeps_its_problem_type(tiny_bert, tagged_csv, 
         probs = torch.sigmoid(r.model.eval()(**tok(texts, return_tensors="pt", padding=True)).logits)
     for s, p in zip(label_scores(r.output_dir, texts), probs):
         assert s == pytest.approx({"neg": p[0].item(), "pos": p[1].item()}, abs=1e-5)
+
+
+def test_animal_pairs_are_built_from_each_silhouette_once():
+    from hubtransfer.packaged import ANIMAL_NAMES, _animal_arrays, animal_pairs
+
+    ds = animal_pairs()
+    assert len(ds) == 4855 and ds.features["animals"].feature.dtype == "string"
+    pixels, _ = _animal_arrays()
+    distinct = {p.tobytes() for p in pixels}
+    used = set()
+    for i in range(0, len(ds), 97):  # a sample of the images: cells holding a silhouette == animals named
+        image, animals = np.array(ds[i]["image"]), ds[i]["animals"]
+        parts = [image[r:r + 28, c:c + 28] for r in (0, 28) for c in (0, 28)]
+        filled = [p for p in parts if p.any()]
+        assert len(filled) == len(animals) and 1 <= len(animals) <= 3 and set(animals) <= set(ANIMAL_NAMES)
+        assert all(p.tobytes() in distinct for p in filled) and not used & {p.tobytes() for p in filled}
+        used |= {p.tobytes() for p in filled}
+    assert ds[0]["animals"] == animal_pairs()[0]["animals"] == ["cow", "horse"]  # deterministic from the seed
