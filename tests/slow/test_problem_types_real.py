@@ -13,9 +13,10 @@ from hubtransfer import finetune, predict
 from hubtransfer.packaged import package_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-# Measured (seed 0, these budgets) less a margin for other machines' arithmetic; see the module docstring.
-R2_FLOOR, PEARSON_FLOOR = 0.0, 0.0
-F1_MICRO_FLOOR = 0.0
+# Provisional floors (not yet measured at these budgets): the full regression recipe measured R² 0.649 / Pearson 0.809
+# (6,000 reviews, 2 epochs); ignoring the input gives R² 0, and micro-F1 0.294 (most frequent genre set) / 0.218 (all genres).
+R2_FLOOR, PEARSON_FLOOR = 0.3, 0.6
+F1_MICRO_FLOOR = 0.30
 MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
 
 

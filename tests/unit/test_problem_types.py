@@ -143,6 +143,26 @@ def test_watched_metric_follows_the_problem_and_is_checked():
     assert again.train.early_stopping.metric == "r_squared"
 
 
+def test_new_head_bias_starts_at_what_ignoring_the_input_would_learn(tiny_bert):
+    from types import SimpleNamespace
+
+    from hubtransfer.model import build_model
+    from hubtransfer.problems import configure_model
+    from hubtransfer.tasks import get_task
+
+    base = {"task": "text-classification", "model": {"id": str(tiny_bert)}, "data": {"source": "x.csv"}}
+    recipe = load_recipe({**base, "problem": "multi-label"})
+    model = build_model(get_task(recipe.task), tiny_bert, recipe, ["a", "b"])
+    data = SimpleNamespace(labels=["a", "b"], splits={"train": {"label": [[1.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 0.0]]}})
+    configure_model(model, recipe, data)  # frequencies 1/4 and 3/4 -> log-odds log(1/3), log(3)
+    assert model.config.problem_type == "multi_label_classification"
+    assert model.classifier.bias.tolist() == pytest.approx([math.log(1 / 3), math.log(3)])
+    recipe = load_recipe({**base, "problem": "regression"})
+    model = build_model(get_task(recipe.task), tiny_bert, recipe, ["y"])
+    configure_model(model, recipe, SimpleNamespace(labels=["y"], info={"target": {"mean": 4.25}}))
+    assert model.config.problem_type == "regression" and model.classifier.bias.tolist() == pytest.approx([4.25])
+
+
 # ----------------------------------------------------------------------------- thresholds and metrics by hand
 
 
