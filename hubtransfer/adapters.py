@@ -114,7 +114,8 @@ def load(folder: str | Path, task, **hub) -> PeftModel:
     # The base's own output layer (if any) is replaced by the adapter's saved head: sizes may differ.
     base = auto.from_pretrained(
         peft_config.base_model_name_or_path, revision=peft_config.revision, use_safetensors=True,
-        id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True, cache_dir=hub.get("cache_dir"),
+        id2label=config.id2label, label2id=config.label2id, problem_type=config.problem_type, ignore_mismatched_sizes=True,
+        cache_dir=hub.get("cache_dir"),
     )
     return PeftModel.from_pretrained(base, str(folder), **hub)
 

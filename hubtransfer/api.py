@@ -27,7 +27,7 @@ from hubtransfer.loop import autocast_dtype, evaluate, fit, make_loaders, resolv
 from hubtransfer.model import build_model, check_task_fits, fetch_config, resolve_model_dir, save_model
 from hubtransfer.recipe import Recipe, load_recipe
 from hubtransfer.strategies import apply_strategy, parse_strategy
-from hubtransfer.tasks import get_task
+from hubtransfer.problems import configure_model, task_for, tuned_for_test
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     """
     if not isinstance(recipe, Recipe) or overrides:
         recipe = load_recipe(recipe.to_dict() if isinstance(recipe, Recipe) else recipe, overrides)
-    task = get_task(recipe.task)
+    task = task_for(recipe.task, recipe.problem)
     out_dir = Path(recipe.output_dir)
     check_output_dir(out_dir, recipe.overwrite_output_dir)
     mixed, why = resolve_precision(recipe.train.precision)
@@ -88,6 +88,7 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     with accelerator.main_process_first():
         encoded = task.encode(data, processor, recipe)
     model = build_model(task, model_dir, recipe, data.labels)
+    configure_model(model, recipe, data)  # problem_type (loss, pipeline) and a regression head's starting bias
     if parse_strategy(recipe.strategy).kind == "lora":
         model, plan = adapters.wrap(model, recipe, base_reference(recipe, model_dir), task.name)
     else:
@@ -135,7 +136,7 @@ def _feature_route(trainer: _Trainable, recipe, task, data: PreparedData, proces
             "extract_seconds_by_split": {s: round(f.seconds, 3) for s, f in feats.items()},
             "pooling": split.pooling, "dim": int(next(iter(feats.values())).features.shape[1])}
     logger.info("features: %s", json.dumps(info))
-    return _Trainable(FeatureClassifier(split.head), encoded, collate_features), info
+    return _Trainable(FeatureClassifier(split.head, trainer.model.config), encoded, collate_features), info
 
 
 def _linear_probe(recipe: Recipe, task, data: PreparedData, processor, model_dir: Path, accelerator, mixed: str, trainer: _Trainable) -> dict:
@@ -183,12 +184,15 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
             extra["probe"] = probe()
         loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
-        result = fit(trainer.model, loaders, sampler, recipe, accelerator, task.scorer(data.labels), log_path, checkpoint_dir=ckpt_dir)
+        scorer = task.scorer(data.labels)
+        result = fit(trainer.model, loaders, sampler, recipe, accelerator, scorer, log_path, checkpoint_dir=ckpt_dir)
         if parse_strategy(recipe.strategy).kind == "gradual":  # the share it reached by the last epoch, not all it might have
             plan["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
             plan["trainable_share"] = plan["trainable_params"] / plan["total_params"]
         test_loader = accelerator.prepare(loaders["test"])
-        test = evaluate(trainer.model, test_loader, accelerator, task.scorer(data.labels))
+        # Multi-label thresholds: tuned on the best weights' validation predictions, applied unchanged to test.
+        scorer = tuned_for_test(scorer, lambda: evaluate(trainer.model, accelerator.prepare(loaders["validation"]), accelerator, scorer))
+        test = evaluate(trainer.model, test_loader, accelerator, scorer)
         wall = time.perf_counter() - started
         for tracker in accelerator.trackers:
             # Not end_training(): it also destroys the process group, which the barriers below still need.
@@ -196,6 +200,8 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
         run = _run_record(recipe, data, plan, result, test, wall, extra)
         run["card"] = card_facts(recipe, model_dir)
         unwrapped = accelerator.unwrap_model(model)  # ``model`` itself when only its head was prepared
+        if "thresholds" in test:  # saved with the model: `hubtransfer predict` and eval apply them
+            unwrapped.config.hubtransfer_thresholds = test["thresholds"]
         unwrapped = save_model(unwrapped, processor, staging, task, is_main=accelerator.is_main_process, merge=recipe.peft.merge)
         if accelerator.is_main_process:
             shutil.rmtree(staging / "checkpoints", ignore_errors=True)  # the finished model replaces them
@@ -273,7 +279,8 @@ def _run_record(recipe, data, plan, result, test, wall, extra) -> dict:
         "init": recipe.model.init,
         "data": data.info,
         "strategy": {k: plan[k] for k in ("strategy", "trainable_params", "total_params", "trainable_share", "adapter") if k in plan},
-        "metrics": {"test": test["metrics"], "validation_best": best.get("validation"), "best_step": best.get("step")},
+        "metrics": {"test": test["metrics"], "validation_best": best.get("validation"), "best_step": best.get("step"),
+                    **({"test_per_label": test["per_label"]} if "per_label" in test else {})},
         "training": {
             "steps": result.steps,
             "stopped_early": result.stopped_early,

@@ -46,7 +46,7 @@ class PreparedData:
     info: dict = field(default_factory=dict)
 
 
-def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, *, per_token: bool = False) -> PreparedData:
+def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: str = "single-label", *, per_token: bool = False) -> PreparedData:
     """Load ``spec.source`` and return deduplicated, labeled, fixed splits.
 
     Args:
@@ -55,6 +55,8 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, *, per_tok
         labeled: False for self-supervised tasks (masked-LM): no label column is read, ``labels`` is empty.
         per_token: the text column holds word lists and the label column one IOB2 tag per word
             (token classification); the labels are then the tag set of the training split.
+        problem: the recipe's problem type; multi-label and regression labels are read by ``problem_data``
+            (multi-hot float vectors; float targets, ``labels`` = [the target column], ``info["target"]`` its statistics).
 
     Raises:
         DataError: a missing column, an empty split, labels only some splits have, a bad source,
@@ -71,13 +73,21 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, *, per_tok
     raw = _standard_columns(raw, input_col, spec.label_column if labeled else None, modality, per_token)
     if not labeled:
         labels: list[str] = []
+    elif per_token:
+        raw, labels = _unify_tags(raw)
+    elif problem == "single-label":
+        raw, labels = _unify_labels(raw, spec.label_column)
     else:
-        raw, labels = _unify_tags(raw) if per_token else _unify_labels(raw, spec.label_column)
+        raw, labels = _problem_labels(raw, spec, problem)
     splits, info = _dedup_and_split(raw, spec, modality)
     splits = _limit(splits, spec)
     info.update(source=spec.source, sizes={k: len(v) for k, v in splits.items()}, labels=labels)
     if terms_of(spec.source):
         info["terms"] = terms_of(spec.source)
+    if labeled and problem == "regression":
+        from hubtransfer.problem_data import target_stats
+
+        info["target"] = target_stats(splits["train"], spec.label_column)
     return PreparedData(splits=splits, labels=labels, input_column=modality, info=info)
 
 
@@ -86,7 +96,7 @@ def prepare_task_data(task, recipe) -> PreparedData:
     head), else :func:`prepare_data` on the recipe's data section."""
     if task.prepare is not None:
         return task.prepare(recipe)
-    return prepare_data(recipe.data, task.modality, task.labeled, per_token=task.per_token)
+    return prepare_data(recipe.data, task.modality, task.labeled, recipe.problem, per_token=task.per_token)
 
 
 # --------------------------------------------------------------------------- sources
@@ -278,6 +288,14 @@ def _unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[st
     label = ClassLabel(names=names)
     dd = dd.map(lambda b: {"label": [index[v] for v in b["label"]]}, batched=True)
     return dd.cast_column("label", label), names
+
+
+def _problem_labels(dd: DatasetDict, spec: DataSpec, problem: str) -> tuple[DatasetDict, list[str]]:
+    from hubtransfer import problem_data  # late: it imports this module's DataError
+
+    if problem == "multi-label":
+        return problem_data.multi_hot(dd, spec.label_column, spec.label_separator)
+    return problem_data.regression_targets(dd, spec.label_column)
 
 
 def _require_classes(values, names) -> None:

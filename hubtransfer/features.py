@@ -38,6 +38,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hubtransfer.data import fingerprint
@@ -184,13 +185,22 @@ class FeatureClassifier(nn.Module):
 
     is_head_only = True
 
-    def __init__(self, head: nn.Module):
+    def __init__(self, head: nn.Module, config=None):
         super().__init__()
         self.head = head
+        # The full model's config: multi-label and regression heads train with its problem_type's loss.
+        self.problem_type = getattr(config, "problem_type", None)
+        self._config = config
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None, **_):
         logits = self.head(features)
-        loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+        if labels is None:
+            loss = None
+        elif self.problem_type in ("multi_label_classification", "regression"):
+            # transformers' own loss for these problem types (BCE-with-logits / MSE), as the full model computes it
+            loss = ForSequenceClassificationLoss(labels, logits.float(), self._config)
+        else:
+            loss = nn.functional.cross_entropy(logits.float(), labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
@@ -301,7 +311,7 @@ def cached_features(key: str, compute: Callable[[], torch.Tensor], labels, meta:
     start = time.perf_counter()
     feats = compute()
     seconds = time.perf_counter() - start
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    labels = torch.as_tensor(labels)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     save_file({"features": feats.contiguous(), "labels": labels}, tmp, metadata={**{k: str(v) for k, v in meta.items()}, "seconds": repr(seconds)})
@@ -320,8 +330,10 @@ def split_features(split: HeadSplit, encoded: dict, collate, *, key_parts: dict,
     return out
 
 
-def _labels(ds) -> list[int]:
+def _labels(ds) -> torch.Tensor:
+    """Class ids as int64; multi-hot rows and regression targets stay float (their losses need float targets)."""
     labels = getattr(ds, "labels", None)
     if labels is None:
-        labels = [int(ds[i]["labels"]) for i in range(len(ds))]
-    return [int(x) for x in labels]
+        labels = [ds[i]["labels"] for i in range(len(ds))]
+    labels = labels if torch.is_tensor(labels) else torch.as_tensor(labels)
+    return labels if labels.is_floating_point() else labels.long()

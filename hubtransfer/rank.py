@@ -29,6 +29,7 @@ from hubtransfer.model import build_model, check_task_fits, fetch_config, quiet_
 from hubtransfer.recipe import Recipe, RecipeError, load_recipe
 from hubtransfer.select import SCORES
 from hubtransfer.strategies import apply_strategy
+from hubtransfer.problems import require_single_label
 from hubtransfer.tasks import get_task, require_evidence_task
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def rank(recipe: Recipe, candidates: list[str] | None = None, *, max_samples: in
     candidates = list(candidates or recipe.candidates)
     if len(candidates) < 2:
         raise RecipeError(["candidates: rank needs at least two candidates (--candidates ID ... or candidates: [...] in the recipe)"])
+    require_single_label(recipe, "rank")  # transferability scores (LogME, ...) are defined for class labels
     task = get_task(recipe.task)
     started = time.perf_counter()
     data = prepare_data(recipe.data, task.modality)

@@ -50,7 +50,10 @@ class DataSpec(_Section):
     revision: str | None = Field(None, description="Dataset revision (Hub datasets).")
     text_column: str = Field("text", description="Column with the input text (text tasks).")
     image_column: str = Field("image", description="Column with the input image (image tasks).")
-    label_column: str = Field("label", description="Column with the label.")
+    label_column: str = Field("label", description="Column with the label (multi-label: a list of labels; regression: a number).")
+    label_separator: str | None = Field(
+        None, description="problem=multi-label: split a label column of strings on this (e.g. '|' for 'Drama|Comedy')."
+    )
     validation_fraction: float = Field(0.1, gt=0, lt=1, description="Share held out for validation when the source has no such split.")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="Share held out for test when the source has no such split.")
     split_seed: int = Field(0, description="Salt of the hash that assigns examples to splits.")
@@ -183,6 +186,11 @@ class HubSpec(_Section):
 
 class Recipe(_Section):
     task: str = Field(description="text-classification | image-classification")
+    problem: Literal["single-label", "multi-label", "regression"] = Field(
+        "single-label", description="Classification tasks: 'single-label' (one label), 'multi-label' (any number; sigmoid, "
+        "thresholds tuned on validation) or 'regression' (one number). Sets config.problem_type and the default "
+        "early-stopping metric (accuracy / f1_micro / r_squared).",
+    )
     model: ModelSpec
     data: DataSpec
     strategy: str = Field("full", description="'head' (new head only), 'top:K' (top K blocks + head), 'full', 'lp-ft' "
@@ -240,11 +248,19 @@ class Recipe(_Section):
                                  "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another strategy")
             if self.train.layer_decay is not None:
                 raise ValueError("train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it")
+        self._problem_checks()
         return self
 
     def _watched_metric(self, task) -> None:
-        """The task's metric when the recipe names none; a named one must be one the task computes."""
+        """The task's metric when the recipe names none; a named one must be one the task computes. Multi-label and
+        regression recipes watch their problem's metrics instead (checked in :meth:`_problem_checks`)."""
+        from hubtransfer.problems import PROBLEMS, SINGLE_LABEL
+
         stopping = self.train.early_stopping
+        if self.problem != SINGLE_LABEL:
+            if stopping.metric is None:
+                stopping.metric = PROBLEMS.get(self.problem).default_metric
+            return
         if stopping.metric is None:
             stopping.metric = task.default_metric
         elif task.name == MULTI_TASK:
@@ -254,6 +270,13 @@ class Recipe(_Section):
             guess = difflib.get_close_matches(stopping.metric, known, n=1, cutoff=0.5)
             dym = f" Did you mean '{guess[0]}'?" if guess else ""
             raise ValueError(f"train.early_stopping.metric '{stopping.metric}' is not computed for {task.name}.{dym} Known: {known}")
+
+    def _problem_checks(self) -> None:
+        from hubtransfer.problems import recipe_problems
+
+        problems = recipe_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe, every default included. Recipes never hold secrets (tokens come from the environment)."""

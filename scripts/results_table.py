@@ -29,6 +29,16 @@ RECIPES = {
     "minilm-gradual": "recipes/text/minilm_rotten_tomatoes.yaml",
     "minilm-lora": "recipes/text/minilm_rotten_tomatoes_lora.yaml",
     "minilm-ner": "recipes/text/minilm_conll2003_ner.yaml",
+    "minilm-clothing-regression": "recipes/text/minilm_clothing_reviews_regression.yaml",
+    "minilm-movie-genres-multilabel": "recipes/text/minilm_movie_genres_multilabel.yaml",
+    "effnet-animal-pairs-multilabel": "recipes/vision/efficientnet_lite0_animal_pairs_multilabel.yaml",
+}
+# The table's headline and other test metrics per problem type: (key, name).
+METRIC_COLUMNS = {
+    "single-label": [("accuracy", "acc"), ("f1", "macro-F1")],
+    "multi-label": [("f1_micro", "micro-F1"), ("f1_macro", "macro-F1"), ("subset_accuracy", "subset acc")],
+    "regression": [("r_squared", "R²"), ("rmse", "RMSE"), ("mae", "MAE"), ("pearsonr", "Pearson r")],
+    "token-classification": [("f1", "entity F1"), ("precision", "entity precision"), ("recall", "entity recall"), ("accuracy", "token acc")],
 }
 # Rows that are a shipped recipe with a change (shown in the table's strategy column).
 OVERRIDES = {
@@ -51,6 +61,8 @@ def run(name: str, path: str) -> dict:
         "data": run["data"]["source"],
         "sizes": run["data"]["sizes"],
         "strategy": run["strategy"]["strategy"],
+        "problem": result_problem(path),
+        "baseline": baseline(path),
         "overrides": OVERRIDES.get(name, []),
         "trainable_share": run["strategy"]["trainable_share"],
         "test": run["metrics"]["test"],
@@ -61,29 +73,55 @@ def run(name: str, path: str) -> dict:
     }
 
 
+def result_problem(path: str) -> str:
+    from hubtransfer.recipe import load_recipe
+
+    return load_recipe(ROOT / path).problem
+
+
+def baseline(path: str) -> dict | None:
+    """What a model that ignores the input scores on the same test split, for multi-label and regression rows:
+    regression, always the training mean; multi-label, always the training split's most frequent label set, and
+    every label always on (label priors with per-label thresholds tuned on validation end there: a constant score
+    either always passes its threshold or never, and always-on is the F1-best choice for any label with positives)."""
+    import numpy as np
+
+    from hubtransfer.data import prepare_data
+    from hubtransfer.problem_metrics import multi_label_metrics, regression_metrics
+    from hubtransfer.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / path)
+    if recipe.problem == "single-label":
+        return None
+    from hubtransfer.tasks import get_task
+
+    data = prepare_data(recipe.data, get_task(recipe.task).modality, problem=recipe.problem)
+    train, test = np.asarray(data.splits["train"]["label"]), np.asarray(data.splits["test"]["label"])
+    if recipe.problem == "regression":
+        return {"mean": regression_metrics(test, np.full(len(test), train.mean()))}
+    sets, counts = np.unique(train, axis=0, return_counts=True)
+    frequent = np.tile(sets[counts.argmax()], (len(test), 1))
+    return {"most_frequent_set": multi_label_metrics(test.astype(int), frequent.astype(int)),
+            "all_labels": multi_label_metrics(test.astype(int), np.ones_like(test, dtype=int))}
+
+
 def _share(share: float) -> str:
     return "100%" if share == 1 else f"{100 * share:.2g}%"
 
 
 def table(rows: list[dict]) -> str:
-    """The classification table, then (when there are such rows) the token-classification one."""
-    tagging = [r for r in rows if r.get("task") == "token-classification"]
-    out = _table([r for r in rows if r not in tagging], ("test acc", "test macro-F1"), lambda t: (t["accuracy"], t["f1"]))
-    if tagging:
-        out += "\n\n" + _table(tagging, ("test entity F1", "entity precision", "entity recall", "token acc"),
-                               lambda t: (t["f1"], t["precision"], t["recall"], t["accuracy"]))
-    return out
-
-
-def _table(rows: list[dict], metric_names: tuple, metrics) -> str:
-    names = ("recipe", "data (train / val / test)", "strategy", "trains", *metric_names, "precision", "train samples/s", "wall time")
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    head = ("| recipe | data (train / val / test) | problem | strategy | trains | test headline | other test metrics | precision | train samples/s | wall time |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
     for r in rows:
         s = r["sizes"]
-        values = " | ".join(f"{v:.3f}" for v in metrics(r["test"]))
+        kind = "token-classification" if r.get("task") == "token-classification" else r.get("problem", "single-label")
+        (key, name), *others = METRIC_COLUMNS[kind]
+        rest = ", ".join(f"{n} {r['test'][k]:.3f}" for k, n in others)
         lines.append(
-            f"| `{r['recipe']}`{''.join(' ' + o for o in r.get('overrides', []))} | {r['data']} ({s['train']:,} / {s['validation']:,} / {s['test']:,}) | {r['strategy']} | "
-            f"{_share(r['trainable_share'])} | {values} | {r.get('precision', 'no')} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
+            f"| `{r['recipe']}`{''.join(' ' + o for o in r.get('overrides', []))} | {r['data']} ({s['train']:,} / {s['validation']:,} / {s['test']:,}) | "
+            f"{r.get('problem', 'single-label')} | {r['strategy']} | {_share(r['trainable_share'])} | {name} **{r['test'][key]:.3f}** | {rest} | "
+            f"{r.get('precision', 'no')} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
         )
     return "\n".join(lines)
 

@@ -12,11 +12,13 @@ from datasets import DatasetDict
 from hubtransfer.data import PreparedData, prepare_data
 from hubtransfer.evidence.baselines import classical_baseline, settings
 from hubtransfer.loop import total_steps
+from hubtransfer.problems import require_single_label
 from hubtransfer.recipe import Recipe
 from hubtransfer.tasks import get_task
 
 
-def load_data(recipe: Recipe) -> tuple[PreparedData, str]:
+def load_data(recipe: Recipe, command: str = "compare") -> tuple[PreparedData, str]:
+    require_single_label(recipe, command)  # the reports compare accuracy with classical single-label baselines
     task = get_task(recipe.task)
     return prepare_data(recipe.data, task.modality), task.modality
 

@@ -51,7 +51,7 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
         raise RecipeError([f"--fractions: shares of the training split must lie in (0, 1], got {fractions}"])
     if seeds < 1:
         raise RecipeError([f"--seeds: at least one run per size, got {seeds}"])
-    data, modality = load_data(recipe)
+    data, modality = load_data(recipe, "datasize")
     metric = recipe.train.early_stopping.metric
     n_train = data.info["sizes"]["train"]
     size_of = {f: max(1, round(f * n_train)) for f in fractions}

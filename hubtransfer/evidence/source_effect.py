@@ -43,7 +43,7 @@ def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = No
     started = time.perf_counter()
     source = recipe.model.id
     folder = Path(report_dir) if report_dir else default_dir(recipe)
-    data, _ = load_data(recipe)
+    data, _ = load_data(recipe, "source")
     full = len(data.splits["train"])
     sizes = sorted({min(n, full) for n in (sizes or [full])})
     if sizes[0] < 1:

@@ -69,7 +69,7 @@ def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, rep
             problems.append(f"--strategies: {e}")
     if len(strategies) < 2 or problems:
         raise RecipeError(problems or [f"--strategies: a sweep needs at least two strategies, got {strategies}"])
-    data, modality = load_data(recipe)
+    data, modality = load_data(recipe, "strategies")
     metric = recipe.train.early_stopping.metric
     variants = [Variant(s, variant_changes(recipe, s), {"strategy": s}) for s in strategies]
     runs = run_variants(recipe, variants, folder / "runs" / "strategies", desc="strategies")

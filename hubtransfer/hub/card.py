@@ -31,6 +31,9 @@ _DATA_FILE_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt"}
 # Hub user access tokens: "hf_" and then 30+ letters/digits (the dev tokens of the local Hub hold "_").
 _TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 _HARDWARE_KEYS = {"machine", "threads", "cuda"}  # shown under Training, not as framework versions
+# Metric keys whose Hub (evaluate) metric type differs: the average rides in metric_args; accuracy on
+# multi-hot rows is subset accuracy (sklearn's accuracy_score on multi-label data).
+_HUB_METRIC_TYPES = {"f1_micro": "f1", "f1_macro": "f1", "subset_accuracy": "accuracy"}
 _CONFUSION_TABLE_MAX_LABELS = 12  # beyond that the PNG reads better than a table
 _STRATEGY_MD = {
     "head": "backbone frozen, only the new head trains",
@@ -309,7 +312,8 @@ def _eval_results(run: _RunFolder) -> list[EvalResult]:
             dataset_config=spec.get("config") if hub_data else None,
             dataset_revision=spec.get("revision") if hub_data else None,
             dataset_split="test",
-            metric_type=key.rsplit("/", 1)[-1],  # a head's metric "head/accuracy" is an accuracy; its name says which head
+            # A head's metric "head/accuracy" is an accuracy (its name says which head); some keys have Hub names of their own.
+            metric_type=_HUB_METRIC_TYPES.get(key, key.rsplit("/", 1)[-1]),
             metric_name=f"Test {label}",
             metric_value=test[key],
             metric_args=args,
@@ -337,7 +341,8 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         "labels": [(i, _cell(n)) for i, n in run.labels],
         "label_names": ", ".join(f"`{n}`" for _, n in run.labels),
         "use_md": _task(run).card_use.format(input_kind=_input_kind(run), n_labels=len(run.labels),
-                                              label_names=", ".join(f"`{n}`" for _, n in run.labels)),
+                                              label_names=", ".join(f"`{n}`" for _, n in run.labels),
+                                              **{f"target_{k}": v for k, v in (run.data.get("target") or {}).items()}),
         "env": [(k, v) for k, v in run.run.get("environment", {}).items() if k not in _HARDWARE_KEYS],
         "recipe_yaml": run.recipe_text.rstrip(),
         "extra_sections": [(title, body.strip()) for title, body in extra.items()],
@@ -513,13 +518,15 @@ def _results_context(run: _RunFolder) -> dict:
         "curves_png": run.has("training_curves.png"),
         "confusion_png": run.has("confusion_matrix.png"),
         "confusion": _confusion_table(run.confusion),
+        "per_label": [(_cell(name), _metric(v["f1"]), f"{v['threshold']:.3f}", f"{v['support']:,}")
+                      for name, v in (run.run["metrics"].get("test_per_label") or {}).items()],
     }
 
 
 def _task(run: _RunFolder):
-    from hubtransfer.tasks import get_task  # late: the card module stays light for `hubtransfer push`
+    from hubtransfer.problems import task_for  # late: the card module stays light for `hubtransfer push`
 
-    return get_task(run.task)
+    return task_for(run.task, run.recipe.get("problem", "single-label"))
 
 
 def _card_metrics(run: _RunFolder) -> tuple:

@@ -8,8 +8,9 @@ import transformers
 from transformers import AutoConfig, pipeline
 
 from hubtransfer.adapters import is_adapter_folder
-from hubtransfer.inference import _task_of, predict, run_pipeline
+from hubtransfer.inference import _task_of, label_scores, predict, run_pipeline
 from hubtransfer.model import quiet_transformers
+from hubtransfer.problems import PROBLEM_TASKS, PROBLEMS, SINGLE_LABEL, problem_of_config
 from hubtransfer.tasks import get_task
 
 
@@ -37,6 +38,13 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     kwargs = {"tokenizer": processor} if task.modality == "text" else {"image_processor": processor}
     with quiet_transformers(transformers.logging.CRITICAL):  # the custom-head "not supported" list, as in predict()
         pipe = pipeline(task.name, model=model, **kwargs, **task.pipeline_kwargs)
+    problem = problem_of_config(config)
+    if problem != SINGLE_LABEL and task.name in PROBLEM_TASKS:  # multi-label / regression: every label's score must agree
+        call = {"truncation": True} if task.modality == "text" else {}
+        function = PROBLEMS.get(problem).pipeline_function
+        hub = [{s["label"]: s["score"] for s in row} for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)]
+        local = label_scores(local_dir, inputs)
+        return {"hub": hub, "local": local, "equal": _close(hub, local)}
     hub, local = run_pipeline(pipe, task, inputs), predict(local_dir, inputs, top_k=1)
     if not task.per_token:  # one top label per input
         hub, local = [p[0] for p in hub], [p[0] for p in local]
@@ -70,4 +78,5 @@ def load_adapter_repo(repo_id: str, task, config, **hub):
     import peft
 
     auto = getattr(peft, task.peft_class)
-    return auto.from_pretrained(repo_id, id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True, **hub)
+    return auto.from_pretrained(repo_id, id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True,
+                                problem_type=config.problem_type, **hub)
