@@ -73,24 +73,39 @@ def drop_unused_pooler(backbone: nn.Module, pooling: str) -> None:
         backbone.pooler = None
 
 
-class _HeadModel(PreTrainedModel):
-    # Saved keys are backbone.* and head.*; the backbone is any AutoModel of the config.
+class _PooledBackboneModel(PreTrainedModel):
+    """What every hubtransfer model shares: any AutoModel of the config as ``backbone`` (saved as backbone.*),
+    its pooler dropped when unused, and new heads initialised like transformers' Linear layers."""
+
     base_model_prefix = "backbone"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
+    def _set_backbone(self, config, backbone: nn.Module | None) -> None:
+        self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
+        drop_unused_pooler(self.backbone, config.hubtransfer_head["pooling"])
+
+    def _new_heads(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear) and any(module is m for m in self._new_heads().modules()):
+            nn.init.normal_(module.weight, std=getattr(self.config, "initializer_range", 0.02))
+            nn.init.zeros_(module.bias)
+
+
+class _HeadModel(_PooledBackboneModel):
+    # Saved keys are backbone.* and head.*.
+
     def __init__(self, config, backbone: nn.Module | None = None):
         super().__init__(config)
         spec = config.hubtransfer_head
-        self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
-        drop_unused_pooler(self.backbone, spec["pooling"])
+        self._set_backbone(config, backbone)
         self.head = ClassificationHead(feature_size(config), config.num_labels, spec["hidden_sizes"], spec["dropout"])
         self.post_init()
 
-    def _init_weights(self, module):
-        if isinstance(module, nn.Linear) and any(module is m for m in self.head.modules()):
-            nn.init.normal_(module.weight, std=getattr(self.config, "initializer_range", 0.02))
-            nn.init.zeros_(module.bias)
+    def _new_heads(self) -> nn.Module:
+        return self.head
 
     def _logits_and_loss(self, outputs, attention_mask, labels):
         logits = self.head(pool(outputs, attention_mask, self.config.hubtransfer_head["pooling"]))
@@ -126,7 +141,7 @@ class HubtransferForImageClassification(_HeadModel):
         return ImageClassifierOutput(loss=loss, logits=logits)
 
 
-class HubtransferMultiTask(PreTrainedModel):
+class HubtransferMultiTask(_PooledBackboneModel):
     """Text backbone + one pooled head per task, trained together (multi-task learning).
 
     ``logits`` is every head's output side by side, in ``config.hubtransfer_heads`` order (a classification head
@@ -135,25 +150,19 @@ class HubtransferMultiTask(PreTrainedModel):
     is the weighted sum of the heads' losses: cross-entropy for classification, mean squared error for regression.
     """
 
-    base_model_prefix = "backbone"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
     is_multi_task = True
 
     def __init__(self, config, backbone: nn.Module | None = None):
         super().__init__(config)
         spec = config.hubtransfer_head
-        self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
-        drop_unused_pooler(self.backbone, spec["pooling"])
+        self._set_backbone(config, backbone)
         width = feature_size(config)
         self.heads = nn.ModuleDict({h["name"]: ClassificationHead(width, head_outputs(h), spec["hidden_sizes"], spec["dropout"])
                                     for h in config.hubtransfer_heads})
         self.post_init()
 
-    def _init_weights(self, module):
-        if isinstance(module, nn.Linear) and any(module is m for m in self.heads.modules()):
-            nn.init.normal_(module.weight, std=getattr(self.config, "initializer_range", 0.02))
-            nn.init.zeros_(module.bias)
+    def _new_heads(self) -> nn.Module:
+        return self.heads
 
     def split_logits(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """{head name: its (batch, outputs) slice of ``logits``}."""
