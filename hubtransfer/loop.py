@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from hubtransfer import checkpoint
+from hubtransfer.cpu_kernels import cpu_training_kernels
 from hubtransfer.recipe import Recipe
 from hubtransfer.strategies import gradual_unfreeze, parameter_groups, parse_strategy, set_train_mode
 
@@ -155,7 +156,14 @@ class _Best:
             raise TrainingError(f"train.early_stopping.metric '{self.metric}' is not computed; pick one of {sorted(record['validation'])}")
         if value > self.value + self.min_delta:
             self.value, self.record, self.bad = value, record, 0
-            self.state = {k: v.detach().cpu().clone() for k, v in _changing_state(model, self.may_train).items()}
+            current = _changing_state(model, self.may_train)
+            if self.state is not None and self.state.keys() == current.keys():
+                # Overwrite the held copy in place: a fresh copy before the old one is freed would hold the
+                # weights twice at that moment (+ the model's size in peak memory).
+                for k, v in current.items():
+                    self.state[k].copy_(v.detach())
+            else:
+                self.state = {k: v.detach().to("cpu", copy=True) for k, v in current.items()}
             return True
         self.bad += 1
         return False
@@ -220,9 +228,10 @@ def fit(
     bar = tqdm(total=steps, initial=pos.step, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
     result = pos.result
     try:
-        _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, accelerator, recipe, pos, best, running, bar,
-                steps=steps, per_epoch=per_epoch, eval_every=eval_every, save_every=save_every, scorer=scorer,
-                log_path=log_path, checkpoint_dir=checkpoint_dir)
+        with cpu_training_kernels(accelerator.unwrap_model(model), t.cpu_kernels):
+            _epochs(model, optimizer, train_loader, val_loader, scheduler, sampler, accelerator, recipe, pos, best, running, bar,
+                    steps=steps, per_epoch=per_epoch, eval_every=eval_every, save_every=save_every, scorer=scorer,
+                    log_path=log_path, checkpoint_dir=checkpoint_dir)
     finally:
         bar.close()  # before any error message, so it does not land on the bar's line
     result.steps, result.best = pos.step, best.record

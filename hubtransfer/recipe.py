@@ -140,6 +140,9 @@ class TrainSpec(_Section):
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
     group_by_length: bool = Field(True, description="Text: batches of similar length (shuffled buckets) to cut padding.")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes.")
+    cpu_kernels: bool = Field(
+        True, description="Training on CPU: faster dropout and attention-with-dropout kernels, and grouped convolutions in fp32 under bf16 (they are slower in bf16 there); same results in distribution (hubtransfer/cpu_kernels.py)."
+    )
     cache_features: bool = Field(
         True, description="strategy=head: run the frozen backbone once, cache its features on disk and train the head on them."
     )

@@ -3,7 +3,8 @@
 Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full] [--repeats 3] [--table-only]
 
 Every run is a fresh subprocess (so peak RSS is its own), and the sides alternate inside each
-repeat so that machine noise falls on all of them. Sides:
+repeat so that machine noise falls on all of them. Repeat k runs every side with seed k, so the median
+accuracy is over seeds (one seed's test accuracy moves by about a point between seeds). Sides:
 
 * ``hubtransfer``: ``hubtransfer.finetune`` with the recipe's defaults (precision auto: bf16 where
   the CPU has avx512_bf16/AMX; length-grouped shuffled buckets; fused AdamW; per-epoch validation).
@@ -14,7 +15,9 @@ repeat so that machine noise falls on all of them. Sides:
 * ``trainer-frozen`` (minilm-head): the same mean-pooled head model with a frozen backbone,
   tuned like trainer-b; the backbone runs every epoch.
 * ``trainer-onthefly`` (effnet-full): the image processor applied per batch by ``set_transform``,
-  as the image-classification example does, hubtransfer's precision.
+  as the image-classification example does, hubtransfer's precision (bf16 autocast);
+  ``trainer-onthefly-fp32`` the same in fp32, which is faster than bf16 for EfficientNet on CPU
+  (its depthwise convolutions; hubtransfer keeps just those in fp32, see hubtransfer/cpu_kernels.py).
 
 Each run prints one JSON line: train samples/s (training loop only), wall seconds (the whole
 process: imports, data, model, training, test), peak RSS, test accuracy, and the training
@@ -49,7 +52,7 @@ EVAL_EVERY = {"minilm-full": 50}  # optimizer steps between validations (time to
 SIDES = {
     "minilm-full": ["hubtransfer", "trainer-a", "trainer-b"],
     "minilm-head": ["hubtransfer", "trainer-frozen"],
-    "effnet-full": ["hubtransfer", "trainer-onthefly"],
+    "effnet-full": ["hubtransfer", "trainer-onthefly", "trainer-onthefly-fp32"],
 }
 RECIPES = {
     "minilm-full": ("recipes/text/minilm_rotten_tomatoes.yaml", [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes"]),
@@ -61,7 +64,7 @@ RECIPES = {
 # --------------------------------------------------------------------------- one run (in its own process)
 
 
-def _recipe(case: str, work: Path):
+def _recipe(case: str, work: Path, seed: int = 0):
     sys.path.insert(0, str(ROOT))
     from hubtransfer.recipe import load_recipe
 
@@ -70,15 +73,15 @@ def _recipe(case: str, work: Path):
     if case in EVAL_EVERY:
         extra.append(f"train.eval_every={EVAL_EVERY[case]}")
     return load_recipe(ROOT / path, [*overrides, *extra, f"data.max_train_samples={TRAIN_N[case]}", f"train.epochs={EPOCHS[case]}",
-                                     "train.checkpoint_every=null", f"output_dir={work}/out", "overwrite_output_dir=true"])
+                                     "train.checkpoint_every=null", f"train.seed={seed}", f"output_dir={work}/out", "overwrite_output_dir=true"])
 
 
-def run_hubtransfer(case: str, work: Path) -> dict:
+def run_hubtransfer(case: str, work: Path, seed: int) -> dict:
     from hubtransfer import finetune
     from hubtransfer.loop import seconds_to_target
 
     os.environ["HUBTRANSFER_CACHE"] = str(work / "cache")  # cold: the feature pass counts
-    result = finetune(_recipe(case, work))
+    result = finetune(_recipe(case, work, seed))
     t = result.run["training"]
     # Training needs the training split's features: that pass counts. (The validation / test passes are
     # evaluation, which the Trainer's training time leaves out too.)
@@ -90,16 +93,16 @@ def run_hubtransfer(case: str, work: Path) -> dict:
             "accuracy": result.metrics["test"]["accuracy"], "seconds_to_target": None if to_target is None else round(to_target + feature_pass, 2)}
 
 
-def run_trainer(case: str, side: str, work: Path) -> dict:
+def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     import numpy as np
     from transformers import Trainer, TrainingArguments
 
     from hubtransfer.data import prepare_data
     from hubtransfer.loop import resolve_precision
 
-    recipe = _recipe(case, work)
+    recipe = _recipe(case, work, seed)
     precision, _ = resolve_precision(recipe.train.precision)
-    bf16 = side != "trainer-a" and precision == "bf16"
+    bf16 = side not in ("trainer-a", "trainer-onthefly-fp32") and precision == "bf16"
     data = prepare_data(recipe.data, "text" if case.startswith("minilm") else "image")
     model, train, val, test, collator, processing = (_text_setup if case.startswith("minilm") else _image_setup)(case, side, recipe, data)
     t = recipe.train
@@ -217,11 +220,11 @@ def _image_setup(case, side, recipe, data):
     return model, splits["train"], splits["validation"], splits["test"], collate, proc
 
 
-def worker(case: str, side: str) -> int:
+def worker(case: str, side: str, seed: int) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        out = run_hubtransfer(case, Path(tmp)) if side == "hubtransfer" else run_trainer(case, side, Path(tmp))
-    out.update(case=case, side=side, wall_seconds=round(time.perf_counter() - started, 2),
+        out = run_hubtransfer(case, Path(tmp), seed) if side == "hubtransfer" else run_trainer(case, side, Path(tmp), seed)
+    out.update(case=case, side=side, seed=seed, wall_seconds=round(time.perf_counter() - started, 2),
                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     print("BENCH " + json.dumps(out), flush=True)
     return 0
@@ -230,14 +233,14 @@ def worker(case: str, side: str) -> int:
 # --------------------------------------------------------------------------- the side-by-side
 
 
-def _spawn(case: str, side: str) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--worker", case, side], capture_output=True, text=True, cwd=ROOT)
+def _spawn(case: str, side: str, seed: int) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--worker", case, side, str(seed)], capture_output=True, text=True, cwd=ROOT)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"{case}/{side} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(line[len("BENCH "):])
     print(f"  {case:12s} {side:17s} {result['samples_per_second']:7.1f} samples/s  wall {result['wall_seconds']:6.1f} s  "
-          f"rss {result['peak_rss_mb']:6.0f} MB  acc {result['accuracy']:.4f}", flush=True)
+          f"rss {result['peak_rss_mb']:6.0f} MB  acc {result['accuracy']:.4f}  seed {seed}", flush=True)
     return result
 
 
@@ -287,10 +290,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=ROOT / "results" / "bench_trainer.json")
     p.add_argument("--table-only", action="store_true", help="reprint the table of --out")
-    p.add_argument("--worker", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", nargs=3, metavar=("CASE", "SIDE", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        return worker(*args.worker)
+        return worker(args.worker[0], args.worker[1], int(args.worker[2]))
     if args.table_only:
         saved = json.loads(args.out.read_text())
         print(table(saved["rows"], saved["meta"]))
@@ -308,7 +311,7 @@ def main(argv=None) -> int:
         print(f"repeat {rep + 1}/{args.repeats}", flush=True)
         for case in args.case:
             for side in SIDES[case]:
-                runs.append(_spawn(case, side))
+                runs.append(_spawn(case, side, seed=rep))  # both sides share each repeat's seed
     rows = summarise(runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=2))

@@ -114,16 +114,27 @@ def _summary(recipe: Recipe, original: str, rows: list[dict], metric: str, cost:
             noise = f" (± {100 * r['stderr']:.1f} s.e. over {len(r['source'])} seeds)"
         else:
             noise = f" (one seed; ± {100 * r['stderr']:.1f} s.e. of the test-set sampling alone)"
-        if r["stderr"] is not None and abs(r["difference"]) <= r["stderr"]:
-            verdict = "within the noise: no measurable effect"
-        else:
-            verdict = "the source step helped" if r["difference"] > 0 else "the source step hurt"
+        verdict = _verdict(r["difference"], r["stderr"])
         out.append(f"{r['n']:,} training examples: test {metric} {statistics.fmean(r['original']):.4f} from the original, "
                    f"{statistics.fmean(r['source']):.4f} from the source model, {100 * r['difference']:+.1f} points{noise}; {verdict}.")
     if cost:
         out.append(f"Developing the source cost {cost['train_seconds']:,.0f} s of training ({cost['task']} on {cost['train_examples']:,} "
                    f"examples of `{cost['data']}`), not counted in the target budget.")
     return out
+
+
+def _verdict(difference: float, stderr: float | None) -> str:
+    """Two standard errors before a difference counts as an effect (about 95% two-sided); between one and
+    two, the report says which way it leans and that it is not conclusive."""
+    way = "the source step helped" if difference > 0 else "the source step hurt"
+    if stderr is None:
+        return f"{way} (no noise estimate: not conclusive)"
+    if abs(difference) <= stderr:
+        return "within the noise: no measurable effect"
+    if abs(difference) < 2 * stderr:
+        lean = "the source model" if difference > 0 else "the original"
+        return f"leans toward {lean} ({abs(difference) / stderr:.1f} s.e.), short of the 2 s.e. that would make it conclusive"
+    return f"{way} ({abs(difference) / stderr:.1f} s.e.)"
 
 
 def _plot(report: dict, path: Path) -> None:
