@@ -1,5 +1,5 @@
 """Faster CPU training for what the stock modules compute: dropout, attention with dropout, depthwise
-(grouped) convolutions under bf16 autocast; and a heap that gives freed tensors back.
+(grouped) convolutions under bf16 autocast.
 
 Why hand-written: on CPU, torch's dropout draws one float per element through ``bernoulli_`` (2.9 ms for a
 32 x 40 x 384 bf16 activation on 2 cores), and ``scaled_dot_product_attention`` with ``dropout_p > 0``
@@ -17,11 +17,6 @@ while its 1x1 convolutions are as fast or faster in bf16), so a bf16 step took 4
 350 ms. Here grouped convolutions run in fp32 (inputs cast up, outputs rounded back to bf16) and everything
 else stays in bf16: 330 ms a step.
 
-Memory: glibc raises its mmap threshold each time a large block is freed, after which tensors of a few MB
-(activations whose size changes with every batch's sequence length) come from the heap and stay there as
-fragments: MiniLM's peak RSS grew from 1.7 to 2.26 GB over 250 steps. :func:`cap_heap_growth` fixes the
-threshold at 1 MB (glibc starts at 128 KB), so such tensors are mapped and given back when freed: 1.99 GB.
-
 All of it acts only while a model trains on CPU (``train.cpu_kernels``, on by default): evaluation, inference
 and GPUs keep the stock kernels, and :func:`cpu_training_kernels` puts the stock modules, attention and
 convolution forwards back when training ends, so nothing of this is saved with a model.
@@ -29,10 +24,7 @@ convolution forwards back when training ends, so nothing of this is saved with a
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import sys
 import types
 from contextlib import contextmanager
 
@@ -118,20 +110,6 @@ def _grouped_conv_in_fp32(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return nn.Conv2d.forward(self, x)
 
 
-_M_MMAP_THRESHOLD = -3  # mallopt parameter number (malloc.h)
-
-
-def cap_heap_growth(threshold: int = 1 << 20) -> bool:
-    """Fix glibc's mmap threshold (process-wide, as ``MALLOC_MMAP_THRESHOLD_`` would); False where there is no
-    glibc or the user already chose one through that variable."""
-    if sys.platform != "linux" or os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None:
-        return False
-    try:
-        return ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, threshold) == 1
-    except (OSError, AttributeError):
-        return False
-
-
 @contextmanager
 def cpu_training_kernels(model: nn.Module, enabled: bool = True):
     """While inside: ``model``'s ``nn.Dropout`` modules are :class:`FastDropout`, its SDPA attention is
@@ -140,12 +118,13 @@ def cpu_training_kernels(model: nn.Module, enabled: bool = True):
     if not enabled or any(p.device.type != "cpu" for p in model.parameters()):
         yield
         return
-    cap_heap_growth()
     swapped = _swap_dropout(model)
     configs = _swap_attention(model)
     # Conv2d and subclasses that keep its forward (EfficientNet's depthwise class only changes the constructor).
+    # Only trainable ones: a frozen convolution has no weight gradient to compute (the slow part), and frozen
+    # layers then give the same outputs as the cached-feature pass of a head-only run.
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and type(m).forward is nn.Conv2d.forward
-             and m.groups > 1 and "forward" not in vars(m)]
+             and m.groups > 1 and "forward" not in vars(m) and any(p.requires_grad for p in m.parameters())]
     for conv in convs:
         conv.forward = types.MethodType(_grouped_conv_in_fp32, conv)
     logger.info("CPU training kernels: %d dropout modules, attention in %d configs, %d grouped convolutions in fp32 under bf16",

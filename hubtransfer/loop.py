@@ -86,6 +86,10 @@ class ShuffledBatches(Sampler[list[int]]):
         batches = [order[s : s + self.batch_size] for s in range(0, self.n, self.batch_size)]
         if self.lengths is not None:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+            # The longest batch first: memory reaches its peak at step one (an out-of-memory error comes at
+            # once, not hours in) and the shorter batches after it reuse those blocks.
+            longest = max(range(len(batches)), key=lambda b: max(self.lengths[i] for i in batches[b]))
+            batches[0], batches[longest] = batches[longest], batches[0]
         return iter(batches)
 
 
