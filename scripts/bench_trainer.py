@@ -1,6 +1,6 @@
 """hubtransfer against the transformers Trainer on the same model, data, batch, learning rate, epochs and seed.
 
-Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full] [--repeats 3] [--table-only]
+Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full] [--repeats 3] [--sides ...] [--table-only]
 
 Every run is a fresh subprocess (so peak RSS is its own), and the sides alternate inside each
 repeat so that machine noise falls on all of them. Repeat k runs every side with seed k, so the median
@@ -288,6 +288,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", nargs="+", default=list(SIDES), choices=list(SIDES))
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sides", nargs="+", metavar="SIDE", help="run only these sides (e.g. hubtransfer after a change); the saved runs of the others are kept")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "bench_trainer.json")
     p.add_argument("--table-only", action="store_true", help="reprint the table of --out")
     p.add_argument("--worker", nargs=3, metavar=("CASE", "SIDE", "SEED"), help=argparse.SUPPRESS)
@@ -306,12 +307,14 @@ def main(argv=None) -> int:
     meta = {"machine": f"{cpu}, {os.cpu_count()} cores, avx512_bf16={'avx512_bf16' in flags}, amx={'amx_bf16' in flags}",
             "torch": torch.__version__, "transformers": transformers.__version__, "repeats": args.repeats}
     # Cases may be run in separate invocations: earlier runs of the other cases are kept.
-    runs = [r for r in json.loads(args.out.read_text())["runs"] if r["case"] not in args.case] if args.out.is_file() else []
+    rerun = lambda r: r["case"] in args.case and (args.sides is None or r["side"] in args.sides)  # noqa: E731
+    runs = [r for r in json.loads(args.out.read_text())["runs"] if not rerun(r)] if args.out.is_file() else []
     for rep in range(args.repeats):
         print(f"repeat {rep + 1}/{args.repeats}", flush=True)
         for case in args.case:
             for side in SIDES[case]:
-                runs.append(_spawn(case, side, seed=rep))  # both sides share each repeat's seed
+                if args.sides is None or side in args.sides:
+                    runs.append(_spawn(case, side, seed=rep))  # both sides share each repeat's seed
     rows = summarise(runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=2))

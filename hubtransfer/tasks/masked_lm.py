@@ -94,8 +94,8 @@ def encode(prepared, tokenizer, recipe) -> dict:
 
 def collate(tokenizer, recipe):
     """Training batches are masked on the fly; evaluation batches carry their fixed labels (padded with -100)."""
-    dynamic = DataCollatorForLanguageModeling(tokenizer, mlm_probability=MASK_PROBABILITY, return_tensors="pt")
-    fixed = DataCollatorForTokenClassification(tokenizer, return_tensors="pt")
+    dynamic = DataCollatorForLanguageModeling(tokenizer, mlm_probability=MASK_PROBABILITY, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
+    fixed = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
     return lambda items: fixed(items) if "labels" in items[0] else dynamic(items)
 
 

@@ -45,7 +45,7 @@ def encode(prepared, tokenizer, recipe) -> dict:
 
 def collate(tokenizer, recipe):
     """Padded inputs and a float (batch, heads) ``labels`` tensor, so the loop's ``batch.pop("labels")`` takes all heads at once."""
-    pad = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
 
     def collate_fn(items: list[dict]) -> dict:
         batch = pad([{k: v for k, v in item.items() if k != "labels"} for item in items])

@@ -55,7 +55,7 @@ def encode(prepared, tokenizer, recipe) -> dict:
 
 
 def collate(tokenizer, recipe):
-    return DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
 
 
 TASKS.register(

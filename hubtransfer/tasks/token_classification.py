@@ -72,7 +72,7 @@ def encode(prepared, tokenizer, recipe) -> dict:
 
 def collate(tokenizer, recipe):
     # Pads the label lists with IGNORE to the batch's token length.
-    return DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE, return_tensors="pt")
+    return DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
 
 
 TASKS.register(

@@ -145,3 +145,4 @@ def test_grouped_convolutions_run_in_fp32_under_bf16(tiny_efficientnet):
     assert not torch.equal(stock, fast)  # the stock bf16 path rounds its inputs first
     assert "forward" not in vars(depthwise) and depthwise.weight.grad is not None
 
+
