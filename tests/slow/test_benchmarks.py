@@ -30,10 +30,17 @@ def test_trainer_benchmark_runs_every_side(tmp_path):
     printed = _run("bench_trainer.py", "--repeats", "1", "--out", str(out), tmp_path=tmp_path)
     report = json.loads(out.read_text())
     pairs = {(r["case"], r["peer"]) for r in report["rows"]}
-    assert pairs == {("minilm-full", "trainer-a"), ("minilm-full", "trainer-b"), ("minilm-head", "trainer-frozen"), ("effnet-full", "trainer-onthefly")}
+    assert pairs == {("minilm-full", "trainer-a"), ("minilm-full", "trainer-b"), ("minilm-head", "trainer-frozen"), ("effnet-full", "trainer-onthefly"),
+                     ("effnet-full", "trainer-onthefly-fp32")}
     for row in report["rows"]:
         assert row["throughput_ratio"] > 0 and row["ours"]["peak_rss_mb"] > 100 and 0 <= row["theirs"]["accuracy"] <= 1
     assert "| minilm-full" in printed and "speed-up" in printed
+    # --sides re-measures one side of one case and keeps every other saved run as it was
+    _run("bench_trainer.py", "--repeats", "1", "--case", "minilm-head", "--sides", "hubtransfer", "--out", str(out), tmp_path=tmp_path)
+    again = json.loads(out.read_text())["runs"]
+    redone = lambda r: r["case"] == "minilm-head" and r["side"] == "hubtransfer"  # noqa: E731
+    assert [r for r in again if not redone(r)] == [r for r in report["runs"] if not redone(r)]
+    assert sum(map(redone, again)) == 1 and [r for r in again if redone(r)] != [r for r in report["runs"] if redone(r)]
 
 
 def test_feature_benchmark_runs_both_sides(tmp_path):
