@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from conftest import FILLER, WORDS_NEG, WORDS_POS
+from conftest import FILLER, WORDS_NEG, WORDS_POS, text_recipe
 from hubtransfer import evaluate_saved, finetune, predict
 from hubtransfer.cli import main
 from hubtransfer.data import DataError, prepare_data
@@ -48,18 +48,8 @@ def tagged_texts(n: int = 240, seed: int = 0) -> list[dict]:
 
 
 def _recipe(model_dir, data, out, problem, label_column, **extra) -> dict:
-    recipe = {
-        "task": "text-classification", "problem": problem, "model": {"id": str(model_dir)},
-        "data": {"source": str(data), "text_column": "sentence", "label_column": label_column, "max_length": 16},
-        "strategy": "full", "train": {"epochs": 4, "lr": 1e-2, "batch_size": 16, "precision": "no", "warmup_ratio": 0.0},
-        "output_dir": str(out),
-    }
-    for key, value in extra.items():
-        node, parts = recipe, key.split("__")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    return recipe
+    # conftest's text recipe, with the problem type, its label column and a faster learning rate
+    return text_recipe(model_dir, data, out, **{"problem": problem, "data__label_column": label_column, "train__epochs": 4, "train__lr": 1e-2, **extra})
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
-from conftest import FILLER, WORDS_NEG, WORDS_POS
+from conftest import FILLER, WORDS_NEG, WORDS_POS, text_recipe
 from hubtransfer import evaluate_saved, finetune, predict
 from hubtransfer.cli import main
 from hubtransfer.data import DataError, prepare_data
@@ -51,16 +51,9 @@ def write_ner_jsonl(path: Path, n: int = 240, seed: int = 0, tag=lambda t: t) ->
 
 
 def ner_recipe(model_dir: Path, data: Path, out: Path, **changes) -> dict:
-    recipe = {
-        "task": "token-classification",
-        "model": {"id": str(model_dir)},
-        "data": {"source": str(data), "text_column": "words", "label_column": "tags", "max_length": 32},
-        "strategy": "full",
-        "train": {"epochs": 4, "lr": 1e-2, "batch_size": 16, "precision": "no", "warmup_ratio": 0.0},
-        "output_dir": str(out),
-    }
-    recipe.update(changes)
-    return recipe
+    """conftest's text recipe as a tagger: words and tags columns, longer inputs, a faster learning rate."""
+    return text_recipe(model_dir, data, out, **{"task": "token-classification", "data__text_column": "words", "data__label_column": "tags",
+                                                "data__max_length": 32, "train__epochs": 4, "train__lr": 1e-2, **changes})
 
 
 def _spec(data: Path, **extra) -> DataSpec:
