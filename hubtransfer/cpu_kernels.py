@@ -17,6 +17,8 @@ while its 1x1 convolutions are as fast or faster in bf16), so a bf16 step took 4
 350 ms. Here grouped convolutions run in fp32 (inputs cast up, outputs rounded back to bf16) and everything
 else stays in bf16: 330 ms a step.
 
+``scripts/bench_cpu_kernels.py`` measures each of these side by side (the figures above: 2 idle cores, bf16 with AMX).
+
 All of it acts only while a model trains on CPU (``train.cpu_kernels``, on by default): evaluation, inference
 and GPUs keep the stock kernels, and :func:`cpu_training_kernels` puts the stock modules, attention and
 convolution forwards back when training ends, so nothing of this is saved with a model.
