@@ -185,7 +185,7 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
         loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
         scorer = task.scorer(data.labels)
-        result = fit(trainer.model, loaders, sampler, recipe, accelerator, scorer, log_path, checkpoint_dir=ckpt_dir)
+        result = fit(trainer.model, loaders, sampler, recipe, accelerator, scorer, log_path, checkpoint_dir=ckpt_dir, best_dir=staging)
         if parse_strategy(recipe.strategy).kind == "gradual":  # the share it reached by the last epoch, not all it might have
             plan["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
             plan["trainable_share"] = plan["trainable_params"] / plan["total_params"]

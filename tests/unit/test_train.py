@@ -223,3 +223,34 @@ def test_images_are_stored_as_uint8_and_finished_per_batch_like_the_processor(ti
     reference = proc(images=[ds[i]["image"].convert("RGB") for i in range(4)], return_tensors="pt")["pixel_values"]
     assert batch["pixel_values"].dtype == torch.float32
     assert (batch["pixel_values"] - reference).abs().max().item() < 1e-6
+
+
+def test_images_smaller_than_the_processor_output_are_kept_decoded_and_processed_per_batch(tiny_vit, tmp_path):
+    """20 px images for a 30 px model: kept at source size (1,200 bytes each, not 2,700), and each batch is
+    exactly what the processor makes of them; a training run goes through that route."""
+    from transformers import AutoImageProcessor
+
+    from hubtransfer.data import prepare_data
+    from hubtransfer.recipe import DataSpec, load_recipe
+    from hubtransfer.tasks import get_task
+    from hubtransfer.tasks.image_classification import DecodedImages
+
+    folder = write_image_folder(tmp_path / "img", per_class=6, size=20)
+    recipe = load_recipe({"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}})
+    task = get_task("image-classification")
+    proc = AutoImageProcessor.from_pretrained(tiny_vit)
+    data = prepare_data(DataSpec(source=str(folder)), "image")
+    encoded = task.encode(data, proc, recipe)
+    assert all(isinstance(ds, DecodedImages) for ds in encoded.values())
+    assert encoded["train"][0]["image"].shape == (20, 20, 3) and encoded["train"][0]["image"].dtype == np.uint8
+    ds = data.splits["train"]
+    batch = task.collate(proc, recipe)([encoded["train"][i] for i in range(4)])
+    reference = proc(images=[ds[i]["image"].convert("RGB") for i in range(4)], return_tensors="pt")["pixel_values"]
+    assert batch["pixel_values"].shape == (4, 3, 30, 30)
+    assert (batch["pixel_values"] - reference).abs().max().item() < 1e-6
+    assert batch["labels"].tolist() == [ds[i]["label"] for i in range(4)]
+
+    run = finetune(load_recipe({"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)},
+                                "train": {"epochs": 1, "batch_size": 4}, "output_dir": str(tmp_path / "out")}))
+    assert run.run["training"]["steps"] == -(-run.run["data"]["sizes"]["train"] // 4)  # every batch went through
+    assert set(run.metrics["test"]) >= {"accuracy", "f1"}
