@@ -145,14 +145,20 @@ class BestWeights:
 def _write_atomic(state: dict, path: Path) -> None:
     """``state`` as safetensors at ``path`` via a temporary file (a kill mid-write leaves the previous file).
 
-    Tied tensors (one storage under two names) are written once: restoring one restores both, and
-    safetensors refuses shared storage. safetensors writes CPU tensors from their memory, without a copy."""
-    seen, out = set(), {}
+    safetensors refuses tensors that share memory: a tied tensor (the same view under two names) is
+    written once, since restoring one restores both; another view of a storage already written goes
+    as a copy. CPU tensors are written from their own memory, without a copy."""
+    views: dict[int, set] = {}
+    out = {}
     for k, v in state.items():
-        key = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape), tuple(v.stride()))
-        if key not in seen:
-            seen.add(key)
-            out[k] = v.detach().contiguous()
+        v = v.detach()
+        storage, view = v.untyped_storage().data_ptr(), (v.storage_offset(), tuple(v.shape), tuple(v.stride()))
+        if storage in views:
+            if view in views[storage]:
+                continue
+            v = v.clone()
+        views.setdefault(storage, set()).add(view)
+        out[k] = v.contiguous()
     tmp = path.with_name(path.name + ".tmp")
     save_file(out, str(tmp))
     os.replace(tmp, path)

@@ -145,8 +145,8 @@ def release_free_heap() -> None:
     """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
 
     Evaluation frees blocks of other sizes than a training step's; without this the steps after an
-    evaluation grow the heap around them. MiniLM's peak RSS in scripts/bench_trainer.py: about -50 MB.
-    Costs a few milliseconds per evaluation."""
+    evaluation grow the heap around them (the MiniLM case of scripts/bench_trainer.py peaked about 50 MB
+    lower with it in two one-off runs). Costs a few milliseconds per evaluation."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

@@ -108,3 +108,21 @@ def test_fit_restores_the_best_evaluation_not_the_last(tiny_bert, sentiment_csv,
     assert _equal(model, seen[1]) and not _equal(model, seen[3])
     assert checkpoint.BEST_WEIGHTS in files[2]  # kept on disk while training went on
     assert checkpoint.BEST_WEIGHTS not in [p.name for p in tmp_path.iterdir()]
+
+
+def test_views_of_one_storage_are_written_apart(tmp_path):
+    """Two halves of one tensor (not a tie): each is written and each comes back."""
+    base = torch.arange(12.0)
+    state = {"a": base[:6], "b": base[6:], "c": torch.ones(3)}
+    best = checkpoint.BestWeights(Accelerator(cpu=True), tmp_path)
+    best.keep(state)
+    assert sorted(load_file(str(tmp_path / checkpoint.BEST_WEIGHTS))) == ["a", "b", "c"]
+    kept = base.clone()
+    base.zero_()
+
+    class Holder(nn.Module):
+        def state_dict(self):
+            return state
+
+    best.restore(Holder())
+    assert torch.equal(base, kept)

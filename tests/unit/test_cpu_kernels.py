@@ -146,38 +146,3 @@ def test_grouped_convolutions_run_in_fp32_under_bf16(tiny_efficientnet):
     assert "forward" not in vars(depthwise) and depthwise.weight.grad is not None
 
 
-
-
-@pytest.mark.parametrize("padding,stride,dilation", [((1, 1), 1, 1), ("same", 1, 1), ("valid", 2, 1), ((2, 2), 1, 2)])
-def test_fp32_grouped_convolution_saves_bf16_inputs_and_gives_the_same_gradients(padding, stride, dilation):
-    """Outputs and gradients equal, bit for bit, those of autograd through conv2d(x.float()), and the tensor
-    kept for the backward pass is the bf16 input itself, not an fp32 copy."""
-    from hubtransfer.cpu_kernels import _explicit_padding, _Fp32Conv
-
-    torch.manual_seed(0)
-    conv = nn.Conv2d(8, 8, 3, stride=stride, padding=padding, dilation=dilation, groups=8)
-    x = torch.randn(2, 8, 11, 11).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-    upstream = torch.randn(2, 8, *conv(x.float()).shape[2:])
-
-    a = x.clone().requires_grad_()
-    ref = nn.Conv2d.forward(conv, a.float())
-    ref.backward(upstream)
-    ref_grads = (a.grad.clone(), conv.weight.grad.clone(), conv.bias.grad.clone())
-    conv.zero_grad()
-
-    b = x.clone().requires_grad_()
-    out = _Fp32Conv.apply(b, conv.weight, conv.bias, list(conv.stride), _explicit_padding(conv), list(conv.dilation), conv.groups)
-    saved = out.grad_fn.saved_tensors[0]
-    assert saved.dtype == torch.bfloat16 and saved.data_ptr() == b.data_ptr()  # the input itself, no fp32 copy
-    out.backward(upstream)
-    assert torch.equal(out, ref)
-    for got, want in zip((b.grad, conv.weight.grad, conv.bias.grad), ref_grads):
-        assert got.dtype == want.dtype and torch.equal(got, want)
-
-
-def test_uneven_same_padding_falls_back_to_the_plain_fp32_path():
-    from hubtransfer.cpu_kernels import _explicit_padding
-
-    assert _explicit_padding(nn.Conv2d(4, 4, 2, padding="same", groups=4)) is None  # asymmetric: torch pads one side more
-    assert _explicit_padding(nn.Conv2d(4, 4, 3, padding=1, groups=4, padding_mode="reflect")) is None
-    assert _explicit_padding(nn.Conv2d(4, 4, 5, padding="same", groups=4)) == [2, 2]
