@@ -175,7 +175,7 @@ def _score(recipe: Recipe, candidate: str, task, sample: PreparedData, budget: d
     logger.info("%s: %s (features %.1fs%s)", candidate, json.dumps({k: round(v, 4) for k, v in scores.items()}),
                 feats.measured_seconds, ", cached" if feats.hit else "")
     return CandidateScore(candidate, r.model.id, r.model.init, scores, len(y), int(x.shape[1]), round(feats.measured_seconds, 3),
-                          round(load_seconds, 3), feats.hit, round(_estimate(budget, per_example), 1))
+                          round(load_seconds, 3), feats.hit, round(_estimate(budget, per_example), 3))
 
 
 def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | None, overrides: list[str]) -> dict:
