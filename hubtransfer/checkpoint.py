@@ -117,7 +117,7 @@ class BestWeights:
         if not self.held:
             return
         if self.path is None:
-            save_file({k: v.contiguous() for k, v in self._memory.items()}, str(target))
+            _write_atomic(self._memory, target)
         else:
             shutil.copyfile(self.path, target)
 

@@ -10,8 +10,8 @@ re-decoding every epoch is wasted work. What is kept is the smaller of two forms
   processor's output within float32 rounding; tests/unit/test_train.py checks it to 1e-6);
 * the decoded RGB pixels at their own size where the processor would enlarge them (28 px
   silhouettes at 96 px take 12x less memory at source size); the collate function runs the
-  processor on each batch of them, which gives exactly what processing them once would
-  (3.5 ms a batch of 32 for EfficientNet-Lite0's processor, about 1% of a training step on CPU).
+  processor on each batch of them, which gives exactly what processing them once would (small
+  images resize quickly: EfficientNet's throughput in scripts/bench_trainer.py did not fall with it).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from hubtransfer.api import OutputDirError
 from hubtransfer.cli import main
 from hubtransfer.data import DataError
 from hubtransfer.model import ModelSourceError
-from hubtransfer.recipe import RecipeError
+from hubtransfer.recipe import RecipeError, load_recipe
 from hubtransfer.tasks.image_classification import ImageDataError
 
 
@@ -204,19 +204,24 @@ def test_precision_auto_explains_its_choice():
     assert resolve_precision("fp16") == ("fp16", "set by the recipe")
 
 
-def test_images_are_stored_as_uint8_and_finished_per_batch_like_the_processor(tiny_vit, tmp_path):
+def _encoded_images(tiny_vit, tmp_path, size: int):
+    """An image folder of ``size`` px squares encoded for the tiny ViT (30 px): (folder, task, processor, data, encoded, recipe)."""
     from transformers import AutoImageProcessor
 
     from hubtransfer.data import prepare_data
-    from hubtransfer.recipe import DataSpec, load_recipe
+    from hubtransfer.recipe import DataSpec
     from hubtransfer.tasks import get_task
 
-    folder = write_image_folder(tmp_path / "img", per_class=6, size=40)
+    folder = write_image_folder(tmp_path / "img", per_class=6, size=size)
     recipe = load_recipe({"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}})
     task = get_task("image-classification")
     proc = AutoImageProcessor.from_pretrained(tiny_vit)
     data = prepare_data(DataSpec(source=str(folder)), "image")
-    encoded = task.encode(data, proc, recipe)
+    return folder, task, proc, data, task.encode(data, proc, recipe), recipe
+
+
+def test_images_are_stored_as_uint8_and_finished_per_batch_like_the_processor(tiny_vit, tmp_path):
+    folder, task, proc, data, encoded, recipe = _encoded_images(tiny_vit, tmp_path, size=40)
     assert encoded["train"].pixels.dtype == torch.uint8  # a quarter of float32's memory
     ds = data.splits["train"]
     batch = task.collate(proc, recipe)([encoded["train"][i] for i in range(4)])
@@ -228,19 +233,9 @@ def test_images_are_stored_as_uint8_and_finished_per_batch_like_the_processor(ti
 def test_images_smaller_than_the_processor_output_are_kept_decoded_and_processed_per_batch(tiny_vit, tmp_path):
     """20 px images for a 30 px model: kept at source size (1,200 bytes each, not 2,700), and each batch is
     exactly what the processor makes of them; a training run goes through that route."""
-    from transformers import AutoImageProcessor
-
-    from hubtransfer.data import prepare_data
-    from hubtransfer.recipe import DataSpec, load_recipe
-    from hubtransfer.tasks import get_task
     from hubtransfer.tasks.image_classification import DecodedImages
 
-    folder = write_image_folder(tmp_path / "img", per_class=6, size=20)
-    recipe = load_recipe({"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}})
-    task = get_task("image-classification")
-    proc = AutoImageProcessor.from_pretrained(tiny_vit)
-    data = prepare_data(DataSpec(source=str(folder)), "image")
-    encoded = task.encode(data, proc, recipe)
+    folder, task, proc, data, encoded, recipe = _encoded_images(tiny_vit, tmp_path, size=20)
     assert all(isinstance(ds, DecodedImages) for ds in encoded.values())
     assert encoded["train"][0]["image"].shape == (20, 20, 3) and encoded["train"][0]["image"].dtype == np.uint8
     ds = data.splits["train"]
