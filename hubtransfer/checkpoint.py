@@ -137,6 +137,8 @@ class BestWeights:
 
     def discard(self) -> None:
         """Remove the file (after :meth:`restore`): it must not ship with the saved model."""
+        # Every process must have finished reading it in restore() before the main process deletes it.
+        self.accelerator.wait_for_everyone()
         if self.path is not None and self.accelerator.is_main_process:
             self.path.unlink(missing_ok=True)
         self.accelerator.wait_for_everyone()

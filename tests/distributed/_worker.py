@@ -2,7 +2,9 @@
 
 import builtins
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import transformers.modeling_utils as modeling_utils
@@ -11,7 +13,7 @@ from accelerate import PartialState
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from conftest import text_recipe  # noqa: E402
 
-from hubtransfer import finetune  # noqa: E402
+from hubtransfer import checkpoint, finetune  # noqa: E402
 
 
 def main(root: Path) -> None:
@@ -27,7 +29,16 @@ def main(root: Path) -> None:
         writes.append(str(filename))
         return real_save(tensors, filename, *a, **k)
 
+    real_restore = checkpoint.BestWeights.restore
+
+    def late_restore(self, model):
+        # Rank 1 reads the best-weights file late: rank 0 must not delete it before every rank has read it.
+        if os.environ.get("RANK") == "1":
+            time.sleep(2)
+        return real_restore(self, model)
+
     builtins.open, modeling_utils.safe_save_file = spy_open, spy_save
+    checkpoint.BestWeights.restore = late_restore
     try:
         result = finetune(text_recipe(root / "bert", root / "r.csv", root / "runs" / "out", train__lr=1e-2, train__epochs=2))
     finally:
