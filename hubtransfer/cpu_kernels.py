@@ -20,9 +20,10 @@ bf16) and everything else stays in bf16: 266 ms a step.
 
 ``scripts/bench_cpu_kernels.py`` measures each of these side by side (the figures above: 2 idle cores, bf16 with AMX).
 
-All of it acts only while a model trains on CPU (``train.cpu_kernels``, on by default): evaluation, inference
-and GPUs keep the stock kernels, and :func:`cpu_training_kernels` puts the stock modules, attention and
-convolution forwards back when training ends, so nothing of this is saved with a model.
+All of it acts only while a model trains on CPU (``train.cpu_kernels``, on by default): evaluation (the
+validation passes inside training too), inference and GPUs keep the stock kernels, and
+:func:`cpu_training_kernels` puts the stock modules, attention and convolution forwards back when
+training ends, so nothing of this is saved with a model.
 """
 
 from __future__ import annotations
@@ -107,7 +108,10 @@ AttentionMaskInterface.register(ATTENTION, sdpa_mask)  # the same boolean masks 
 def _grouped_conv_in_fp32(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """A grouped convolution's forward that leaves bf16 autocast for fp32 (bound to the instance, so the
     module, its parameters and its state-dict keys stay as they are)."""
-    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+    # Training only: the slow part is the backward; evaluation keeps the stock bf16 forward (no fp32 copies of
+    # the activations, and the same outputs the saved model gives).
+    if (self.training and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16):
         with torch.autocast("cpu", enabled=False):
             return nn.Conv2d.forward(self, x.float()).to(torch.bfloat16)
     return nn.Conv2d.forward(self, x)

@@ -1,6 +1,6 @@
 """hubtransfer against the transformers Trainer on the same model, data, batch, learning rate, epochs and seed.
 
-Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full] [--repeats 3] [--sides ...] [--table-only]
+Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full bert-base vit-b16] [--repeats 3] [--sides ...] [--table-only]
 
 Every run is a fresh subprocess (so peak RSS is its own), and the sides alternate inside each
 repeat so that machine noise falls on all of them. Repeat k runs every side with seed k, so the median
@@ -18,6 +18,15 @@ accuracy is over seeds (one seed's test accuracy moves by about a point between 
   as the image-classification example does, hubtransfer's precision (bf16 autocast);
   ``trainer-onthefly-fp32`` the same in fp32, which is faster than bf16 for EfficientNet on CPU
   (its depthwise convolutions; hubtransfer keeps just those in fp32, see hubtransfer/cpu_kernels.py).
+
+GPU cases (``bert-base``, ``vit-b16``; run by default only where CUDA is available): BERT-base and
+ViT-B/16 built from their configurations with random weights (throughput does not depend on the
+weights; both sides start from the same saved checkpoint), on the same data (rotten tomatoes at max
+length 128, the animal shapes at 224 px), batch 64, against ``trainer-b`` (bf16 like hubtransfer), with
+4 data-loader workers on both sides. Each run also reports the model's training FLOPs per second
+(6 x the matrix weights x tokens + 12 x layers x width x tokens^2 per example, the usual
+forward + backward count; padding not counted), the MFU against the GPU's dense bf16 peak
+(``--peak-tflops`` for a GPU not in :data:`PEAK_TFLOPS`), and the peak GPU memory allocated.
 
 Each run prints one JSON line: train samples/s (training loop only), wall seconds (the whole
 process: imports, data, model, training, test), peak RSS, test accuracy, and the training
@@ -42,22 +51,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
 EFFNET = ROOT / "assets" / "efficientnet-lite0"
-TRAIN_N = {"minilm-full": 4000, "minilm-head": 4000, "effnet-full": 3000}
-EPOCHS = {"minilm-full": 2, "minilm-head": 10, "effnet-full": 2}
-if os.environ.get("HUBTRANSFER_BENCH_SMOKE"):  # a seconds-long pass through every code path, numbers meaningless
+SMOKE = bool(os.environ.get("HUBTRANSFER_BENCH_SMOKE"))  # a seconds-long pass through every code path, numbers meaningless
+TRAIN_N = {"minilm-full": 4000, "minilm-head": 4000, "effnet-full": 3000, "bert-base": 8000, "vit-b16": 3000}
+EPOCHS = {"minilm-full": 2, "minilm-head": 10, "effnet-full": 2, "bert-base": 2, "vit-b16": 2}
+if SMOKE:
     TRAIN_N = {k: 96 for k in TRAIN_N}
     EPOCHS = {k: 1 for k in EPOCHS}
-TARGET = {"minilm-full": 0.78, "minilm-head": 0.74, "effnet-full": 0.95}
+TARGET = {"minilm-full": 0.78, "minilm-head": 0.74, "effnet-full": 0.95}  # GPU cases (random init): throughput only
+GPU_CASES = ("bert-base", "vit-b16")
+# Dense bf16 tensor-core peaks from the vendors' data sheets (SXM parts), TFLOP/s; matched against the device name.
+PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.1, "L4": 121.0, "A10": 125.0}
 EVAL_EVERY = {"minilm-full": 50}  # optimizer steps between validations (time to accuracy); the others: every epoch
 SIDES = {
     "minilm-full": ["hubtransfer", "trainer-a", "trainer-b"],
     "minilm-head": ["hubtransfer", "trainer-frozen"],
     "effnet-full": ["hubtransfer", "trainer-onthefly", "trainer-onthefly-fp32"],
+    "bert-base": ["hubtransfer", "trainer-b"],
+    "vit-b16": ["hubtransfer", "trainer-b"],
 }
+GPU_TRAIN = ["train.batch_size=64", "train.num_workers=4"]
 RECIPES = {
-    "minilm-full": ("recipes/text/minilm_rotten_tomatoes.yaml", [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes"]),
-    "minilm-head": ("recipes/text/minilm_rotten_tomatoes_head.yaml", [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes"]),
-    "effnet-full": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", [f"model.id={EFFNET}", "data.source=packaged:animal-shapes"]),
+    "minilm-full": ("recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes"]),
+    "minilm-head": ("recipes/text/minilm_rotten_tomatoes_head.yaml", ["data.source=packaged:rotten-tomatoes"]),
+    "effnet-full": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", ["data.source=packaged:animal-shapes"]),
+    "bert-base": ("recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes", "data.max_length=128", *GPU_TRAIN]),
+    "vit-b16": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", ["data.source=packaged:animal-shapes", "data.image_size=224", *GPU_TRAIN]),
 }
 
 
@@ -69,11 +87,78 @@ def _recipe(case: str, work: Path, seed: int = 0):
     from hubtransfer.recipe import load_recipe
 
     path, overrides = RECIPES[case]
+    overrides = [f"model.id={_model_dir(case, work)}", *overrides]
     extra = ["data.max_eval_samples=64"] if os.environ.get("HUBTRANSFER_BENCH_SMOKE") else []
     if case in EVAL_EVERY:
         extra.append(f"train.eval_every={EVAL_EVERY[case]}")
     return load_recipe(ROOT / path, [*overrides, *extra, f"data.max_train_samples={TRAIN_N[case]}", f"train.epochs={EPOCHS[case]}",
                                      "train.checkpoint_every=null", f"train.seed={seed}", f"output_dir={work}/out", "overwrite_output_dir=true"])
+
+
+def _model_dir(case: str, work: Path) -> Path:
+    """The checkpoint a case starts from: a packaged one, or (GPU cases) a random one built once into ``work``."""
+    if case.startswith("minilm"):
+        return MINILM
+    if case == "effnet-full":
+        return EFFNET
+    folder = work / case
+    if not (folder / "config.json").is_file():
+        _random_checkpoint(case, folder)
+    return folder
+
+
+def _random_checkpoint(case: str, folder: Path) -> None:
+    """BERT-base (with MiniLM's tokenizer: the same uncased 30,522-word vocabulary) or ViT-B/16 at 224 px, from
+    their configurations with seeded random weights; tiny versions of both in smoke runs."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTImageProcessor, ViTModel
+
+    tiny = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64) if SMOKE else {}
+    torch.manual_seed(0)
+    if case == "bert-base":
+        BertModel(BertConfig(**tiny)).save_pretrained(folder)  # BertConfig's defaults are BERT-base's
+        AutoTokenizer.from_pretrained(MINILM).save_pretrained(folder)
+    else:
+        ViTModel(ViTConfig(**tiny), add_pooling_layer=False).save_pretrained(folder)  # ViTConfig's defaults: ViT-B/16, 224 px
+        ViTImageProcessor(size={"height": 224, "width": 224}).save_pretrained(folder)
+
+
+def train_flops_per_example(case: str, work: Path, seed: int) -> float:
+    """Forward + backward FLOPs of one training example of a GPU case: 6 x the weights of the matrix
+    products applied to every token (the linear and convolution layers but the pooler's) x the
+    example's tokens, plus 12 x layers x width x tokens^2 for the attention scores and their use (the count
+    behind MFU; padding is not useful work, so text counts each example's own tokens; the pooler and the
+    classifier act once per example and are left out). The model is built on the meta device: no memory."""
+    import torch
+    from torch import nn
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from hubtransfer.data import prepare_data
+
+    recipe = _recipe(case, work, seed)
+    data = prepare_data(recipe.data, "text" if case == "bert-base" else "image")
+    config = AutoConfig.from_pretrained(recipe.model.id)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    per_token = [m for name, m in model.named_modules() if not name.startswith("pooler")]
+    weights = sum(m.weight.numel() for m in per_token if isinstance(m, (nn.Linear, nn.Conv2d)))
+    layers, width = config.num_hidden_layers, config.hidden_size
+    if case == "bert-base":
+        tok = AutoTokenizer.from_pretrained(recipe.model.id)
+        lengths = [len(ids) for ids in tok(list(data.splits["train"]["text"]), truncation=True, max_length=recipe.data.max_length)["input_ids"]]
+    else:
+        lengths = [(config.image_size // config.patch_size) ** 2 + 1] * len(data.splits["train"])  # patches + [CLS]
+    return sum(6 * weights * t + 12 * layers * width * t * t for t in lengths) / len(lengths)
+
+
+def peak_tflops(override: float | None = None) -> tuple[float | None, str]:
+    """The accelerator's dense bf16 peak (TFLOP/s) and its name; None off CUDA or for an unknown GPU without ``override``."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return override, platform.machine()
+    name = torch.cuda.get_device_name()
+    return override or next((v for k, v in PEAK_TFLOPS.items() if k in name), None), name
 
 
 def run_hubtransfer(case: str, work: Path, seed: int) -> dict:
@@ -87,7 +172,7 @@ def run_hubtransfer(case: str, work: Path, seed: int) -> dict:
     # evaluation, which the Trainer's training time leaves out too.)
     feature_pass = t["features"]["extract_seconds_by_split"]["train"] if t.get("features", {}).get("cached") else 0.0
     train_seconds = t["train_seconds"] + feature_pass
-    to_target = seconds_to_target(result.history, "accuracy", TARGET[case])
+    to_target = seconds_to_target(result.history, "accuracy", TARGET[case]) if case in TARGET else None
     samples = result.run["data"]["sizes"]["train"] * EPOCHS[case]
     return {"samples_per_second": round(samples / train_seconds, 2), "train_seconds": round(train_seconds, 2), "precision": t["precision"],
             "accuracy": result.metrics["test"]["accuracy"], "seconds_to_target": None if to_target is None else round(to_target + feature_pass, 2)}
@@ -95,6 +180,7 @@ def run_hubtransfer(case: str, work: Path, seed: int) -> dict:
 
 def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     import numpy as np
+    import torch
     from transformers import Trainer, TrainingArguments
 
     from hubtransfer.data import prepare_data
@@ -103,16 +189,18 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     recipe = _recipe(case, work, seed)
     precision, _ = resolve_precision(recipe.train.precision)
     bf16 = side not in ("trainer-a", "trainer-onthefly-fp32") and precision == "bf16"
-    data = prepare_data(recipe.data, "text" if case.startswith("minilm") else "image")
-    model, train, val, test, collator, processing = (_text_setup if case.startswith("minilm") else _image_setup)(case, side, recipe, data)
+    text = case.startswith("minilm") or case == "bert-base"
+    data = prepare_data(recipe.data, "text" if text else "image")
+    model, train, val, test, collator, processing = (_text_setup if text else _image_setup)(case, side, recipe, data)
     t = recipe.train
     args = TrainingArguments(
         output_dir=str(work / "trainer"), per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
         learning_rate=t.lr, num_train_epochs=t.epochs, weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio,
         lr_scheduler_type=t.scheduler, max_grad_norm=t.max_grad_norm, seed=t.seed, data_seed=t.seed, bf16=bf16,
-        train_sampling_strategy="group_by_length" if side in ("trainer-b", "trainer-frozen") else "random",
-        eval_strategy="steps" if case in EVAL_EVERY else "epoch", eval_steps=EVAL_EVERY.get(case), save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True,
-        dataloader_num_workers=0, remove_unused_columns=case.startswith("minilm"),  # images: set_transform needs the raw column
+        train_sampling_strategy="group_by_length" if side in ("trainer-b", "trainer-frozen") and text else "random",
+        eval_strategy="steps" if case in EVAL_EVERY else "epoch", eval_steps=EVAL_EVERY.get(case), save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=t.num_workers,  # the recipe's: 0 on CPU, 4 in the GPU cases
+        remove_unused_columns=text,  # images: set_transform needs the raw column
     )
     timeline = _Timeline()
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val, data_collator=collator, processing_class=processing,
@@ -122,7 +210,7 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     accuracy = float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())
     train_seconds = out.metrics["train_runtime"] - timeline.eval_seconds
     return {"samples_per_second": round(len(train) * t.epochs / train_seconds, 2), "train_seconds": round(train_seconds, 2),
-            "precision": "bf16" if bf16 else "no", "accuracy": accuracy, "seconds_to_target": timeline.to_target(TARGET[case])}
+            "precision": "bf16" if bf16 else "no", "accuracy": accuracy, "seconds_to_target": timeline.to_target(TARGET[case]) if case in TARGET else None}
 
 
 def _timeline_class():
@@ -165,7 +253,7 @@ def _Timeline():  # noqa: N802 - built lazily: transformers is imported only in 
 def _text_setup(case, side, recipe, data):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
-    tok = AutoTokenizer.from_pretrained(MINILM)
+    tok = AutoTokenizer.from_pretrained(recipe.model.id)
     pad = "max_length" if side == "trainer-a" else False
 
     def tokenize(batch):
@@ -182,10 +270,10 @@ def _text_setup(case, side, recipe, data):
         from hubtransfer.strategies import apply_strategy
         from hubtransfer.tasks import get_task
 
-        model = build_model(get_task("text-classification"), MINILM, recipe, data.labels)
+        model = build_model(get_task("text-classification"), recipe.model.id, recipe, data.labels)
         apply_strategy(model, "head")  # the backbone frozen: the Trainer still runs it every step
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(MINILM, num_labels=len(data.labels))
+        model = AutoModelForSequenceClassification.from_pretrained(recipe.model.id, num_labels=len(data.labels))
     for s in ("validation", "test"):
         splits[s] = splits[s].remove_columns([c for c in ("length",) if c in splits[s].column_names])
     return model, splits["train"], splits["validation"], splits["test"], DataCollatorWithPadding(tok), tok
@@ -198,7 +286,7 @@ def _image_setup(case, side, recipe, data):
     sys.path.insert(0, str(ROOT))
     from hubtransfer.tasks.image_classification import to_rgb
 
-    proc = AutoImageProcessor.from_pretrained(EFFNET)
+    proc = AutoImageProcessor.from_pretrained(recipe.model.id)
     s = recipe.data.image_size
     proc.size = {"height": s, "width": s}
     if getattr(proc, "do_center_crop", False):
@@ -216,16 +304,22 @@ def _image_setup(case, side, recipe, data):
     def collate(items):
         return {"pixel_values": torch.stack([x["pixel_values"] for x in items]), "labels": torch.tensor([x["labels"] for x in items])}
 
-    model = AutoModelForImageClassification.from_pretrained(EFFNET, num_labels=len(data.labels), ignore_mismatched_sizes=True)
+    model = AutoModelForImageClassification.from_pretrained(recipe.model.id, num_labels=len(data.labels), ignore_mismatched_sizes=True)
     return model, splits["train"], splits["validation"], splits["test"], collate, proc
 
 
 def worker(case: str, side: str, seed: int) -> int:
+    import torch
+
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = run_hubtransfer(case, Path(tmp), seed) if side == "hubtransfer" else run_trainer(case, side, Path(tmp), seed)
-    out.update(case=case, side=side, seed=seed, wall_seconds=round(time.perf_counter() - started, 2),
-               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+        out.update(case=case, side=side, seed=seed, wall_seconds=round(time.perf_counter() - started, 2),
+                   peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                   device=torch.cuda.get_device_name() if torch.cuda.is_available() else platform.machine(),
+                   peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None)
+        if case in GPU_CASES:  # after the peaks are read: this loads the data again
+            out["train_tflops"] = round(train_flops_per_example(case, Path(tmp), seed) * out["samples_per_second"] / 1e12, 6)
     print("BENCH " + json.dumps(out), flush=True)
     return 0
 
@@ -244,7 +338,8 @@ def _spawn(case: str, side: str, seed: int) -> dict:
     return result
 
 
-def summarise(runs: list[dict]) -> list[dict]:
+def summarise(runs: list[dict], peak: float | None = None) -> list[dict]:
+    """Medians per case and side, and hubtransfer's ratios to each peer; MFU where ``peak`` (TFLOP/s) is known."""
     rows = []
     for case in dict.fromkeys(r["case"] for r in runs):
         by_side = {}
@@ -252,9 +347,13 @@ def summarise(runs: list[dict]) -> list[dict]:
             rs = [r for r in runs if r["case"] == case and r["side"] == side]
             if not rs:
                 continue
-            med = lambda k: statistics.median(r[k] for r in rs if r[k] is not None) if any(r[k] is not None for r in rs) else None  # noqa: E731
-            by_side[side] = {k: med(k) for k in ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy", "seconds_to_target")}
-            by_side[side].update(n=len(rs), precision=rs[0]["precision"])
+            values = lambda k: [r[k] for r in rs if r.get(k) is not None]  # noqa: E731
+            med = lambda k: statistics.median(values(k)) if values(k) else None  # noqa: E731
+            keys = ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy", "seconds_to_target", "train_tflops", "peak_gpu_mb")
+            by_side[side] = {k: med(k) for k in keys}
+            by_side[side].update(n=len(rs), precision=rs[0]["precision"], device=rs[0].get("device"))
+            if peak and by_side[side]["train_tflops"] is not None:
+                by_side[side]["mfu"] = round(by_side[side]["train_tflops"] / peak, 4)
         ours = by_side.get("hubtransfer")
         for side, peer in by_side.items():
             if side == "hubtransfer" or ours is None:
@@ -272,40 +371,56 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 
 def table(rows: list[dict], meta: dict) -> str:
-    lines = [f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}; medians over the alternations (column 'runs').", "",
-             "| case | peer | runs | hubtransfer samples/s | peer samples/s | speed-up (samples/s) | speed-up (wall) | time to target (ours / peer) | peak RSS MB (ours / peer) | test acc (ours / peer) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    gpu = any(r["ours"].get("train_tflops") is not None for r in rows)  # the FLOP and GPU-memory columns
+    peak = f"; MFU against {meta['peak_tflops']} TFLOP/s dense bf16" if meta.get("peak_tflops") else ""
+    lines = [f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}; medians over the alternations (column 'runs'){peak}.", "",
+             "| case | peer | runs | hubtransfer samples/s | peer samples/s | speed-up (samples/s) | speed-up (wall) | time to target (ours / peer) | peak RSS MB (ours / peer) | test acc (ours / peer) |"
+             + (" model TFLOP/s (ours / peer) | MFU (ours / peer) | peak GPU MB (ours / peer) |" if gpu else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if gpu else "")]
+    pair = lambda o, t, k, f: f"{o[k]:{f}} / {t[k]:{f}}" if o.get(k) is not None and t.get(k) is not None else "-"  # noqa: E731
     for r in rows:
         o, t = r["ours"], r["theirs"]
         tta = f"{o['seconds_to_target']:.0f} s / {t['seconds_to_target']:.0f} s" if o["seconds_to_target"] and t["seconds_to_target"] else "-"
         lines.append(f"| {r['case']} ({TRAIN_N[r['case']]:,} train, {EPOCHS[r['case']]} ep) | {r['peer']} ({t['precision']}) | {r['repeats']} | "
                      f"{o['samples_per_second']:.1f} ({o['precision']}) | {t['samples_per_second']:.1f} | {r['throughput_ratio']:.2f}x | "
-                     f"{r['wall_ratio']:.2f}x | {tta} | {o['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} | {o['accuracy']:.4f} / {t['accuracy']:.4f} |")
+                     f"{r['wall_ratio']:.2f}x | {tta} | {o['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} | {o['accuracy']:.4f} / {t['accuracy']:.4f} |"
+                     + (f" {pair(o, t, 'train_tflops', '.3g')} | {pair(o, t, 'mfu', '.1%')} | {pair(o, t, 'peak_gpu_mb', '.0f')} |" if gpu else ""))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", nargs="+", default=list(SIDES), choices=list(SIDES))
+    p.add_argument("--case", nargs="+", choices=list(SIDES), help="default: the GPU cases where CUDA is available, else the CPU ones")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sides", nargs="+", metavar="SIDE", help="run only these sides (e.g. hubtransfer after a change); the saved runs of the others are kept")
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "bench_trainer.json")
+    p.add_argument("--out", type=Path, help="default: results/bench_trainer.json, results/bench_trainer_gpu.json where CUDA is available")
+    p.add_argument("--peak-tflops", type=float, help=f"the GPU's dense bf16 peak for MFU, where its name matches none of {', '.join(PEAK_TFLOPS)}")
     p.add_argument("--table-only", action="store_true", help="reprint the table of --out")
     p.add_argument("--worker", nargs=3, metavar=("CASE", "SIDE", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         return worker(args.worker[0], args.worker[1], int(args.worker[2]))
+    import torch
+    import transformers
+
+    cuda = torch.cuda.is_available()
+    args.out = args.out or ROOT / "results" / ("bench_trainer_gpu.json" if cuda else "bench_trainer.json")
     if args.table_only:
         saved = json.loads(args.out.read_text())
         print(table(saved["rows"], saved["meta"]))
         return 0
-    import torch
-    import transformers
+    args.case = args.case or [c for c in SIDES if (c in GPU_CASES) == cuda]
+    if not cuda and not SMOKE and set(args.case) & set(GPU_CASES):
+        p.error(f"{', '.join(c for c in args.case if c in GPU_CASES)}: GPU cases (BERT-base / ViT-B/16), and this machine has no CUDA device; "
+                "run them on a GPU machine (HUBTRANSFER_BENCH_SMOKE=1 runs tiny versions for a check of the code path)")
+    peak, device = peak_tflops(args.peak_tflops)
 
     cpu = next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")), platform.machine())
     flags = Path("/proc/cpuinfo").read_text()
     meta = {"machine": f"{cpu}, {os.cpu_count()} cores, avx512_bf16={'avx512_bf16' in flags}, amx={'amx_bf16' in flags}",
             "torch": torch.__version__, "transformers": transformers.__version__, "repeats": args.repeats}
+    if cuda:
+        meta.update(machine=f"{device}; host {meta['machine']}", peak_tflops=peak)
     # Cases may be run in separate invocations: earlier runs of the other cases are kept.
     rerun = lambda r: r["case"] in args.case and (args.sides is None or r["side"] in args.sides)  # noqa: E731
     runs = [r for r in json.loads(args.out.read_text())["runs"] if not rerun(r)] if args.out.is_file() else []
@@ -315,7 +430,7 @@ def main(argv=None) -> int:
             for side in SIDES[case]:
                 if args.sides is None or side in args.sides:
                     runs.append(_spawn(case, side, seed=rep))  # both sides share each repeat's seed
-    rows = summarise(runs)
+    rows = summarise(runs, peak)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=2))
     print(table(rows, meta))

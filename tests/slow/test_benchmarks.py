@@ -49,3 +49,31 @@ def test_feature_benchmark_runs_both_sides(tmp_path):
     rows = json.loads(out.read_text())
     assert {r["case"] for r in rows} == {"text", "image"}
     assert all(r["speedup"] > 0 and r["feature_pass_s"] > 0 for r in rows)
+
+
+def test_gpu_cases_run_in_smoke_form_and_refuse_a_cpu_only_machine(tmp_path):
+    out = tmp_path / "gpu.json"
+    printed = _run("bench_trainer.py", "--repeats", "1", "--case", "bert-base", "vit-b16", "--out", str(out), tmp_path=tmp_path)
+    report = json.loads(out.read_text())
+    assert {(r["case"], r["peer"]) for r in report["rows"]} == {("bert-base", "trainer-b"), ("vit-b16", "trainer-b")}
+    for run in report["runs"]:
+        # Model FLOP/s on any device; GPU memory and MFU only with a GPU (this machine has none).
+        assert run["train_tflops"] > 0 and run["peak_gpu_mb"] is None and run["samples_per_second"] > 0
+    assert all("mfu" not in r["ours"] for r in report["rows"])
+    assert "model TFLOP/s (ours / peer)" in printed and printed.count("| - | - |") == 2  # no MFU, no GPU memory
+    # Without the smoke switch a CPU-only machine refuses the full-size GPU cases instead of running them for hours.
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_trainer.py"), "--case", "vit-b16", "--out", str(tmp_path / "x.json")],
+                          capture_output=True, text=True, cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "HUBTRANSFER_BENCH_SMOKE"})
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr and not (tmp_path / "x.json").exists()
+
+
+def test_training_flops_count_of_a_vit(tmp_path, monkeypatch):
+    """The MFU numerator for a tiny ViT counted by hand: per layer q, k, v, o (4 x 32 x 32) and the MLP (2 x 32 x 64),
+    two layers, plus the 16 px patch projection (32 x 3 x 16 x 16); 197 tokens at 224 px."""
+    monkeypatch.setenv("HUBTRANSFER_BENCH_SMOKE", "1")
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import importlib
+
+    bench = importlib.import_module("bench_trainer")
+    weights = 2 * (4 * 32 * 32 + 2 * 32 * 64) + 32 * 3 * 16 * 16
+    assert bench.train_flops_per_example("vit-b16", tmp_path, 0) == 6 * weights * 197 + 12 * 2 * 32 * 197**2

@@ -136,13 +136,16 @@ def test_grouped_convolutions_run_in_fp32_under_bf16(tiny_efficientnet):
     exact = torch.nn.functional.conv2d(x, depthwise.weight, depthwise.bias, depthwise.stride, depthwise.padding, depthwise.dilation, depthwise.groups)
     with cpu_training_kernels(model):
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            fast = depthwise(x)
+            evaluating = depthwise(x)  # from_pretrained gives an eval-mode model: the stock kernel
             model.train()
+            fast = depthwise(x)
             loss = model(pixel_values=torch.randn(2, 3, 32, 32), labels=torch.tensor([0, 1])).loss
         loss.backward()
         assert list(model.state_dict()) == keys  # same modules and keys: checkpoints saved inside are unchanged
     assert fast.dtype == torch.bfloat16 and torch.equal(fast, exact.to(torch.bfloat16))  # fp32 math, rounded once
     assert not torch.equal(stock, fast)  # the stock bf16 path rounds its inputs first
+    # Evaluation inside training (validation) keeps the stock bf16 forward: no fp32 copies, the saved model's outputs.
+    assert torch.equal(evaluating, stock)
     assert "forward" not in vars(depthwise) and depthwise.weight.grad is not None
 
 
