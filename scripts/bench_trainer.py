@@ -23,10 +23,10 @@ GPU cases (``bert-base``, ``vit-b16``; run by default only where CUDA is availab
 ViT-B/16 built from their configurations with random weights (throughput does not depend on the
 weights; both sides start from the same saved checkpoint), on the same data (rotten tomatoes at max
 length 128, the animal shapes at 224 px), batch 64, against ``trainer-b`` (bf16 like hubtransfer), with
-4 data-loader workers on both sides. Each run also reports the model's training FLOPs per second
-(6 x the matrix weights x tokens + 12 x layers x width x tokens^2 per example, the usual
-forward + backward count; padding not counted), the MFU against the GPU's dense bf16 peak
-(``--peak-tflops`` for a GPU not in :data:`PEAK_TFLOPS`), and the peak GPU memory allocated.
+4 data-loader workers on both sides. Each run also reports the peak GPU memory allocated, and the table
+the model's training FLOPs per second (6 x the matrix weights x tokens + 12 x layers x width x tokens^2
+per example, the usual forward + backward count; padding not counted) and the MFU against the GPU's dense
+bf16 peak (``--peak-tflops`` for a GPU not in :data:`PEAK_TFLOPS`).
 
 Each run prints one JSON line: train samples/s (training loop only), wall seconds (the whole
 process: imports, data, model, training, test), peak RSS, test accuracy, and the training
@@ -88,63 +88,70 @@ def _recipe(case: str, work: Path, seed: int = 0):
 
     path, overrides = RECIPES[case]
     overrides = [f"model.id={_model_dir(case, work)}", *overrides]
-    extra = ["data.max_eval_samples=64"] if os.environ.get("HUBTRANSFER_BENCH_SMOKE") else []
+    extra = ["data.max_eval_samples=64"] if SMOKE else []
     if case in EVAL_EVERY:
         extra.append(f"train.eval_every={EVAL_EVERY[case]}")
     return load_recipe(ROOT / path, [*overrides, *extra, f"data.max_train_samples={TRAIN_N[case]}", f"train.epochs={EPOCHS[case]}",
                                      "train.checkpoint_every=null", f"train.seed={seed}", f"output_dir={work}/out", "overwrite_output_dir=true"])
 
 
+def _is_text(case: str) -> bool:
+    return case.startswith("minilm") or case == "bert-base"
+
+
 def _model_dir(case: str, work: Path) -> Path:
-    """The checkpoint a case starts from: a packaged one, or (GPU cases) a random one built once into ``work``."""
+    """The checkpoint a case starts from: a packaged one, or (GPU cases) the random one :func:`worker` builds in ``work``."""
     if case.startswith("minilm"):
         return MINILM
-    if case == "effnet-full":
-        return EFFNET
-    folder = work / case
-    if not (folder / "config.json").is_file():
-        _random_checkpoint(case, folder)
-    return folder
+    return EFFNET if case == "effnet-full" else work / case
+
+
+def _config(case: str):
+    """A GPU case's architecture: BERT-base or ViT-B/16 at 224 px (the configurations' defaults); tiny in smoke runs."""
+    from transformers import BertConfig, ViTConfig
+
+    tiny = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64) if SMOKE else {}
+    return BertConfig(**tiny) if case == "bert-base" else ViTConfig(**tiny)
 
 
 def _random_checkpoint(case: str, folder: Path) -> None:
-    """BERT-base (with MiniLM's tokenizer: the same uncased 30,522-word vocabulary) or ViT-B/16 at 224 px, from
-    their configurations with seeded random weights; tiny versions of both in smoke runs."""
+    """:func:`_config`'s model with seeded random weights, with MiniLM's tokenizer (the same uncased 30,522-word
+    vocabulary as BERT-base) or a 224 px ViT image processor."""
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel, ViTConfig, ViTImageProcessor, ViTModel
+    from transformers import AutoTokenizer, BertModel, ViTImageProcessor, ViTModel
 
-    tiny = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64) if SMOKE else {}
     torch.manual_seed(0)
     if case == "bert-base":
-        BertModel(BertConfig(**tiny)).save_pretrained(folder)  # BertConfig's defaults are BERT-base's
+        BertModel(_config(case)).save_pretrained(folder)
         AutoTokenizer.from_pretrained(MINILM).save_pretrained(folder)
     else:
-        ViTModel(ViTConfig(**tiny), add_pooling_layer=False).save_pretrained(folder)  # ViTConfig's defaults: ViT-B/16, 224 px
+        ViTModel(_config(case), add_pooling_layer=False).save_pretrained(folder)
         ViTImageProcessor(size={"height": 224, "width": 224}).save_pretrained(folder)
 
 
-def train_flops_per_example(case: str, work: Path, seed: int) -> float:
+def train_flops_per_example(case: str, work: Path) -> float:
     """Forward + backward FLOPs of one training example of a GPU case: 6 x the weights of the matrix
     products applied to every token (the linear and convolution layers but the pooler's) x the
     example's tokens, plus 12 x layers x width x tokens^2 for the attention scores and their use (the count
     behind MFU; padding is not useful work, so text counts each example's own tokens; the pooler and the
-    classifier act once per example and are left out). The model is built on the meta device: no memory."""
+    classifier act once per example and are left out). The model is built on the meta device: no memory.
+    The same for every run of a case (the split does not depend on the seed), so counted once per case."""
     import torch
     from torch import nn
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer
 
     from hubtransfer.data import prepare_data
 
-    recipe = _recipe(case, work, seed)
-    data = prepare_data(recipe.data, "text" if case == "bert-base" else "image")
-    config = AutoConfig.from_pretrained(recipe.model.id)
+    recipe = _recipe(case, work)
+    data = prepare_data(recipe.data, "text" if _is_text(case) else "image")
+    config = _config(case)
     with torch.device("meta"):
         model = AutoModel.from_config(config)
     per_token = [m for name, m in model.named_modules() if not name.startswith("pooler")]
     weights = sum(m.weight.numel() for m in per_token if isinstance(m, (nn.Linear, nn.Conv2d)))
     layers, width = config.num_hidden_layers, config.hidden_size
-    if case == "bert-base":
-        tok = AutoTokenizer.from_pretrained(recipe.model.id)
+    if _is_text(case):
+        tok = AutoTokenizer.from_pretrained(MINILM)
         lengths = [len(ids) for ids in tok(list(data.splits["train"]["text"]), truncation=True, max_length=recipe.data.max_length)["input_ids"]]
     else:
         lengths = [(config.image_size // config.patch_size) ** 2 + 1] * len(data.splits["train"])  # patches + [CLS]
@@ -189,7 +196,7 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     recipe = _recipe(case, work, seed)
     precision, _ = resolve_precision(recipe.train.precision)
     bf16 = side not in ("trainer-a", "trainer-onthefly-fp32") and precision == "bf16"
-    text = case.startswith("minilm") or case == "bert-base"
+    text = _is_text(case)
     data = prepare_data(recipe.data, "text" if text else "image")
     model, train, val, test, collator, processing = (_text_setup if text else _image_setup)(case, side, recipe, data)
     t = recipe.train
@@ -313,13 +320,13 @@ def worker(case: str, side: str, seed: int) -> int:
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        if case in GPU_CASES:
+            _random_checkpoint(case, _model_dir(case, Path(tmp)))
         out = run_hubtransfer(case, Path(tmp), seed) if side == "hubtransfer" else run_trainer(case, side, Path(tmp), seed)
-        out.update(case=case, side=side, seed=seed, wall_seconds=round(time.perf_counter() - started, 2),
-                   peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                   device=torch.cuda.get_device_name() if torch.cuda.is_available() else platform.machine(),
-                   peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None)
-        if case in GPU_CASES:  # after the peaks are read: this loads the data again
-            out["train_tflops"] = round(train_flops_per_example(case, Path(tmp), seed) * out["samples_per_second"] / 1e12, 6)
+    out.update(case=case, side=side, seed=seed, wall_seconds=round(time.perf_counter() - started, 2),
+               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               device=torch.cuda.get_device_name() if torch.cuda.is_available() else platform.machine(),
+               peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None)
     print("BENCH " + json.dumps(out), flush=True)
     return 0
 
@@ -338,8 +345,9 @@ def _spawn(case: str, side: str, seed: int) -> dict:
     return result
 
 
-def summarise(runs: list[dict], peak: float | None = None) -> list[dict]:
-    """Medians per case and side, and hubtransfer's ratios to each peer; MFU where ``peak`` (TFLOP/s) is known."""
+def summarise(runs: list[dict], peak: float | None = None, flops: dict | None = None) -> list[dict]:
+    """Medians per case and side, and hubtransfer's ratios to each peer; with ``flops`` (case -> training FLOPs
+    per example) the model's TFLOP/s, and MFU where ``peak`` (TFLOP/s) is known."""
     rows = []
     for case in dict.fromkeys(r["case"] for r in runs):
         by_side = {}
@@ -349,11 +357,13 @@ def summarise(runs: list[dict], peak: float | None = None) -> list[dict]:
                 continue
             values = lambda k: [r[k] for r in rs if r.get(k) is not None]  # noqa: E731
             med = lambda k: statistics.median(values(k)) if values(k) else None  # noqa: E731
-            keys = ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy", "seconds_to_target", "train_tflops", "peak_gpu_mb")
+            keys = ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy", "seconds_to_target", "peak_gpu_mb")
             by_side[side] = {k: med(k) for k in keys}
             by_side[side].update(n=len(rs), precision=rs[0]["precision"], device=rs[0].get("device"))
-            if peak and by_side[side]["train_tflops"] is not None:
-                by_side[side]["mfu"] = round(by_side[side]["train_tflops"] / peak, 4)
+            if flops and case in flops:
+                by_side[side]["train_tflops"] = round(flops[case] * by_side[side]["samples_per_second"] / 1e12, 6)
+                if peak:
+                    by_side[side]["mfu"] = round(by_side[side]["train_tflops"] / peak, 4)
         ours = by_side.get("hubtransfer")
         for side, peer in by_side.items():
             if side == "hubtransfer" or ours is None:
@@ -430,7 +440,11 @@ def main(argv=None) -> int:
             for side in SIDES[case]:
                 if args.sides is None or side in args.sides:
                     runs.append(_spawn(case, side, seed=rep))  # both sides share each repeat's seed
-    rows = summarise(runs, peak)
+    with tempfile.TemporaryDirectory() as tmp:
+        flops = {c: train_flops_per_example(c, Path(tmp)) for c in dict.fromkeys(r["case"] for r in runs) if c in GPU_CASES}
+    if flops:
+        meta["train_flops_per_example"] = flops
+    rows = summarise(runs, peak, flops)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=2))
     print(table(rows, meta))
