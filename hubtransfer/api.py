@@ -16,15 +16,17 @@ from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
-from hubtransfer import adapters, checkpoint, plots
+from hubtransfer import adapters, checkpoint, choices, diagnostics, plots
 from hubtransfer.data import PreparedData, prepare_task_data
+from hubtransfer.environment import cpu_flags, cpu_model
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence import report as evidence_report
 from hubtransfer.features import FeatureClassifier, FeatureDataset, collate_features, key_parts, split_features, split_head
 from hubtransfer.hub.card import license_of, write_card
 from hubtransfer.hub.push import push_folder
 from hubtransfer.loop import autocast_dtype, evaluate, fit, make_loaders, resolve_precision
-from hubtransfer.model import build_model, check_task_fits, fetch_config, resolve_model_dir, save_model
+from hubtransfer.metrics import per_class
+from hubtransfer.model import build_model, check_task_fits, fetch_config, resolve_model_dir, save_model, sentence_pooling_of
 from hubtransfer.recipe import Recipe, load_recipe
 from hubtransfer.strategies import apply_strategy, parse_strategy
 from hubtransfer.problems import configure_model, task_for, tuned_for_test
@@ -79,11 +81,16 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     set_seed(recipe.train.seed)
 
     config = fetch_config(recipe.model)
+    chosen = [c for c in [choices.choose_pooling(recipe, task, sentence_pooling_of(recipe.model))] if c is not None]
+    recipe = choices.apply(recipe, chosen)
     check_task_fits(config, task, recipe)
     with accelerator.main_process_first():
         data = prepare_task_data(task, recipe)
     logger.info("data: %s", data.info["sizes"])
     model_dir = resolve_model_dir(recipe.model)
+    found = choices.from_data(recipe, task, data, task.load_processor(model_dir, recipe), accelerator.num_processes)
+    recipe, chosen = choices.apply(recipe, found), chosen + found
+    choices.log(chosen)
     processor = task.load_processor(model_dir, recipe)
     with accelerator.main_process_first():
         encoded = task.encode(data, processor, recipe)
@@ -94,7 +101,7 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     else:
         plan = apply_strategy(model, recipe.strategy)
     logger.info("strategy %s: %s of %s parameters train (%.2f%%)", plan["strategy"], f"{plan['trainable_params']:,}", f"{plan['total_params']:,}", 100 * plan["trainable_share"])
-    extra = {"precision": mixed, "precision_reason": why}
+    extra = {"precision": mixed, "precision_reason": why, "choices": chosen}
     trainer = _Trainable(model, encoded, task.collate(processor, recipe))
     if plan["strategy"] == "head" and recipe.train.cache_features:
         trainer, extra["features"] = _feature_route(trainer, recipe, task, data, processor, model_dir, accelerator, mixed)
@@ -144,8 +151,8 @@ def _linear_probe(recipe: Recipe, task, data: PreparedData, processor, model_dir
     ``train.probe_epochs`` at ``train.probe_lr``; the best head by validation stays in the model."""
     d = recipe.to_dict()
     d["strategy"] = "head"
-    d["train"].update(epochs=recipe.train.probe_epochs, max_steps=None, lr=recipe.train.probe_lr, head_lr=None,
-                      warmup_ratio=0.0, checkpoint_every=None, eval_at_start=False, early_stopping={"metric": recipe.train.early_stopping.metric})
+    d["train"].update(epochs=recipe.train.probe_epochs, max_steps=None, lr=recipe.train.probe_lr, head_lr=None, warmup_ratio=0.0,
+                      checkpoint_every=None, eval_at_start=False, early_stopping={"metric": recipe.train.early_stopping.metric, "patience": None})
     probe_recipe = load_recipe(d)
     apply_strategy(trainer.model, "head")
     head = _Trainable(trainer.model, trainer.encoded, trainer.collate)
@@ -154,7 +161,8 @@ def _linear_probe(recipe: Recipe, task, data: PreparedData, processor, model_dir
         head, info = _feature_route(head, probe_recipe, task, data, processor, model_dir, accelerator, mixed)
     loaders, sampler = make_loaders(head.encoded, head.collate, probe_recipe)
     logger.info("lp-ft: probe phase, head only, %g epochs at lr %g", probe_recipe.train.epochs, probe_recipe.train.lr)
-    result = fit(head.model, loaders, sampler, probe_recipe, accelerator, task.scorer(data.labels), None)
+    result = fit(head.model, loaders, sampler, probe_recipe, accelerator, task.scorer(data.labels), None,
+                 class_weights=choices.class_weight_tensor(probe_recipe, data.labels))
     accelerator.free_memory()  # forget the probe's model/optimizer: the fine-tuning phase's checkpoints hold only its own
     apply_strategy(trainer.model, "full")
     best = result.best or {}
@@ -185,7 +193,11 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
         loaders, sampler = make_loaders(trainer.encoded, trainer.collate, recipe)
         log_path = staging / "metrics.jsonl" if accelerator.is_main_process else None
         scorer = task.scorer(data.labels)
-        result = fit(trainer.model, loaders, sampler, recipe, accelerator, scorer, log_path, checkpoint_dir=ckpt_dir, best_dir=staging)
+        result = fit(trainer.model, loaders, sampler, recipe, accelerator, scorer, log_path, checkpoint_dir=ckpt_dir, best_dir=staging,
+                     class_weights=choices.class_weight_tensor(recipe, data.labels))
+        if result.lr_search is not None:  # the recipe saved with the model names the rate it trained at
+            extra["choices"] = extra["choices"] + [_lr_choice(result.lr_search)]
+            recipe = choices.apply(recipe, extra["choices"][-1:])
         if parse_strategy(recipe.strategy).kind == "gradual":  # the share it reached by the last epoch, not all it might have
             plan["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
             plan["trainable_share"] = plan["trainable_params"] / plan["total_params"]
@@ -197,7 +209,16 @@ def _train_and_save(recipe, task, accelerator, model, processor, trainer: _Train
         for tracker in accelerator.trackers:
             # Not end_training(): it also destroys the process group, which the barriers below still need.
             tracker.finish()
+        baseline = _classical_baseline(recipe, task, data)
         run = _run_record(recipe, data, plan, result, test, wall, extra)
+        run["baseline"] = baseline
+        run["diagnostics"] = diagnostics.check_run(
+            history=result.history, metric=recipe.train.early_stopping.metric, best_step=run["metrics"]["best_step"],
+            test=test["metrics"], baseline=baseline, confusion=test.get("confusion"), labels=data.labels,
+            n_validation=data.info["sizes"]["validation"], validation_fraction=recipe.data.validation_fraction)
+        # metrics.json: the numbers only (two runs of one recipe give equal files); the baseline's time is in the run record
+        run["metrics"]["baseline"] = {k: v for k, v in baseline.items() if k != "seconds"} if baseline else None
+        run["metrics"]["diagnostics"] = run["diagnostics"]
         run["card"] = card_facts(recipe, model_dir)
         unwrapped = accelerator.unwrap_model(model)  # ``model`` itself when only its head was prepared
         if "thresholds" in test:  # saved with the model: `hubtransfer predict` and eval apply them
@@ -280,15 +301,19 @@ def _run_record(recipe, data, plan, result, test, wall, extra) -> dict:
         "data": data.info,
         "strategy": {k: plan[k] for k in ("strategy", "trainable_params", "total_params", "trainable_share", "adapter") if k in plan},
         "metrics": {"test": test["metrics"], "validation_best": best.get("validation"), "best_step": best.get("step"),
-                    **({"test_per_label": test["per_label"]} if "per_label" in test else {})},
+                    **({"test_per_label": test["per_label"]} if "per_label" in test else {}),
+                    **({"test_per_class": per_class(test["confusion"], data.labels)} if test.get("confusion") else {})},
         "training": {
             "steps": result.steps,
             "stopped_early": result.stopped_early,
             "train_seconds": round(result.train_seconds, 2),
             "wall_seconds": round(wall, 2),
             "train_samples_per_second": round(result.samples_per_second, 2),
-            **extra,
+            "lr": result.lr,
+            "lr_search": result.lr_search,
+            **{k: v for k, v in extra.items() if k != "choices"},
         },
+        "choices": choices.as_records(extra.get("choices", [])),
         "environment": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -296,6 +321,8 @@ def _run_record(recipe, data, plan, result, test, wall, extra) -> dict:
             "accelerate": accelerate.__version__,
             "datasets": datasets.__version__,
             "machine": platform.machine(),
+            "cpu": cpu_model(),
+            "bf16_flags": cpu_flags(),
             "threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         },
@@ -312,6 +339,29 @@ def _write_reports(folder: Path, recipe: Recipe, data: PreparedData, run: dict, 
     if result.history:
         plots.training_curves(result.history, recipe.train.early_stopping.metric, folder / "training_curves.png")
     (folder / RUN_MARKER).write_text(json.dumps(run, indent=2), encoding="utf-8")
+
+
+def _lr_choice(search: dict) -> choices.Choice:
+    scores = ", ".join(f"{lr:g}: {v:.4f}" for lr, v in zip(search["candidates"], search["scores"]))
+    return choices.Choice("train.lr", search["chosen"], "auto", f"best validation {search['metric']} after {search['rung_step']} of "
+                          f"{search['steps']} steps among the candidates ({scores})", search)
+
+
+BASELINE_TASKS = ("text-classification", "image-classification")
+
+
+def _classical_baseline(recipe: Recipe, task, data: PreparedData) -> dict | None:
+    """The classical baseline on the run's own split (main process; single-label text or image classification)."""
+    if not recipe.train.baseline or recipe.problem != "single-label" or task.name not in BASELINE_TASKS:
+        return None
+    if not PartialState().is_main_process:
+        return None
+    from hubtransfer.evidence.baselines import classical_baseline
+
+    result = classical_baseline(data, task.modality, recipe.train.early_stopping.metric)
+    logger.info("classical baseline (%s): test %s (%.1f s)", result["name"], json.dumps({k: round(v, 4) for k, v in result["test"].items()}),
+                result["seconds"])
+    return {k: result[k] for k in ("name", "C", "validation", "test")} | {"seconds": result["seconds"]}
 
 
 def base_reference(recipe: Recipe, model_dir: Path) -> str:

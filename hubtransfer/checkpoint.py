@@ -52,6 +52,8 @@ def save(accelerator: Accelerator, root: Path, step: int, loop_state: dict, best
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    # Every process writes its own RNG state into the folder: all must be done before the main process renames it.
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         best.copy_to(tmp / BEST_WEIGHTS)
         (tmp / LOOP_STATE).write_text(json.dumps(loop_state), encoding="utf-8")
@@ -63,11 +65,16 @@ def save(accelerator: Accelerator, root: Path, step: int, loop_state: dict, best
     return final
 
 
+def read_loop_state(path: Path) -> dict:
+    """The loop state a checkpoint holds, without restoring anything."""
+    return json.loads((path / LOOP_STATE).read_text(encoding="utf-8"))
+
+
 def load(accelerator: Accelerator, path: Path, best: "BestWeights") -> dict:
     """Restore model / optimizer / scheduler / RNG and ``best`` from ``path``; return the loop state."""
     accelerator.load_state(str(path))
     best.copy_from(path / BEST_WEIGHTS)
-    return json.loads((path / LOOP_STATE).read_text(encoding="utf-8"))
+    return read_loop_state(path)
 
 
 class BestWeights:
@@ -77,9 +84,9 @@ class BestWeights:
     others wait for it (the weights are the same in every process).
     """
 
-    def __init__(self, accelerator: Accelerator, folder: Path | None):
+    def __init__(self, accelerator: Accelerator, folder: Path | None, name: str = BEST_WEIGHTS):
         self.accelerator = accelerator
-        self.path = folder / BEST_WEIGHTS if folder is not None else None
+        self.path = folder / name if folder is not None else None
         self._memory: dict | None = None
         self.held = False
 

@@ -138,6 +138,18 @@ class ClassificationScorer:
                 "confusion": confusion(preds, refs, self.num_labels)}
 
 
+def per_class(confusion_matrix: list[list[int]], labels: list[str]) -> dict[str, dict]:
+    """Precision, recall, F1 and support of each class from a confusion matrix (rows true, columns predicted)."""
+    m = np.asarray(confusion_matrix, dtype=float)
+    tp, predicted, support = np.diag(m), m.sum(axis=0), m.sum(axis=1)
+    out = {}
+    for i, name in enumerate(labels):
+        p = tp[i] / predicted[i] if predicted[i] else 0.0
+        r = tp[i] / support[i] if support[i] else 0.0
+        out[name] = {"precision": float(p), "recall": float(r), "f1": float(2 * p * r / (p + r)) if p + r else 0.0, "support": int(support[i])}
+    return out
+
+
 def confusion(predictions, references, num_labels: int) -> list[list[int]]:
     """Rows are true labels, columns predictions."""
     matrix = np.zeros((num_labels, num_labels), dtype=np.int64)

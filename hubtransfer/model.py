@@ -63,6 +63,23 @@ def fetch_config(spec: ModelSpec):
     return AutoConfig.from_pretrained(spec.id, revision=spec.revision, trust_remote_code=spec.trust_remote_code)
 
 
+def sentence_pooling_of(spec: ModelSpec) -> str | None:
+    """The pooling a sentence-embedding checkpoint was trained with ('mean' / 'cls'), read from its small
+    sentence-transformers files (a local folder, or two JSON files from the Hub); None for other checkpoints."""
+    from hubtransfer.choices import sentence_pooling
+
+    local = Path(spec.id).expanduser()
+    if local.is_dir():
+        return sentence_pooling(local)
+    files = {}
+    for name in ("modules.json", "1_Pooling/config.json"):
+        try:
+            files[name] = Path(hf_hub_download(spec.id, name, revision=spec.revision)).read_text(encoding="utf-8")
+        except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError, HFValidationError, OSError):
+            files[name] = None
+    return sentence_pooling(None, files)
+
+
 def resolve_model_dir(spec: ModelSpec) -> Path:
     """A local folder holding the checkpoint: the folder itself, or a Hub snapshot (safetensors only unless allowed)."""
     local = Path(spec.id).expanduser()
@@ -115,8 +132,9 @@ def _modality(config) -> str | None:
 
 
 def needs_custom_head(recipe: Recipe) -> bool:
-    """Pooled / MLP heads are not in the checkpoint's own classes: they use modeling_hubtransfer."""
-    return recipe.head.type == "mlp" or recipe.head.pooling != "native"
+    """Pooled / MLP heads are not in the checkpoint's own classes: they use modeling_hubtransfer. (``auto`` pooling
+    is resolved before the model is built; unresolved, it counts as the checkpoint's own.)"""
+    return recipe.head.type == "mlp" or recipe.head.pooling not in ("native", "auto")
 
 
 @contextmanager
@@ -202,7 +220,7 @@ def _custom_model(task, model_dir, recipe, id2label, label2id, common):
 
 def resolve_pooling(recipe: Recipe, backbone: nn.Module) -> str:
     """The head's pooling for modeling_hubtransfer: 'native' is the backbone's pooler where it has one, else the first token."""
-    if recipe.head.pooling != "native":
+    if recipe.head.pooling not in ("native", "auto"):
         return recipe.head.pooling
     return "pooler" if getattr(backbone, "pooler", None) is not None else "cls"
 

@@ -87,7 +87,7 @@ def recipe_problems(recipe) -> list[str]:
         problems.append(f"problem '{p}' applies to {list(PROBLEM_TASKS)}, not task '{recipe.task}'; drop problem")
     metric = recipe.train.early_stopping.metric
     watchable = PROBLEMS.get(p).watchable
-    if p != SINGLE_LABEL and metric not in watchable:  # single-label recipes: checked against their task's metrics
+    if p != SINGLE_LABEL and metric is not None and metric not in watchable:  # single-label recipes: checked against their task's metrics
         lower = " (lower is better; the best model maximises the watched metric)" if metric in REGRESSION_METRICS else ""
         problems.append(f"train.early_stopping.metric '{metric}' is not watched for problem {p}{lower}; use one of {list(watchable)}")
     if recipe.data.label_separator is not None and p != "multi-label":

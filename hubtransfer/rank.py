@@ -24,7 +24,7 @@ from datasets import DatasetDict
 from hubtransfer.data import PreparedData, prepare_data
 from hubtransfer.evidence.runs import Variant, run_variants, with_changes
 from hubtransfer.features import key_parts, split_features, split_head
-from hubtransfer.loop import autocast_dtype, resolve_precision
+from hubtransfer.loop import autocast_dtype, resolve_precision, total_steps
 from hubtransfer.model import build_model, check_task_fits, fetch_config, quiet_transformers, resolve_model_dir
 from hubtransfer.recipe import Recipe, RecipeError, load_recipe
 from hubtransfer.select import SCORES
@@ -132,7 +132,8 @@ def _budget(recipe: Recipe, data: PreparedData) -> dict:
     sizes = data.info["sizes"]
     t = recipe.train
     per_epoch = -(-sizes["train"] // t.batch_size)
-    epochs = t.max_steps / per_epoch if t.max_steps else t.epochs
+    steps_per_epoch, steps = total_steps(recipe, per_epoch)
+    epochs = steps / steps_per_epoch
     evals = max(1, round(epochs)) if t.eval_every == "epoch" else max(1, round(epochs * per_epoch / t.eval_every))
     return {"strategy": recipe.strategy, "epochs": round(epochs, 3), "train": sizes["train"], "validation": sizes["validation"],
             "test": sizes["test"], "evaluations": evals}
@@ -182,7 +183,7 @@ def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | N
     """Fine-tune every candidate by the recipe; a finished run found in the report folder is reused."""
     from scipy.stats import kendalltau
 
-    metric = recipe.train.early_stopping.metric
+    metric = recipe.watched_metric
     root = (report_dir or Path(recipe.output_dir + "-rank")) / "validation"
     variants = []
     for c in scored:

@@ -59,12 +59,26 @@ class DataSpec(_Section):
     split_seed: int = Field(0, description="Salt of the hash that assigns examples to splits.")
     max_train_samples: int | None = Field(None, gt=0, description="Keep the first N training examples (of the fixed split).")
     max_eval_samples: int | None = Field(None, gt=0, description="Keep the first N validation and test examples.")
-    max_length: int = Field(128, gt=0, description="Token limit for text inputs.")
+    max_length: Union[Literal["auto"], int] = Field(
+        "auto", description="Token limit for text inputs. 'auto': the 95th percentile of the training texts' token counts, "
+        "rounded up to a multiple of 8, at most min(256, the checkpoint's limit), at least 16."
+    )
     pad_to_multiple_of: int = Field(
         8, ge=1, description="Text batches pad to a multiple of this many tokens: fewer distinct tensor sizes keep the CPU heap "
         "from fragmenting (MiniLM peak RSS 2.25 -> 1.62 GB at the same speed) and suit GPU tensor cores; 1 pads to the longest text only."
     )
-    image_size: int | None = Field(None, gt=0, description="Resize images to this square size (default: the processor's).")
+    image_size: Union[Literal["auto"], int, None] = Field(
+        "auto", description="Resize images to this square size. null: the processor's. 'auto': the processor's for images at "
+        "least that large; smaller images are enlarged to twice their median side (a multiple of 32), at least 96, at most "
+        "the processor's size."
+    )
+
+    @field_validator("max_length", "image_size")
+    @classmethod
+    def _positive_size(cls, v, info):
+        if isinstance(v, int) and v <= 0:
+            raise ValueError(f"data.{info.field_name} must be 'auto' or a positive number, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> "DataSpec":
@@ -80,9 +94,11 @@ class HeadSpec(_Section):
     type: Literal["linear", "mlp"] = Field("linear", description="'linear': a new output layer; 'mlp': hidden layers + output layer.")
     hidden_sizes: list[int] = Field(default_factory=list, description="Hidden layer sizes of an 'mlp' head.")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout before each layer of an 'mlp' head.")
-    pooling: Literal["native", "mean", "cls"] = Field(
-        "native",
-        description="Features the head reads. 'native': the checkpoint's own (stock class, loads without code). "
+    pooling: Literal["auto", "native", "mean", "cls"] = Field(
+        "auto",
+        description="Features the head reads. 'auto': what the checkpoint was trained to give (a sentence-embedding "
+        "checkpoint's own pooling from its 1_Pooling/config.json, mean or cls; 'native' for every other checkpoint, for "
+        "strategy lora and for tasks that read every token). 'native': the checkpoint's own (stock class, loads without code). "
         "'mean' / 'cls': mean of the tokens or the first token (suits sentence encoders such as all-MiniLM); "
         "like an 'mlp' head, this saves a small modeling file and loading needs trust_remote_code=True.",
     )
@@ -109,23 +125,73 @@ class TaskHeadSpec(_Section):
 
 class EarlyStoppingSpec(_Section):
     metric: str | None = Field(
-        None, description="Validation metric watched for the best model and early stopping (default: the task's, "
-        "accuracy for classification, entity f1 for token-classification)."
+        None, description="Validation metric watched for the best model, the learning-rate choice and early stopping. null: "
+        "the task's (accuracy for classification, entity f1 for token-classification; f1_micro / r_squared for multi-label / "
+        "regression), except that single-label classification watches macro f1 where the training labels are imbalanced "
+        "(train.imbalance_ratio)."
     )
-    patience: int | None = Field(None, ge=1, description="Stop after this many evaluations without improvement (off when null).")
+    patience: Union[Literal["auto"], int, None] = Field(
+        "auto", description="Stop after this many evaluations without improvement; null: never. 'auto': 3 when the run "
+        "has at least 6 evaluations, else never."
+    )
+
+    @field_validator("patience")
+    @classmethod
+    def _positive_patience(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"train.early_stopping.patience must be 'auto', null or at least 1, got {v}")
+        return v
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
 
 
+class LrSearchSpec(_Section):
+    candidates: list[float] | None = Field(
+        None, description="Learning rates tried when train.lr is 'auto'. null: by what trains (full / top / lp-ft / gradual: "
+        "text 3e-5, 1e-4, 3e-4; images 3e-4, 1e-3, 3e-3; head on cached features: 1e-3, 3e-3, 1e-2; lora: 3e-4, 1e-3, 3e-3)."
+    )
+    fraction: float = Field(
+        0.2, gt=0, lt=1, description="Each candidate trains this share of the run's steps (on the run's own schedule); the one "
+        "with the best validation score there continues to the end, the others stop. The search costs "
+        "(candidates - 1) x fraction of a run."
+    )
+
+    @field_validator("candidates")
+    @classmethod
+    def _two_or_more(cls, v):
+        if v is not None and (len(v) < 2 or any(x <= 0 for x in v)):
+            raise ValueError(f"train.lr_search.candidates needs two or more positive learning rates, got {v}")
+        return v
+
+
 class TrainSpec(_Section):
-    epochs: float = Field(3, gt=0, description="Training epochs (fractions allowed).")
+    epochs: Union[Literal["auto"], float] = Field(
+        "auto", description="Training epochs (fractions allowed). 'auto': enough epochs for train.min_steps optimizer steps, "
+        "at least 2 and at most train.max_auto_epochs (early stopping ends it sooner when validation stops improving)."
+    )
+    min_steps: int = Field(600, gt=0, description="epochs 'auto': the run takes at least this many optimizer steps (within max_auto_epochs).")
+    max_auto_epochs: int = Field(20, ge=2, description="epochs 'auto': never more than this many epochs.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
-    lr: float = Field(5e-5, gt=0, description="Peak learning rate of the backbone (and of the head unless head_lr is set).")
+    lr: Union[Literal["auto"], float] = Field(
+        "auto", description="Peak learning rate of the backbone (and of the head unless head_lr is set). 'auto': chosen on "
+        "validation among train.lr_search.candidates (successive halving, see lr_search)."
+    )
+    lr_search: LrSearchSpec = Field(default_factory=LrSearchSpec)
     head_lr: float | None = Field(None, gt=0, description="Learning rate of the new head (default: lr).")
     layer_decay: float | None = Field(
         None, gt=0, le=1, description="Layer-wise learning-rate decay: a block k blocks below the head trains at lr * layer_decay**k "
         "(embeddings one step below the lowest block); null: one rate for the backbone."
     )
     weight_decay: float = Field(0.01, ge=0)
+    class_weights: Union[Literal["auto", "none"], dict[str, float]] = Field(
+        "auto", description="Single-label classification: weights of the classes in the loss. 'auto': where the training "
+        "labels are imbalanced (largest / smallest class >= train.imbalance_ratio), each class weighs "
+        "sqrt(n_train / (classes x its count)); else none. 'none': plain cross-entropy. A mapping {label: weight} sets them "
+        "(labels left out weigh 1)."
+    )
+    imbalance_ratio: float = Field(
+        3.0, ge=1, description="Training labels count as imbalanced when the largest class has at least this many times the "
+        "examples of the smallest: class_weights 'auto' then weights the loss and the watched metric defaults to macro f1."
+    )
     batch_size: int = Field(32, gt=0, description="Examples per process per step (before accumulation).")
     eval_batch_size: int = Field(64, gt=0)
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps.")
@@ -151,6 +217,10 @@ class TrainSpec(_Section):
         True, description="strategy=head: run the frozen backbone once, cache its features on disk and train the head on them."
     )
     seed: int = 0
+    baseline: bool = Field(
+        True, description="Also fit the classical baseline on the same split (tf-idf + logistic regression for text, "
+        "pixels + logistic regression for images; single-label classification) and report it beside the model."
+    )
     log_with: list[Literal["tensorboard"]] = Field(default_factory=list, description="Accelerate trackers, e.g. [tensorboard].")
     checkpoint_every: Union[Literal["epoch"], int, None] = Field(
         "epoch", description="Checkpoint (model, optimizer, scheduler, RNG, position) every epoch, every N steps, or never (null)."
@@ -163,6 +233,20 @@ class TrainSpec(_Section):
     def _positive_steps(cls, v, info):
         if isinstance(v, int) and v <= 0:
             raise ValueError(f"train.{info.field_name} must be 'epoch' or a positive step count, got {v}")
+        return v
+
+    @field_validator("epochs", "lr")
+    @classmethod
+    def _positive_or_auto(cls, v, info):
+        if not isinstance(v, str) and v <= 0:
+            raise ValueError(f"train.{info.field_name} must be 'auto' or a positive number, got {v}")
+        return v
+
+    @field_validator("class_weights")
+    @classmethod
+    def _positive_weights(cls, v):
+        if isinstance(v, dict) and any(w <= 0 for w in v.values()):
+            raise ValueError(f"train.class_weights must be positive, got {v}")
         return v
 
 
@@ -240,17 +324,18 @@ class Recipe(_Section):
 
         task = get_task(self.task)
         self._watched_metric(task)
-        if task.custom_class is None and (self.head.type != "linear" or self.head.pooling != "native"):
+        if task.custom_class is None and (self.head.type != "linear" or self.head.pooling not in ("native", "auto")):
             raise ValueError(f"head.type / head.pooling do not apply to task '{self.task}' (got type={self.head.type}, "
                              f"pooling={self.head.pooling}): pooled and MLP heads read one vector per input, and a {self.task} "
                              "head reads every token. Drop the head settings (the checkpoint's own linear head per token is used)")
         if self.hub.push and not self.hub.repo_id:
             raise ValueError("hub.push is true but hub.repo_id is empty; set hub.repo_id=you/model-name")
-        if self.train.early_stopping.patience and self.train.eval_every == "epoch" and self.train.epochs < 2:
+        patience, epochs = self.train.early_stopping.patience, self.train.epochs
+        if isinstance(patience, int) and self.train.eval_every == "epoch" and epochs != "auto" and epochs < 2:
             raise ValueError("train.early_stopping.patience needs several evaluations; raise train.epochs or set train.eval_every to a step count")
         _check_heads(self)
         if self.strategy == "lora":
-            if self.head.type != "linear" or self.head.pooling != "native":
+            if self.head.type != "linear" or self.head.pooling not in ("native", "auto"):
                 raise ValueError("strategy 'lora' needs the checkpoint's own head (head.type=linear, head.pooling=native), so the "
                                  "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another strategy")
             if self.train.layer_decay is not None:
@@ -258,19 +343,28 @@ class Recipe(_Section):
         self._problem_checks()
         return self
 
-    def _watched_metric(self, task) -> None:
-        """The task's metric when the recipe names none; a named one must be one the task computes. Multi-label and
-        regression recipes watch their problem's metrics instead (checked in :meth:`_problem_checks`)."""
+    @property
+    def watched_metric(self) -> str:
+        """The metric the run watches: the recipe's, else the task's (or problem's) default. A finished run's
+        recipe.yaml names the one it used (single-label runs on imbalanced labels watch macro f1, chosen from the data)."""
         from hubtransfer.problems import PROBLEMS, SINGLE_LABEL
+        from hubtransfer.tasks import get_task
+
+        if self.train.early_stopping.metric is not None:
+            return self.train.early_stopping.metric
+        if self.problem != SINGLE_LABEL:
+            return PROBLEMS.get(self.problem).default_metric
+        return get_task(self.task).default_metric
+
+    def _watched_metric(self, task) -> None:
+        """A named metric must be one the task computes (left unset, it is chosen from the data). Multi-label and
+        regression recipes watch their problem's metrics instead (checked in :meth:`_problem_checks`)."""
+        from hubtransfer.problems import SINGLE_LABEL
 
         stopping = self.train.early_stopping
-        if self.problem != SINGLE_LABEL:
-            if stopping.metric is None:
-                stopping.metric = PROBLEMS.get(self.problem).default_metric
+        if self.problem != SINGLE_LABEL or stopping.metric is None:
             return
-        if stopping.metric is None:
-            stopping.metric = task.default_metric
-        elif task.name == MULTI_TASK:
+        if task.name == MULTI_TASK:
             return  # head metrics (head/metric) and the means: checked against the heads in _check_heads
         elif stopping.metric not in task.metric_keys:
             known = list(task.metric_keys)
@@ -316,7 +410,7 @@ def _check_heads(recipe: Recipe) -> None:
 
 
 def _check_watched_metric(recipe: Recipe) -> None:
-    metric = recipe.train.early_stopping.metric
+    metric = recipe.watched_metric
     classify = [h.name for h in recipe.heads if h.type == "classification"]
     if "/" in metric:  # the loop maximises the watched metric: a regression head offers R² (RMSE / MAE fall as it improves)
         head, _, name = metric.partition("/")

@@ -38,11 +38,11 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
     require_evidence_task(recipe, "compare")
     started = time.perf_counter()
     folder = Path(report_dir) if report_dir else default_dir(recipe)
-    lrs = sorted(set(scratch_lrs or [recipe.train.lr * f for f in SCRATCH_LR_FACTORS]))
+    lrs = sorted(set(scratch_lrs or [base_lr(recipe) * f for f in SCRATCH_LR_FACTORS]))
     if any(lr <= 0 for lr in lrs):
         raise RecipeError([f"--scratch-lrs: learning rates must be positive, got {lrs}"])
     data, modality = load_data(recipe)
-    metric = recipe.train.early_stopping.metric
+    metric = recipe.watched_metric
     steps = steps_for(recipe, data.info["sizes"]["train"])
     every = eval_every or max(1, steps // EVALUATIONS)
     # Same budget on both sides: no early stopping, evaluations on one grid starting at step 0.
@@ -75,6 +75,18 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
 
     write_report(folder, "compare", report, f"Pretrained vs from scratch: `{recipe.model.id}` on `{recipe.data.source}`", plots.compare_curves)
     return report
+
+
+def base_lr(recipe: Recipe) -> float:
+    """The recipe's learning rate; for ``lr: auto``, the middle of the rates its search tries."""
+    if recipe.train.lr != "auto":
+        return recipe.train.lr
+    from hubtransfer.lr_search import default_candidates
+    from hubtransfer.strategies import parse_strategy
+    from hubtransfer.tasks import get_task
+
+    lrs = sorted(recipe.train.lr_search.candidates or default_candidates(parse_strategy(recipe.strategy).kind, get_task(recipe.task).modality))
+    return lrs[len(lrs) // 2]
 
 
 def _frozen_start(recipe: Recipe, samples: int = 1000) -> dict:

@@ -52,7 +52,7 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
     if seeds < 1:
         raise RecipeError([f"--seeds: at least one run per size, got {seeds}"])
     data, modality = load_data(recipe, "datasize")
-    metric = recipe.train.early_stopping.metric
+    metric = recipe.watched_metric
     n_train = data.info["sizes"]["train"]
     size_of = {f: max(1, round(f * n_train)) for f in fractions}
     sizes = sorted(set(size_of.values()))

@@ -83,14 +83,18 @@ def finished(folder: Path, recipe: Recipe) -> bool:
     from hubtransfer.api import RUN_MARKER
     from hubtransfer.loop import comparable
 
+    from hubtransfer.choices import resolved
+
     saved = folder / "recipe.yaml"
     if not ((folder / RUN_MARKER).is_file() and saved.is_file()):
         return False
     try:
         old = load_recipe(saved)
+        # The saved recipe names what the run chose from the data ('auto' keys); so does ``recipe`` once those are written in.
+        new = resolved(recipe, json.loads((folder / RUN_MARKER).read_text(encoding="utf-8")))
     except (RecipeError, ValueError):  # a recipe this version cannot read is not a run of this recipe
         return False
-    return comparable(old.to_dict()) == comparable(recipe.to_dict())
+    return comparable(old.to_dict()) == comparable(new.to_dict())
 
 
 def read_run(folder: Path) -> tuple[dict, list[dict]]:

@@ -48,7 +48,7 @@ def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = No
     sizes = sorted({min(n, full) for n in (sizes or [full])})
     if sizes[0] < 1:
         raise ValueError(f"sizes must be positive, got {sizes}")
-    metric = recipe.train.early_stopping.metric
+    metric = recipe.watched_metric
     variants = [Variant(f"{start}-n{n}-seed{seed}", _changes(recipe, start_id, n, full, seed, min_steps), {"start": start, "n": n, "seed": seed})
                 for n in sizes for seed in range(seeds if seeds_up_to is None or n <= seeds_up_to else 1) for start, start_id in (("original", original), ("source", source))]
     runs = run_variants(recipe, variants, folder / "runs" / "source", desc="source effect")

@@ -70,7 +70,7 @@ def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, rep
     if len(strategies) < 2 or problems:
         raise RecipeError(problems or [f"--strategies: a sweep needs at least two strategies, got {strategies}"])
     data, modality = load_data(recipe, "strategies")
-    metric = recipe.train.early_stopping.metric
+    metric = recipe.watched_metric
     variants = [Variant(s, variant_changes(recipe, s), {"strategy": s}) for s in strategies]
     runs = run_variants(recipe, variants, folder / "runs" / "strategies", desc="strategies")
     rows = [_row(r, metric) for r in runs]
@@ -106,7 +106,7 @@ def _row(done, metric: str) -> dict:
             "train_seconds": round(t["train_seconds"] + (t.get("features") or {}).get("extract_seconds", 0.0)
                                    + (t.get("probe") or {}).get("train_seconds", 0.0) + (t.get("probe") or {}).get("extract_seconds", 0.0), 2),
             "wall_seconds": t["wall_seconds"], "features_cached": bool((t.get("features") or {}).get("cached")),
-            "lr": done.recipe.train.lr, "epochs": done.recipe.train.epochs, "run": Path(done.recipe.output_dir).name}
+            "lr": done.run["training"].get("lr", done.recipe.train.lr), "epochs": done.recipe.train.epochs, "run": Path(done.recipe.output_dir).name}
 
 
 def _summary(r: dict, best: dict, best_test: dict) -> list[str]:

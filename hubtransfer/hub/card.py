@@ -337,6 +337,7 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         **_data_context(run),
         **_training_context(run),
         **_results_context(run),
+        **_choices_context(run),
         **_usage_context(run, repo_id),
         "labels": [(i, _cell(n)) for i, n in run.labels],
         "label_names": ", ".join(f"`{n}`" for _, n in run.labels),
@@ -485,8 +486,30 @@ def _early_stopping_md(run: _RunFolder) -> str:
 
 def _hardware(env: dict) -> str:
     device = env.get("cuda") or "CPU"
+    cpu = env.get("cpu") or env.get("machine", "unknown machine")
+    flags = f", {'/'.join(env['bf16_flags'])}" if env.get("bf16_flags") else ""
     threads = f", {env['threads']} threads" if env.get("threads") else ""
-    return f"{device} ({env.get('machine', 'unknown machine')}{threads})"
+    return f"{device} ({cpu}{flags}{threads})"
+
+
+def _choices_context(run: _RunFolder) -> dict:
+    """What the run chose from the data (the recipe's ``auto`` keys), its checks, and the classical baseline beside it."""
+    rows = [(f"`{c['key']}`", _cell(_value(c["value"])), _cell(_value(c["requested"])), _cell(c["why"])) for c in run.run.get("choices", [])]
+    base, test = run.run.get("baseline"), run.run["metrics"]["test"]
+    baseline_md = None
+    if base:
+        names = [(k, label) for k, label, _ in _card_metrics(run) if k in base["test"]]
+        cells = "; ".join(f"{label.lower()} {_metric(base['test'][k])} (this model {_metric(test.get(k))})" for k, label in names)
+        baseline_md = f"{_cell(base['name'])}, C = {base['C']:g}, fitted on the same training split: {cells}"
+    per_class = run.run["metrics"].get("test_per_class") or {}
+    return {
+        "choices": rows,
+        "checks": [_cell(f["message"]) for f in run.run.get("diagnostics", [])],
+        "checks_ran": "diagnostics" in run.run,
+        "baseline_md": baseline_md,
+        "per_class": [(_cell(name), _metric(v["precision"]), _metric(v["recall"]), _metric(v["f1"]), f"{v['support']:,}")
+                      for name, v in per_class.items()],
+    }
 
 
 def _hparams(recipe: dict) -> list[tuple[str, str]]:

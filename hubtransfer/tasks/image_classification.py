@@ -78,7 +78,7 @@ def load_processor(model_dir, recipe):
             f"model.id: '{recipe.model.id}' has no image processor ({type(e).__name__}); "
             "use a checkpoint that ships preprocessor_config.json or add one"
         ) from None
-    if recipe.data.image_size:
+    if isinstance(recipe.data.image_size, int):  # 'auto' is chosen from the data with this processor, then set
         s = recipe.data.image_size
         # Saved with the model so pipeline() sees exactly the training resolution.
         proc.size = {"height": s, "width": s}

@@ -33,8 +33,9 @@ def load_processor(model_dir, recipe):
     if len(tok) <= len(set(tok.all_special_tokens)) + 1:
         # Without tokenizer files transformers 5 builds an empty-vocabulary tokenizer: every word would be [UNK].
         raise _no_tokenizer(recipe, f"vocabulary of {len(tok)} tokens")
-    # Saved with the model, so pipeline() truncates where training did.
-    tok.model_max_length = recipe.data.max_length
+    if isinstance(recipe.data.max_length, int):  # 'auto' is chosen from the data with this tokenizer, then set
+        # Saved with the model, so pipeline() truncates where training did.
+        tok.model_max_length = recipe.data.max_length
     return tok
 
 

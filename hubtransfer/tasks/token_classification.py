@@ -41,7 +41,8 @@ def load_processor(model_dir, recipe):
             f"model.id: '{recipe.model.id}' has only a slow (Python) tokenizer ({type(tok).__name__}); token classification "
             "maps words to sub-tokens with a fast tokenizer's word_ids(). Use a checkpoint that ships tokenizer.json"
         )
-    tok.model_max_length = recipe.data.max_length  # saved with the model: pipeline() truncates where training did
+    if isinstance(recipe.data.max_length, int):  # 'auto' is chosen from the data with this tokenizer, then set
+        tok.model_max_length = recipe.data.max_length  # saved with the model: pipeline() truncates where training did
     return tok
 
 

@@ -1,4 +1,5 @@
-"""Fine-tune a tiny recipe; with KILL_AT_STEP=N, SIGKILL this process when optimizer step N begins."""
+"""Fine-tune a tiny recipe; with KILL_AT_STEP=N, SIGKILL this process when optimizer step N begins (counting every
+candidate's steps of a learning-rate search, with LR_AUTO=1)."""
 
 import os
 import signal
@@ -25,7 +26,8 @@ def main(model: str, data: str, out: str) -> None:
             return real_step(self, *a, **k)
 
         torch.optim.AdamW.step = step
-    finetune(text_recipe(model, data, out, train__lr=1e-2, train__epochs=3, train__checkpoint_every=5))
+    lr = {"lr": "auto", "lr_search": {"candidates": [3e-3, 1e-2, 3e-2]}} if os.environ.get("LR_AUTO") else {"lr": 1e-2}
+    finetune(text_recipe(model, data, out, train__epochs=3, train__checkpoint_every=5, **{f"train__{k}": v for k, v in lr.items()}))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from conftest import write_sentiment_csv
 WORKER = Path(__file__).with_name("_kill_worker.py")
 
 
-def _run(tiny_bert, data, out, kill_at=0):
-    env = {**os.environ, "KILL_AT_STEP": str(kill_at)}
+def _run(tiny_bert, data, out, kill_at=0, lr_auto=False):
+    env = {**os.environ, "KILL_AT_STEP": str(kill_at), **({"LR_AUTO": "1"} if lr_auto else {})}
     return subprocess.run([sys.executable, str(WORKER), str(tiny_bert), str(data), str(out)], env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -38,6 +38,28 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tiny_bert, tmp_
     assert _curve(tmp_path / "whole") == _curve(tmp_path / "resumed")
     assert (tmp_path / "whole" / "model.safetensors").read_bytes() == (tmp_path / "resumed" / "model.safetensors").read_bytes()
     assert not staging.exists() and not (tmp_path / "resumed" / "checkpoints").exists()
+
+
+def test_a_run_killed_after_its_learning_rate_search_resumes_without_searching_again(tiny_bert, tmp_path):
+    data = write_sentiment_csv(tmp_path / "r.csv")
+    whole = _run(tiny_bert, data, tmp_path / "whole", lr_auto=True)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    search = json.loads((tmp_path / "whole" / "hubtransfer_run.json").read_text())["training"]["lr_search"]
+    assert search["rung_step"] == 7 and search["extra_steps"] == 14  # 3 candidates x 7 of 36 steps
+
+    # 21 optimizer steps of search, a checkpoint of the winner at step 7, then 10 and 15; killed as step 19 begins.
+    killed = _run(tiny_bert, data, tmp_path / "resumed", kill_at=21 + 12, lr_auto=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert "lr search at step 7 of 36" in killed.stderr
+    resumed = _run(tiny_bert, data, tmp_path / "resumed", lr_auto=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming from step-15" in resumed.stderr and "lr search at" not in resumed.stderr
+    a, b = (json.loads((tmp_path / d / "hubtransfer_run.json").read_text()) for d in ("whole", "resumed"))
+    assert a["metrics"] == b["metrics"] and a["training"]["lr"] == b["training"]["lr"] == search["chosen"]
+    timeless = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert timeless(b["training"]["lr_search"]) == timeless(search)  # the record came back from the checkpoint
+    assert _curve(tmp_path / "whole") == _curve(tmp_path / "resumed")
+    assert (tmp_path / "whole" / "model.safetensors").read_bytes() == (tmp_path / "resumed" / "model.safetensors").read_bytes()
 
 
 def _curve(run_dir):

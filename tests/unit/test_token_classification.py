@@ -150,8 +150,8 @@ def test_words_and_tags_must_pair_up(tmp_path):
 
 def test_recipe_checks_for_the_task(tiny_bert, tmp_path):
     base = ner_recipe(tiny_bert, tmp_path / "d.jsonl", tmp_path / "o")
-    assert load_recipe(base).train.early_stopping.metric == "f1"  # entity F1, not token accuracy (mostly "O")
-    assert load_recipe({**base, "task": "text-classification"}).train.early_stopping.metric == "accuracy"
+    assert load_recipe(base).watched_metric == "f1"  # entity F1, not token accuracy (mostly "O")
+    assert load_recipe({**base, "task": "text-classification"}).watched_metric == "accuracy"
     with pytest.raises(RecipeError, match="head.type / head.pooling do not apply to task 'token-classification'"):
         load_recipe({**base, "head": {"pooling": "mean"}})
     with pytest.raises(RecipeError, match=r"'recal' is not computed for token-classification. Did you mean 'recall'\?"):

@@ -1,0 +1,357 @@
+"""Quality on data the defaults were not tuned on: the shipped recipes, only their data fields changed, against
+references measured by hand on the same split.
+
+Run:
+    python scripts/user_data.py references [--only NAME ...]   # classical, frozen features + LR, fine-tune grid
+    python scripts/user_data.py defaults [--only NAME ...]     # the shipped recipe with data.source = the user's file
+    python scripts/user_data.py table                          # the markdown table (README / docs) from the results
+
+Sets: scripts/user_data_suite.py (half for tuning the defaults, half held out). Results: results/user_data/NAME.json,
+one entry per reference and per default run, each with the machine it ran on; a finished entry is not run again.
+
+References, each on the split the default run gets (content-hash 80/10/10 after deduplication):
+- classical: tf-idf (1-2 grams) + logistic regression for text, raw pixels (32x32) + logistic regression for images,
+  C chosen on validation accuracy;
+- frozen + LR: the pretrained backbone's pooled features (MiniLM: mean of tokens; EfficientNet: its pooled 1280-d
+  output), standardised, logistic regression with C chosen on validation accuracy;
+- fine-tune: every weight trains (MiniLM with a mean-pooled linear head, EfficientNet with its own), at each learning
+  rate of a grid, for at least 8 epochs and 800 optimizer steps (at most 20 epochs), early stopping after 3
+  evaluations without gain, best epoch by validation accuracy; the learning rate with the best validation accuracy
+  is the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from user_data_suite import BY_NAME, SUITE, SuiteSet, export, summary  # noqa: E402
+
+RESULTS = ROOT / "results" / "user_data"
+WORK = ROOT / "runs" / "user-data"
+TEXT_MODEL = ROOT / "assets" / "all-MiniLM-L6-v2"
+IMAGE_MODEL = ROOT / "assets" / "efficientnet-lite0"
+DEFAULT_RECIPES = {"text": ROOT / "recipes" / "text" / "minilm_rotten_tomatoes.yaml",
+                   "image": ROOT / "recipes" / "vision" / "efficientnet_lite0_animal_shapes.yaml"}
+FT_LRS = {"text": [3e-5, 1e-4, 3e-4], "image": [3e-4, 1e-3, 3e-3]}
+REF_MAX_LENGTH = 256
+REF_IMAGE_SIZE = {"digits-8x8": 96, "elpv-defects": 224}
+FEATURE_C = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+MIN_EPOCHS, MIN_STEPS, MAX_EPOCHS, PATIENCE = 8, 800, 20, 3
+
+
+# --------------------------------------------------------------------------- results files
+
+
+def load_results(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"name": name}
+
+
+def save_results(name: str, results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def data_source(s: SuiteSet) -> Path:
+    return export(s, WORK / "data")
+
+
+def data_overrides(s: SuiteSet) -> list[str]:
+    """What a user changes in a shipped recipe to point it at their own files: the data fields and a local checkpoint."""
+    model = TEXT_MODEL if s.modality == "text" else IMAGE_MODEL
+    out = [f"data.source={data_source(s)}", f"model.id={model}"]
+    if s.modality == "text":
+        out += ["data.text_column=text", "data.label_column=label"]
+    return out
+
+
+# --------------------------------------------------------------------------- references
+
+
+def prepared(s: SuiteSet):
+    from hubtransfer.data import prepare_data
+    from hubtransfer.recipe import DataSpec
+
+    return prepare_data(DataSpec(source=str(data_source(s))), s.modality)
+
+
+def classical(s: SuiteSet) -> dict:
+    from hubtransfer.evidence.baselines import classical_baseline
+
+    data = prepared(s)
+    started = time.perf_counter()
+    out = classical_baseline(data, s.modality, "accuracy")
+    return {"name": out["name"], "C": out["C"], "validation": out["validation"], "test": out["test"],
+            "seconds": round(time.perf_counter() - started, 2), "sizes": {k: len(v) for k, v in data.splits.items()}}
+
+
+def frozen_lr(s: SuiteSet) -> dict:
+    """Pooled features of the frozen pretrained backbone + logistic regression, C chosen on validation accuracy."""
+    import numpy as np
+    import torch
+    from accelerate.utils import set_seed
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from hubtransfer.features import key_parts, split_features, split_head
+    from hubtransfer.loop import autocast_dtype, resolve_precision
+    from hubtransfer.metrics import classification_metrics
+    from hubtransfer.model import build_model, quiet_transformers, resolve_model_dir
+    from hubtransfer.recipe import load_recipe
+    from hubtransfer.strategies import apply_strategy
+    from hubtransfer.tasks import get_task
+
+    started = time.perf_counter()
+    recipe = load_recipe(reference_recipe(s, lr=1e-3, name="frozen"))
+    recipe = load_recipe({**recipe.to_dict(), "strategy": "head"})
+    task = get_task(recipe.task)
+    data = prepared(s)
+    model_dir = resolve_model_dir(recipe.model)
+    processor = task.load_processor(model_dir, recipe)
+    encoded = task.encode(data, processor, recipe)
+    set_seed(0)
+    with quiet_transformers():
+        model = build_model(task, model_dir, recipe, data.labels)
+    apply_strategy(model, "head")
+    split, why = split_head(model)
+    assert split is not None, why
+    mixed, _ = resolve_precision(recipe.train.precision)
+    feats = split_features(split, encoded, task.collate(processor, recipe), key_parts=key_parts(model_dir, recipe, data.splits, s.modality, processor),
+                           batch_size=64, device=torch.device("cpu"), dtype=autocast_dtype(mixed))
+    x = {k: f.features.float().numpy() for k, f in feats.items()}
+    y = {k: f.labels.numpy() for k, f in feats.items()}
+    scaler = StandardScaler().fit(x["train"])
+    x = {k: scaler.transform(v) for k, v in x.items()}
+    tried, best = [], None
+    for c in FEATURE_C:
+        clf = LogisticRegression(C=c, max_iter=3000).fit(x["train"], y["train"])
+        val = classification_metrics(clf.predict(x["validation"]), y["validation"])
+        tried.append({"C": c, "validation": val})
+        if best is None or val["accuracy"] > best[1]["accuracy"]:
+            best = (clf, val, c)
+    clf, val, c = best
+    test = classification_metrics(clf.predict(x["test"]), y["test"])
+    return {"C": c, "validation": val, "test": test, "tried": tried, "dim": int(x["train"].shape[1]),
+            "feature_seconds": round(sum(f.seconds for f in feats.values()), 2), "seconds": round(time.perf_counter() - started, 2),
+            "precision": mixed, "n_predicted_classes": int(len(np.unique(clf.predict(x["test"]))))}
+
+
+def reference_recipe(s: SuiteSet, lr: float, name: str, epochs: float = MIN_EPOCHS) -> dict:
+    """The hand-tuned reference's recipe: every choice written out, none left to hubtransfer's defaults."""
+    text = s.modality == "text"
+    recipe = {
+        "task": "text-classification" if text else "image-classification",
+        "model": {"id": str(TEXT_MODEL if text else IMAGE_MODEL)},
+        "data": {"source": str(data_source(s))},
+        "strategy": "full",
+        "train": {"epochs": epochs, "lr": lr, "batch_size": 32, "warmup_ratio": 0.06, "scheduler": "linear", "precision": "auto",
+                  "early_stopping": {"metric": "accuracy", "patience": PATIENCE}, "checkpoint_every": None, "seed": 0},
+        "output_dir": str(WORK / "runs" / s.name / name),
+        "overwrite_output_dir": True,
+    }
+    if text:
+        recipe["data"].update(text_column="text", label_column="label", max_length=REF_MAX_LENGTH)
+        recipe["head"] = {"type": "linear", "pooling": "mean"}
+    else:
+        recipe["data"]["image_size"] = REF_IMAGE_SIZE[s.name]
+    return _pin_new_keys(recipe)
+
+
+def _pin_new_keys(recipe: dict) -> dict:
+    """Keys that later versions of hubtransfer choose from the data (when present) are fixed for the references."""
+    from hubtransfer.recipe import TrainSpec
+
+    train = recipe["train"]
+    if "class_weights" in TrainSpec.model_fields:
+        train["class_weights"] = "none"
+    if "baseline" in TrainSpec.model_fields:
+        train["baseline"] = False
+    return recipe
+
+
+def reference_epochs(n_train: int) -> int:
+    per_epoch = math.ceil(n_train / 32)
+    return min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
+
+
+def finetune_reference(s: SuiteSet, lr: float) -> dict:
+    from hubtransfer import finetune
+
+    n_train = len(prepared(s).splits["train"])
+    epochs = reference_epochs(n_train)
+    started = time.perf_counter()
+    result = finetune(reference_recipe(s, lr, f"ft-lr{lr:g}", epochs))
+    return {"lr": lr, **run_summary(result.run, time.perf_counter() - started), "epochs_budget": epochs}
+
+
+def run_summary(run: dict, wall: float) -> dict:
+    training = run["training"]
+    return {"test": run["metrics"]["test"], "validation": run["metrics"]["validation_best"], "best_step": run["metrics"]["best_step"],
+            "steps": training["steps"], "stopped_early": training["stopped_early"], "train_seconds": training["train_seconds"],
+            "wall_seconds": round(wall, 1), "precision": training["precision"], "sizes": run["data"]["sizes"]}
+
+
+def references(names: list[str]) -> None:
+    from hubtransfer.environment import describe_machine
+
+    machine = describe_machine()
+    for s in [BY_NAME[n] for n in names]:
+        res = load_results(s.name)
+        res.update(modality=s.modality, half=s.half, about=s.about, licence=s.licence, package=s.package)
+        res.setdefault("summary", summary(s))
+        refs = res.setdefault("references", {})
+        if "classical" not in refs:
+            refs["classical"] = {**classical(s), "machine": machine}
+            save_results(s.name, res)
+        if "frozen_lr" not in refs:
+            refs["frozen_lr"] = {**frozen_lr(s), "machine": machine}
+            save_results(s.name, res)
+        grid = refs.setdefault("finetune_grid", {})
+        for lr in FT_LRS[s.modality]:
+            if f"{lr:g}" not in grid:
+                grid[f"{lr:g}"] = {**finetune_reference(s, lr), "machine": machine}
+                save_results(s.name, res)
+        best = max(grid.values(), key=lambda r: (r["validation"]["accuracy"], -r["lr"]))
+        refs["finetune"] = {"lr": best["lr"], "test": best["test"], "validation": best["validation"],
+                            "wall_seconds": best["wall_seconds"], "mean_wall_seconds": round(sum(r["wall_seconds"] for r in grid.values()) / len(grid), 1)}
+        save_results(s.name, res)
+        print(json.dumps({s.name: {k: v.get("test", {}).get("accuracy") for k, v in refs.items() if isinstance(v, dict) and "test" in v}}))
+
+
+# --------------------------------------------------------------------------- default runs
+
+
+def default_run(s: SuiteSet, extra: list[str] | None = None, name: str = "default") -> dict:
+    from hubtransfer import finetune
+
+    out = WORK / "runs" / s.name / name
+    shutil.rmtree(out.parent / f".{out.name}.incomplete", ignore_errors=True)  # a fresh run, never a resumed one
+    overrides = data_overrides(s) + [f"output_dir={out}", "overwrite_output_dir=true", *(extra or [])]
+    started = time.perf_counter()
+    result = finetune(DEFAULT_RECIPES[s.modality], overrides)
+    wall = time.perf_counter() - started
+    run = result.run
+    out = {"recipe": str(DEFAULT_RECIPES[s.modality].relative_to(ROOT)), "overrides": [o.replace(str(ROOT) + "/", "") for o in overrides],
+           **run_summary(run, wall)}
+    for key in ("choices", "baseline", "diagnostics"):
+        if key in run:
+            out[key] = run[key]
+    return out
+
+
+def defaults(names: list[str], again: bool) -> None:
+    from hubtransfer.environment import describe_machine
+
+    machine = describe_machine()
+    for s in [BY_NAME[n] for n in names]:
+        res = load_results(s.name)
+        if "default" in res and not again:
+            continue
+        res["default"] = {**default_run(s), "machine": machine}
+        save_results(s.name, res)
+        print(json.dumps({s.name: res["default"]["test"]}))
+
+
+def experiment(name: str, names: list[str], extra: list[str]) -> None:
+    """The default recipe with ``extra`` overrides on the tuning half: how the defaults were chosen. Results go to
+    results/user_data/experiments/NAME/SET.json. Refuses held-out sets: the defaults must not see them."""
+    from hubtransfer.environment import describe_machine
+
+    held = [n for n in names if BY_NAME[n].half != "tuning"]
+    if held:
+        raise SystemExit(f"experiment: {held} are held out; tune on the tuning half only")
+    folder = RESULTS / "experiments" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in [BY_NAME[n] for n in names]:
+        out = {"set": s.name, "overrides": extra, **default_run(s, extra, f"exp-{name}"), "machine": describe_machine()}
+        (folder / f"{s.name}.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
+        print(json.dumps({name: {s.name: out["test"], "wall": out["wall_seconds"]}}))
+
+
+# --------------------------------------------------------------------------- table
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def table() -> str:
+    head = ("| set | half | train / val / test | classes (imbalance) | classical | frozen + LR | fine-tune grid (lr) | **default** "
+            "| default - best ref | default wall | ref fine-tune wall | notes |")
+    lines = [head, "|" + "---|" * 12]
+    for s in SUITE:
+        res = load_results(s.name)
+        refs, d = res.get("references", {}), res.get("default")
+        if not refs:
+            continue
+        sizes = refs["classical"]["sizes"]
+        summ = res["summary"]
+        imbalanced = summ["imbalance"] >= 3
+        cells = []
+        for key in ("classical", "frozen_lr", "finetune"):
+            r = refs.get(key)
+            cells.append("-" if r is None else _pair(r["test"], imbalanced) + (f" ({r['lr']:g})" if key == "finetune" else ""))
+        if d is None:
+            gap, dcell, dwall = "-", "not run", "-"
+        else:
+            best_acc = max(refs[k]["test"]["accuracy"] for k in ("frozen_lr", "finetune") if k in refs)
+            best_f1 = max(refs[k]["test"]["f1"] for k in ("frozen_lr", "finetune") if k in refs)
+            gap = f"{100 * (d['test']['accuracy'] - best_acc):+.1f}" + (f" / {100 * (d['test']['f1'] - best_f1):+.1f}" if imbalanced else "")
+            dcell, dwall = "**" + _pair(d["test"], imbalanced) + "**", f"{d['wall_seconds']:.0f} s"
+        notes = "; ".join(x["message"] for x in (d or {}).get("diagnostics", []) if x.get("code") == "below_baseline")
+        ft = refs.get("finetune", {})
+        lines.append(f"| {s.name} | {s.half} | {sizes['train']:,} / {sizes['validation']:,} / {sizes['test']:,} | {summ['classes']} "
+                     f"({summ['imbalance']:.1f}x) | {cells[0]} | {cells[1]} | {cells[2]} | {dcell} | {gap} | {dwall} | "
+                     f"{ft.get('mean_wall_seconds', 0):.0f} s | {notes} |")
+    return "\n".join(lines)
+
+
+def _pair(metrics: dict, imbalanced: bool) -> str:
+    return _pct(metrics["accuracy"]) + (f" / {_pct(metrics['f1'])}" if imbalanced else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["references", "defaults", "table", "export", "experiment"])
+    parser.add_argument("--name", help="experiment: its name (results/user_data/experiments/NAME/)")
+    parser.add_argument("--set", nargs="*", default=[], dest="extra", help="experiment: recipe overrides, e.g. train.min_steps=300")
+    parser.add_argument("--only", nargs="*", default=None, help="set names (default: all)")
+    parser.add_argument("--again", action="store_true", help="defaults: run again even where a result exists")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    names = args.only or [s.name for s in SUITE]
+    unknown = sorted(set(names) - set(BY_NAME))
+    if unknown:
+        parser.error(f"unknown set(s) {unknown}; known: {sorted(BY_NAME)}")
+    if args.command == "export":
+        for n in names:
+            print(n, data_source(BY_NAME[n]), json.dumps(summary(BY_NAME[n])))
+    elif args.command == "references":
+        references(names)
+    elif args.command == "defaults":
+        defaults(names, args.again)
+    elif args.command == "experiment":
+        if not args.name:
+            parser.error("experiment needs --name")
+        experiment(args.name, args.only or [s.name for s in SUITE if s.half == "tuning"], args.extra)
+    else:
+        print(table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
