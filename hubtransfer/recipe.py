@@ -147,7 +147,7 @@ class EarlyStoppingSpec(_Section):
 class LrSearchSpec(_Section):
     candidates: list[float] | None = Field(
         None, description="Learning rates tried when train.lr is 'auto'. null: by what trains (full / top / lp-ft / gradual: "
-        "text 3e-5, 1e-4, 3e-4; images 3e-4, 1e-3, 3e-3; head on cached features: 1e-3, 3e-3, 1e-2; lora: 3e-4, 1e-3, 3e-3)."
+        "text 3e-5, 1e-4, 3e-4; images 3e-4, 1e-3; head on cached features: 1e-3, 3e-3, 1e-2; lora: 3e-4, 1e-3, 3e-3)."
     )
     fraction: float = Field(
         0.2, gt=0, lt=1, description="Each candidate trains this share of the run's steps (on the run's own schedule); the one "
@@ -168,7 +168,7 @@ class TrainSpec(_Section):
         "auto", description="Training epochs (fractions allowed). 'auto': enough epochs for train.min_steps optimizer steps, "
         "at least 2 and at most train.max_auto_epochs (early stopping ends it sooner when validation stops improving)."
     )
-    min_steps: int = Field(600, gt=0, description="epochs 'auto': the run takes at least this many optimizer steps (within max_auto_epochs).")
+    min_steps: int = Field(450, gt=0, description="epochs 'auto': the run takes at least this many optimizer steps (within max_auto_epochs).")
     max_auto_epochs: int = Field(20, ge=2, description="epochs 'auto': never more than this many epochs.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
     lr: Union[Literal["auto"], float] = Field(

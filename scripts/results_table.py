@@ -49,6 +49,7 @@ OVERRIDES = {
 
 def run(name: str, path: str) -> dict:
     from hubtransfer import finetune
+    from hubtransfer.environment import describe_machine
 
     started = time.perf_counter()
     result = finetune(ROOT / path, [f"output_dir=runs/results/{name}", "overwrite_output_dir=true", *OVERRIDES.get(name, [])])
@@ -70,6 +71,12 @@ def run(name: str, path: str) -> dict:
         "samples_per_second": run["training"]["train_samples_per_second"],
         "precision": run["training"]["precision"],
         "seconds": round(time.perf_counter() - started, 1),
+        "train_seconds": run["training"]["train_seconds"],
+        "lr": run["training"].get("lr"),
+        "choices": {c["key"]: c["value"] for c in run.get("choices", [])},
+        "baseline_test": (run.get("baseline") or {}).get("test"),
+        "diagnostics": [d["code"] for d in run.get("diagnostics", [])],
+        "machine": describe_machine(),
     }
 
 

@@ -200,9 +200,11 @@ def finetune_reference(s: SuiteSet, lr: float) -> dict:
 
 def run_summary(run: dict, wall: float) -> dict:
     training = run["training"]
+    search = training.get("lr_search") or {}
     return {"test": run["metrics"]["test"], "validation": run["metrics"]["validation_best"], "best_step": run["metrics"]["best_step"],
-            "steps": training["steps"], "stopped_early": training["stopped_early"], "train_seconds": training["train_seconds"],
-            "wall_seconds": round(wall, 1), "precision": training["precision"], "sizes": run["data"]["sizes"]}
+            "steps": training["steps"], "search_steps": search.get("extra_steps", 0), "stopped_early": training["stopped_early"],
+            "train_seconds": training["train_seconds"], "wall_seconds": round(wall, 1), "precision": training["precision"],
+            "sizes": run["data"]["sizes"]}
 
 
 def references(names: list[str]) -> None:
@@ -291,8 +293,8 @@ def _pct(x: float | None) -> str:
 
 def table() -> str:
     head = ("| set | half | train / val / test | classes (imbalance) | classical | frozen + LR | fine-tune grid (lr) | **default** "
-            "| default - best ref | default wall | ref fine-tune wall | notes |")
-    lines = [head, "|" + "---|" * 12]
+            "| default - best ref | default steps (search) / ref budget | default wall | ref fine-tune wall | checks that fired |")
+    lines = [head, "|" + "---|" * 13]
     for s in SUITE:
         res = load_results(s.name)
         refs, d = res.get("references", {}), res.get("default")
@@ -305,18 +307,22 @@ def table() -> str:
         for key in ("classical", "frozen_lr", "finetune"):
             r = refs.get(key)
             cells.append("-" if r is None else _pair(r["test"], imbalanced) + (f" ({r['lr']:g})" if key == "finetune" else ""))
+        ft = refs.get("finetune", {})
+        # One reference fine-tune's budget: its epochs at ceil(train / 32) steps each (it may stop early).
+        budget = max((r["epochs_budget"] * math.ceil(sizes["train"] / 32) for r in refs.get("finetune_grid", {}).values()), default=0)
         if d is None:
-            gap, dcell, dwall = "-", "not run", "-"
+            gap, dcell, dwall, cost = "-", "not run", "-", "-"
         else:
+            total = d["steps"] + d.get("search_steps", 0)
+            cost = f"{total} ({d.get('search_steps', 0)}) / {budget} = {total / budget:.2f}x" if budget else f"{total}"
             best_acc = max(refs[k]["test"]["accuracy"] for k in ("frozen_lr", "finetune") if k in refs)
             best_f1 = max(refs[k]["test"]["f1"] for k in ("frozen_lr", "finetune") if k in refs)
             gap = f"{100 * (d['test']['accuracy'] - best_acc):+.1f}" + (f" / {100 * (d['test']['f1'] - best_f1):+.1f}" if imbalanced else "")
             dcell, dwall = "**" + _pair(d["test"], imbalanced) + "**", f"{d['wall_seconds']:.0f} s"
-        notes = "; ".join(x["message"] for x in (d or {}).get("diagnostics", []) if x.get("code") == "below_baseline")
-        ft = refs.get("finetune", {})
+        notes = ", ".join(x["code"].replace("_", " ") for x in (d or {}).get("diagnostics", [])) or "none"
         lines.append(f"| {s.name} | {s.half} | {sizes['train']:,} / {sizes['validation']:,} / {sizes['test']:,} | {summ['classes']} "
-                     f"({summ['imbalance']:.1f}x) | {cells[0]} | {cells[1]} | {cells[2]} | {dcell} | {gap} | {dwall} | "
-                     f"{ft.get('mean_wall_seconds', 0):.0f} s | {notes} |")
+                     f"({summ['imbalance']:.1f}x) | {cells[0]} | {cells[1]} | {cells[2]} | {dcell} | {gap} | {cost} | {dwall} | "
+                     f"{ft.get('wall_seconds', 0):.0f} s | {notes} |")
     return "\n".join(lines)
 
 
@@ -331,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", nargs="*", default=[], dest="extra", help="experiment: recipe overrides, e.g. train.min_steps=300")
     parser.add_argument("--only", nargs="*", default=None, help="set names (default: all)")
     parser.add_argument("--again", action="store_true", help="defaults: run again even where a result exists")
+    parser.add_argument("--write", type=Path, nargs="?", const=ROOT / "docs" / "user-data.md",
+                        help="table: also write it between the markers of this file (default docs/user-data.md)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = args.only or [s.name for s in SUITE]
@@ -349,8 +357,22 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("experiment needs --name")
         experiment(args.name, args.only or [s.name for s in SUITE if s.half == "tuning"], args.extra)
     else:
-        print(table())
+        text = table()
+        if args.write:
+            write_table(args.write, text)
+        print(text)
     return 0
+
+
+START, END = "<!-- user-data-table:start -->", "<!-- user-data-table:end -->"
+
+
+def write_table(path: Path, text: str) -> None:
+    """Replace what stands between the table markers of ``path`` (docs/user-data.md, README.md) by ``text``."""
+    doc = path.read_text(encoding="utf-8")
+    head, _, rest = doc.partition(START)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":

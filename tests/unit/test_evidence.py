@@ -62,6 +62,20 @@ def test_saturating_fit_says_when_a_target_is_out_of_reach_and_needs_three_sizes
         saturating_fit([10, 10, 20], [0.5, 0.6, 0.7])
 
 
+def test_baseline_grid_stops_after_validation_falls_twice(monkeypatch):
+    import numpy as np
+
+    import hubtransfer.evidence.baselines as baselines
+
+    scripted = iter([0.70, 0.80, 0.80, 0.78, 0.79, 0.75, 0.99])  # best at the 2nd C (a tie does not count as a fall)
+    monkeypatch.setattr(baselines, "classification_metrics", lambda p, y: {"accuracy": next(scripted)})  # validation per C, then test
+    x = {s: np.array([[0.0], [1.0], [0.1], [0.9]]) for s in ("train", "validation", "test")}
+    y = {s: np.array([0, 1, 0, 1]) for s in x}
+    out = baselines._tuned_logreg("t", x, y, [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], "accuracy", 0.0)
+    assert [t["C"] for t in out["tried"]] == [0.1, 0.3, 1.0, 3.0, 10.0]  # 3.0 fell, 10.0 fell again: 30 and 100 are not fitted
+    assert out["C"] == 0.3
+
+
 def test_classical_baselines_tune_on_validation(tmp_path, image_folder):
     from hubtransfer.data import prepare_data
     from hubtransfer.evidence.baselines import classical_baseline
