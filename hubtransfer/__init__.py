@@ -15,22 +15,22 @@ from __future__ import annotations
 import importlib
 
 # Before huggingface_hub / transformers / datasets are imported: they read the endpoint once.
-from hubtransfer.hub.env import prepare_environment
+from hubtransfer.localhub.env import prepare_environment
 
 prepare_environment()
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "finetune": "hubtransfer.api",
-    "FinetuneResult": "hubtransfer.api",
-    "load_recipe": "hubtransfer.recipe",
-    "Recipe": "hubtransfer.recipe",
-    "RecipeError": "hubtransfer.recipe",
+    "finetune": "hubtransfer.run",
+    "FinetuneResult": "hubtransfer.run",
+    "load_recipe": "hubtransfer.recipe.load",
+    "Recipe": "hubtransfer.recipe.schema",
+    "RecipeError": "hubtransfer.errors",
     "evaluate_saved": "hubtransfer.inference",
     "predict": "hubtransfer.inference",
-    "rank": "hubtransfer.rank",
-    "RankResult": "hubtransfer.rank",
+    "rank": "hubtransfer.select.rank",
+    "RankResult": "hubtransfer.select.rank",
     "compare": "hubtransfer.evidence.compare",
     "datasize": "hubtransfer.evidence.datasize",
     "sweep_strategies": "hubtransfer.evidence.strategy_sweep",

@@ -9,15 +9,14 @@ into the run record, the log and the model card. ``train.lr: auto`` is chosen du
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from hubtransfer.recipe import Recipe, load_recipe, set_key
+from hubtransfer.recipe.load import load_recipe, set_key
+from hubtransfer.recipe.schema import Recipe
 
 logger = logging.getLogger(__name__)
 
@@ -80,28 +79,6 @@ def as_records(choices: list[Choice]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- before the model is built
-
-
-def sentence_pooling(model_dir: Path | None, files: dict[str, str] | None = None) -> str | None:
-    """'mean' or 'cls' for a sentence-embedding checkpoint (sentence-transformers layout: ``modules.json`` naming a
-    Pooling module and its ``config.json``), else None. ``files`` maps those names to text fetched from a Hub."""
-    def read(name: str) -> dict | None:
-        if files is not None:
-            text = files.get(name)
-            return json.loads(text) if text else None
-        path = model_dir / name if model_dir is not None else None
-        return json.loads(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
-
-    modules = read("modules.json") or []
-    pooling = next((m for m in modules if str(m.get("type", "")).endswith("Pooling")), None)
-    if pooling is None:
-        return None
-    config = read(f"{pooling.get('path', '1_Pooling').strip('/')}/config.json") or {}
-    if config.get("pooling_mode_mean_tokens"):
-        return "mean"
-    if config.get("pooling_mode_cls_token"):
-        return "cls"
-    return None
 
 
 def choose_pooling(recipe: Recipe, task, sentence: str | None) -> Choice | None:
@@ -176,7 +153,7 @@ def class_weight_tensor(recipe: Recipe, labels: list[str]):
         return None
     unknown = sorted(set(cw) - set(labels))
     if unknown:
-        from hubtransfer.recipe import RecipeError
+        from hubtransfer.errors import RecipeError
 
         raise RecipeError([f"train.class_weights names labels the data does not have: {unknown}; the labels are {labels}"])
     return torch.tensor([float(cw.get(name, 1.0)) for name in labels], dtype=torch.float32)
@@ -240,7 +217,7 @@ def _side(split, i: int, column: str) -> int | None:
 
 def choose_budget(recipe: Recipe, n_train: int, processes: int) -> list[Choice]:
     """train.epochs 'auto' (from the steps an epoch takes) and early_stopping.patience 'auto' (from the evaluations)."""
-    from hubtransfer.loop import AUTO_PATIENCE, auto_epochs, auto_patience
+    from hubtransfer.train.loop import AUTO_PATIENCE, auto_epochs, auto_patience
 
     t, out = recipe.train, []
     per_epoch = max(1, math.ceil(math.ceil(math.ceil(n_train / t.batch_size) / max(1, processes)) / t.grad_accum))
@@ -263,8 +240,8 @@ def choose_budget(recipe: Recipe, n_train: int, processes: int) -> list[Choice]:
 def choose_lr_candidates(recipe: Recipe, modality: str) -> Choice | None:
     if recipe.train.lr != "auto" or recipe.train.lr_search.candidates is not None:
         return None
-    from hubtransfer.lr_search import default_candidates
-    from hubtransfer.strategies import parse_strategy
+    from hubtransfer.strategies.base import parse_strategy
+    from hubtransfer.train.search import default_candidates
 
     kind = parse_strategy(recipe.strategy).kind
     lrs = default_candidates(kind, modality)

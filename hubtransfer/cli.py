@@ -17,15 +17,17 @@ DEFAULT_HUB_ROOT = Path.home() / ".cache" / "hubtransfer" / "hub"
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from hubtransfer.api import OutputDirError
-    from hubtransfer.data import DataError
-    from hubtransfer.loop import TrainingError
-    from hubtransfer.model import ModelSourceError
-    from hubtransfer.recipe import RecipeError
-    from hubtransfer.hub.push import PushError
-    from hubtransfer.strategies import StrategyError
-    from hubtransfer.tasks import ProcessorError
-    from hubtransfer.tasks.image_classification import ImageDataError
+    from hubtransfer.errors import (
+        DataError,
+        ImageDataError,
+        ModelSourceError,
+        OutputDirError,
+        ProcessorError,
+        PushError,
+        RecipeError,
+        StrategyError,
+        TrainingError,
+    )
 
     return (RecipeError, DataError, ModelSourceError, OutputDirError, ImageDataError, ProcessorError, StrategyError, TrainingError, PushError, FileNotFoundError)
 
@@ -138,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _hub(args) -> int:
     if args.hub_command == "serve":
-        from hubtransfer.hub.server import serve
+        from hubtransfer.localhub.server import serve
 
         tokens = json.loads(args.tokens_file.read_text()) if args.tokens_file else None
         print(f"local Hub on http://{args.host}:{args.port} (root {args.root}); clients: HF_ENDPOINT=http://{args.host}:{args.port} HF_HUB_DISABLE_XET=1", flush=True)
@@ -146,7 +148,7 @@ def _hub(args) -> int:
         return 0
     from huggingface_hub import HfApi
 
-    from hubtransfer.hub.seed import seed
+    from hubtransfer.push.seed import seed
 
     for repo in seed(HfApi(), args.assets, only=args.only):
         print(f"seeded {repo}")
@@ -154,8 +156,8 @@ def _hub(args) -> int:
 
 
 def _push(args) -> int:
-    from hubtransfer.hub.push import push_folder
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.push.push import push_folder
+    from hubtransfer.recipe.load import load_recipe
 
     folder = Path(args.folder)
     hub = load_recipe(folder / "recipe.yaml").hub
@@ -164,7 +166,7 @@ def _push(args) -> int:
         raise FileNotFoundError(f"no repo id: pass --repo-id or set hub.repo_id in {folder / 'recipe.yaml'}")
     attached = []
     if args.evidence:
-        from hubtransfer.evidence.report import attach
+        from hubtransfer.card.evidence import attach
 
         if not args.evidence.is_dir():
             raise FileNotFoundError(f"--evidence: '{args.evidence}' is not a folder; pass the folder `hubtransfer compare` wrote (--out)")
@@ -172,8 +174,8 @@ def _push(args) -> int:
         if not attached:
             raise FileNotFoundError(f"--evidence: '{args.evidence}' holds no compare.json, datasize.json or strategies.json")
     if repo_id != hub.repo_id or attached:  # the card names the repo and shows the evidence: rebuild it
-        from hubtransfer.api import RUN_MARKER
-        from hubtransfer.hub.card import write_card
+        from hubtransfer.card.card import write_card
+        from hubtransfer.run import RUN_MARKER
 
         facts = json.loads((folder / RUN_MARKER).read_text()).get("card", {})
         write_card(folder, repo_id=repo_id, **facts)
@@ -183,13 +185,13 @@ def _push(args) -> int:
 
 
 def _train(args) -> int:
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.print_recipe:
         print(recipe.to_yaml(), end="")
         return 0
-    from hubtransfer.api import finetune
+    from hubtransfer.run import finetune
 
     result = finetune(recipe)
     from accelerate import PartialState
@@ -203,8 +205,8 @@ def _train(args) -> int:
 
 
 def _rank(args) -> int:
-    from hubtransfer.rank import candidate_recipe, rank
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.select.rank import candidate_recipe, rank
 
     recipe = load_recipe(args.recipe, args.overrides)
     out = args.out or Path(recipe.output_dir + "-rank")
@@ -224,7 +226,7 @@ def _rank(args) -> int:
 
 
 def _evidence(args) -> int:
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.command == "compare":

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from accelerate import Accelerator
 from transformers import AutoConfig, pipeline
 from transformers.utils import logging as transformers_logging
 
-from hubtransfer.data import prepare_task_data
-from hubtransfer.loop import evaluate, make_loaders
-from hubtransfer.model import load_trained, quiet_transformers
-from hubtransfer.recipe import load_recipe
-from hubtransfer.problems import PROBLEM_TASKS, PROBLEMS, SINGLE_LABEL, over_thresholds, problem_of_config, saved_scorer, task_for
+from hubtransfer.data.prepare import prepare_task_data
+from hubtransfer.recipe.load import load_recipe
 from hubtransfer.tasks import get_task
+from hubtransfer.tasks.model import load_trained, quiet_transformers
+from hubtransfer.tasks.problems import (
+    PROBLEM_TASKS,
+    PROBLEMS,
+    SINGLE_LABEL,
+    over_thresholds,
+    problem_of_config,
+    saved_scorer,
+    task_for,
+)
+from hubtransfer.train.batches import make_loaders
+from hubtransfer.train.evaluate import evaluate
 
 RECIPE_FILE = "recipe.yaml"
 

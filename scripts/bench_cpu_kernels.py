@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hubtransfer.cpu_kernels import cpu_training_kernels, fast_dropout  # noqa: E402
+from hubtransfer.train.cpu_kernels import cpu_training_kernels, fast_dropout  # noqa: E402
 
 
 def median_ms(fn, repeats: int = 20, warmup: int = 2) -> float:

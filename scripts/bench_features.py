@@ -32,7 +32,7 @@ CASES = {
 
 
 def one(case: str, cached: bool, epochs: int, work: Path) -> dict:
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     recipe, overrides = CASES[case]
     os.environ["HUBTRANSFER_CACHE"] = tempfile.mkdtemp(dir=work)  # cold cache every time

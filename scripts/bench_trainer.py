@@ -84,7 +84,7 @@ RECIPES = {
 
 def _recipe(case: str, work: Path, seed: int = 0):
     sys.path.insert(0, str(ROOT))
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
 
     path, overrides = RECIPES[case]
     overrides = [f"model.id={_model_dir(case, work)}", *overrides]
@@ -140,7 +140,7 @@ def train_flops_per_example(case: str, work: Path) -> float:
     from torch import nn
     from transformers import AutoModel, AutoTokenizer
 
-    from hubtransfer.data import prepare_data
+    from hubtransfer.data.prepare import prepare_data
 
     recipe = _recipe(case, work)
     data = prepare_data(recipe.data, "text" if _is_text(case) else "image")
@@ -169,8 +169,8 @@ def peak_tflops(override: float | None = None) -> tuple[float | None, str]:
 
 
 def run_hubtransfer(case: str, work: Path, seed: int) -> dict:
-    from hubtransfer import finetune
-    from hubtransfer.loop import seconds_to_target
+    from hubtransfer.run import finetune
+    from hubtransfer.train.evaluate import seconds_to_target
 
     os.environ["HUBTRANSFER_CACHE"] = str(work / "cache")  # cold: the feature pass counts
     result = finetune(_recipe(case, work, seed))
@@ -190,8 +190,8 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     import torch
     from transformers import Trainer, TrainingArguments
 
-    from hubtransfer.data import prepare_data
-    from hubtransfer.loop import resolve_precision
+    from hubtransfer.data.prepare import prepare_data
+    from hubtransfer.train.precision import resolve_precision
 
     recipe = _recipe(case, work, seed)
     precision, _ = resolve_precision(recipe.train.precision)
@@ -273,9 +273,9 @@ def _text_setup(case, side, recipe, data):
     splits = {s: ds.map(tokenize, batched=True, remove_columns=ds.column_names) for s, ds in data.splits.items()}
     if side == "trainer-frozen":
         sys.path.insert(0, str(ROOT))
-        from hubtransfer.model import build_model
-        from hubtransfer.strategies import apply_strategy
+        from hubtransfer.strategies.base import apply_strategy
         from hubtransfer.tasks import get_task
+        from hubtransfer.tasks.model import build_model
 
         model = build_model(get_task("text-classification"), recipe.model.id, recipe, data.labels)
         apply_strategy(model, "head")  # the backbone frozen: the Trainer still runs it every step

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hubtransfer.hub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
+from hubtransfer.localhub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "text" / "minilm_rotten_tomatoes.yaml"
@@ -39,9 +39,9 @@ EXAMPLES = [
 def run(overrides: list[str], work: Path, recipe: Path = RECIPE, repo_id: str = REPO_ID) -> dict:
     from huggingface_hub import HfApi
 
-    from hubtransfer import finetune
-    from hubtransfer.hub.roundtrip import compare_with_hub
-    from hubtransfer.hub.seed import seed
+    from hubtransfer.push.roundtrip import compare_with_hub
+    from hubtransfer.push.seed import seed
+    from hubtransfer.run import finetune
 
     print("== seeding the local Hub from the packaged assets", flush=True)
     for repo in seed(HfApi(), ROOT / "assets"):

@@ -34,7 +34,7 @@ CASES = {
 
 
 def run_case(name: str, work: Path) -> dict:
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
 
     (path, base), extra, command, kwargs, folder = CASES[name]
     # Relative paths (run from the repository root): the recommended recipe written beside the report is committed.
@@ -71,7 +71,8 @@ def card_case(work: Path) -> None:
 
     from huggingface_hub import hf_hub_download
 
-    from hubtransfer import finetune, load_recipe
+    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.run import finetune
 
     folder = ROOT / "results" / "evidence" / "strategies-text"
     repo_id = "local-user/minilm-rotten-tomatoes-evidence"
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
     if "card-text" in args.only:  # before huggingface_hub is imported: it reads the endpoint once
         import tempfile
 
-        from hubtransfer.hub.local import configure_clients, start_hub
+        from hubtransfer.localhub.local import configure_clients, start_hub
 
         args.work.mkdir(parents=True, exist_ok=True)
         server, endpoint = start_hub(Path(tempfile.mkdtemp(prefix="hub-", dir=args.work)))
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
                 print(f"  - {line}")
     finally:
         if server is not None:
-            from hubtransfer.hub.local import stop_hub
+            from hubtransfer.localhub.local import stop_hub
 
             stop_hub(server)
     return 0

@@ -14,9 +14,9 @@ import json
 import time
 from pathlib import Path
 
-from hubtransfer import finetune
-from hubtransfer.data import prepare_task_data
-from hubtransfer.recipe import load_recipe
+from hubtransfer.data.prepare import prepare_task_data
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
 from hubtransfer.tasks import get_task
 
 METRICS = ("accuracy", "f1")

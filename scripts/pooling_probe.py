@@ -18,8 +18,8 @@ from transformers import AutoModel, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hubtransfer.data import prepare_data  # noqa: E402
-from hubtransfer.recipe import DataSpec  # noqa: E402
+from hubtransfer.data.prepare import prepare_data  # noqa: E402
+from hubtransfer.recipe.schema import DataSpec  # noqa: E402
 
 
 @torch.no_grad()

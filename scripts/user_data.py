@@ -83,14 +83,14 @@ def data_overrides(s: SuiteSet) -> list[str]:
 
 
 def prepared(s: SuiteSet):
-    from hubtransfer.data import prepare_data
-    from hubtransfer.recipe import DataSpec
+    from hubtransfer.data.prepare import prepare_data
+    from hubtransfer.recipe.schema import DataSpec
 
     return prepare_data(DataSpec(source=str(data_source(s))), s.modality)
 
 
 def classical(s: SuiteSet) -> dict:
-    from hubtransfer.evidence.baselines import classical_baseline
+    from hubtransfer.checks.baselines import classical_baseline
 
     data = prepared(s)
     started = time.perf_counter()
@@ -107,13 +107,14 @@ def frozen_lr(s: SuiteSet) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from hubtransfer.features import key_parts, split_features, split_head
-    from hubtransfer.loop import autocast_dtype, resolve_precision
-    from hubtransfer.metrics import classification_metrics
-    from hubtransfer.model import build_model, quiet_transformers, resolve_model_dir
-    from hubtransfer.recipe import load_recipe
-    from hubtransfer.strategies import apply_strategy
+    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.sources.checkpoint import resolve_model_dir
+    from hubtransfer.strategies.base import apply_strategy
     from hubtransfer.tasks import get_task
+    from hubtransfer.tasks.metrics import classification_metrics
+    from hubtransfer.tasks.model import build_model, quiet_transformers
+    from hubtransfer.train.features import key_parts, split_features, split_head
+    from hubtransfer.train.precision import autocast_dtype, resolve_precision
 
     started = time.perf_counter()
     recipe = load_recipe(reference_recipe(s, lr=1e-3, name="frozen"))
@@ -173,7 +174,7 @@ def reference_recipe(s: SuiteSet, lr: float, name: str, epochs: float = MIN_EPOC
 
 def _pin_new_keys(recipe: dict) -> dict:
     """Keys that later versions of hubtransfer choose from the data (when present) are fixed for the references."""
-    from hubtransfer.recipe import TrainSpec
+    from hubtransfer.recipe.schema import TrainSpec
 
     train = recipe["train"]
     if "class_weights" in TrainSpec.model_fields:
@@ -189,7 +190,7 @@ def reference_epochs(n_train: int) -> int:
 
 
 def finetune_reference(s: SuiteSet, lr: float) -> dict:
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     n_train = len(prepared(s).splits["train"])
     epochs = reference_epochs(n_train)
@@ -208,7 +209,7 @@ def run_summary(run: dict, wall: float) -> dict:
 
 
 def references(names: list[str]) -> None:
-    from hubtransfer.environment import describe_machine
+    from hubtransfer.save.environment import describe_machine
 
     machine = describe_machine()
     for s in [BY_NAME[n] for n in names]:
@@ -238,7 +239,7 @@ def references(names: list[str]) -> None:
 
 
 def default_run(s: SuiteSet, extra: list[str] | None = None, name: str = "default") -> dict:
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     out = WORK / "runs" / s.name / name
     shutil.rmtree(out.parent / f".{out.name}.incomplete", ignore_errors=True)  # a fresh run, never a resumed one
@@ -256,7 +257,7 @@ def default_run(s: SuiteSet, extra: list[str] | None = None, name: str = "defaul
 
 
 def defaults(names: list[str], again: bool) -> None:
-    from hubtransfer.environment import describe_machine
+    from hubtransfer.save.environment import describe_machine
 
     machine = describe_machine()
     for s in [BY_NAME[n] for n in names]:
@@ -271,7 +272,7 @@ def defaults(names: list[str], again: bool) -> None:
 def experiment(name: str, names: list[str], extra: list[str]) -> None:
     """The default recipe with ``extra`` overrides on the tuning half: how the defaults were chosen. Results go to
     results/user_data/experiments/NAME/SET.json. Refuses held-out sets: the defaults must not see them."""
-    from hubtransfer.environment import describe_machine
+    from hubtransfer.save.environment import describe_machine
 
     held = [n for n in names if BY_NAME[n].half != "tuning"]
     if held:

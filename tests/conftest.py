@@ -119,7 +119,7 @@ def image_folder(tmp_path) -> Path:
 
 def poison_loss_from(monkeypatch, step: int) -> None:
     """Make the training loss NaN at the first evaluation at or after optimizer step ``step``."""
-    import hubtransfer.loop as loop
+    import hubtransfer.train.loop as loop
 
     real = loop._evaluate_step
 
@@ -154,7 +154,7 @@ def text_recipe(model_dir: Path, data: Path, out: Path, **extra) -> dict:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    from hubtransfer.hub.server import LocalHub
+    from hubtransfer.localhub.server import LocalHub
 
     with LocalHub(tmp_path_factory.mktemp("hub-root"), tokens=TOKENS) as running:
         yield running

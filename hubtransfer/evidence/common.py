@@ -9,12 +9,12 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
-from hubtransfer.data import PreparedData, prepare_data
-from hubtransfer.evidence.baselines import classical_baseline, settings
-from hubtransfer.loop import total_steps
-from hubtransfer.problems import require_single_label
-from hubtransfer.recipe import Recipe
+from hubtransfer.checks.baselines import classical_baseline, settings
+from hubtransfer.data.prepare import PreparedData, prepare_data
+from hubtransfer.recipe.schema import Recipe
 from hubtransfer.tasks import get_task
+from hubtransfer.tasks.problems import require_single_label
+from hubtransfer.train.loop import total_steps
 
 
 def load_data(recipe: Recipe, command: str = "compare") -> tuple[PreparedData, str]:

@@ -12,12 +12,22 @@ import math
 import time
 from pathlib import Path
 
+from hubtransfer.errors import RecipeError
 from hubtransfer.evidence import default_dir
-from hubtransfer.evidence.common import baseline, baseline_sentence, fmt, load_data, majority_share, md_table, steps_for, write_report
+from hubtransfer.evidence.common import (
+    baseline,
+    baseline_sentence,
+    fmt,
+    load_data,
+    majority_share,
+    md_table,
+    steps_for,
+    write_report,
+)
 from hubtransfer.evidence.curves import curve_stats, steps_to
-from hubtransfer.evidence.runs import Variant, run_variants
-from hubtransfer.recipe import Recipe, RecipeError
+from hubtransfer.recipe.schema import Recipe
 from hubtransfer.tasks import require_evidence_task
+from hubtransfer.variants import Variant, run_variants
 
 SCRATCH_LR_FACTORS = (1, 3, 10)
 EVALUATIONS = 10  # evaluations per run after step 0, when no interval is given
@@ -71,7 +81,7 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
     report["benefits"] = {"start": frozen["gap"] > 0, "slope": report["gaps"]["auc"] > report["noise"], "asymptote": report["gaps"]["best"] > report["noise"]}
     report["summary"] = _summary(report)
     report["table"] = _table(report)
-    from hubtransfer import plots
+    from hubtransfer.save import plots
 
     write_report(folder, "compare", report, f"Pretrained vs from scratch: `{recipe.model.id}` on `{recipe.data.source}`", plots.compare_curves)
     return report
@@ -81,9 +91,9 @@ def base_lr(recipe: Recipe) -> float:
     """The recipe's learning rate; for ``lr: auto``, the middle of the rates its search tries."""
     if recipe.train.lr != "auto":
         return recipe.train.lr
-    from hubtransfer.lr_search import default_candidates
-    from hubtransfer.strategies import parse_strategy
+    from hubtransfer.strategies.base import parse_strategy
     from hubtransfer.tasks import get_task
+    from hubtransfer.train.search import default_candidates
 
     lrs = sorted(recipe.train.lr_search.candidates or default_candidates(parse_strategy(recipe.strategy).kind, get_task(recipe.task).modality))
     return lrs[len(lrs) // 2]
@@ -92,7 +102,7 @@ def base_lr(recipe: Recipe) -> float:
 def _frozen_start(recipe: Recipe, samples: int = 1000) -> dict:
     """What each initialisation knows before any update: leave-one-out kNN accuracy of its frozen features on
     ``samples`` training examples (the new head starts random on both sides, so step 0 cannot show it)."""
-    from hubtransfer.rank import rank
+    from hubtransfer.select.rank import rank
 
     result = rank(recipe, [recipe.model.id, f"random:{recipe.model.id}"], max_samples=samples)
     by_init = {c.init: c.scores["knn"] for c in result.candidates}

@@ -18,12 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
+from hubtransfer.errors import RecipeError
 from hubtransfer.evidence import default_dir
-from hubtransfer.evidence.common import baseline, fmt, first_n, load_data, majority_share, md_table, steps_for, write_report
+from hubtransfer.evidence.common import (
+    baseline,
+    first_n,
+    fmt,
+    load_data,
+    majority_share,
+    md_table,
+    steps_for,
+    write_report,
+)
 from hubtransfer.evidence.curves import measured_crossing, saturating_fit
-from hubtransfer.evidence.runs import Variant, run_variants
-from hubtransfer.recipe import Recipe, RecipeError
+from hubtransfer.recipe.schema import Recipe
 from hubtransfer.tasks import require_evidence_task
+from hubtransfer.variants import Variant, run_variants
 
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 
@@ -89,7 +99,7 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
     report["run_wall_seconds"] = round(sum(r.run["training"]["wall_seconds"] for r in runs), 1)
     report["summary"] = _summary(report)
     report["table"] = _table(report)
-    from hubtransfer import plots
+    from hubtransfer.save import plots
 
     write_report(folder, "datasize", report, f"Data-size sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.datasize)
     return report

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import fmt, load_data, md_table, steps_for, write_report
-from hubtransfer.evidence.runs import Variant, read_run, run_variants
-from hubtransfer.recipe import Recipe
+from hubtransfer.recipe.schema import Recipe
 from hubtransfer.tasks import require_evidence_task
+from hubtransfer.variants import Variant, read_run, run_variants
 
 
 def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = None, seeds: int = 1, seeds_up_to: int | None = None,

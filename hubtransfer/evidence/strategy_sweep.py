@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from hubtransfer.errors import RecipeError
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import baseline, baseline_sentence, fmt, load_data, md_table, write_report
-from hubtransfer.evidence.runs import Variant, run_variants, with_changes
-from hubtransfer.recipe import Recipe, RecipeError
+from hubtransfer.recipe.schema import Recipe
+from hubtransfer.strategies.base import parse_strategy
 from hubtransfer.tasks import require_evidence_task
-from hubtransfer.strategies import parse_strategy
+from hubtransfer.variants import Variant, run_variants, with_changes
 
 
 def default_strategies(recipe: Recipe) -> list[str]:
@@ -29,9 +30,10 @@ def default_strategies(recipe: Recipe) -> list[str]:
 
 def count_blocks(recipe: Recipe) -> int:
     """Repeated blocks of the recipe's backbone (the unit of ``top:K``), counted on the model built from its config."""
-    from hubtransfer.model import build_model, quiet_transformers, resolve_model_dir
-    from hubtransfer.strategies import find_blocks
+    from hubtransfer.sources.checkpoint import resolve_model_dir
+    from hubtransfer.strategies.base import find_blocks
     from hubtransfer.tasks import get_task
+    from hubtransfer.tasks.model import build_model, quiet_transformers
 
     task = get_task(recipe.task)
     with quiet_transformers():
@@ -90,7 +92,7 @@ def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, rep
               "baseline": base, "seconds": round(time.perf_counter() - started, 1)}
     report["summary"] = _summary(report, best, best_test)
     report["table"] = _table(report)
-    from hubtransfer import plots
+    from hubtransfer.save import plots
 
     write_report(folder, "strategies", report, f"Strategy sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.strategies)
     return report

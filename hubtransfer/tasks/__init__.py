@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from hubtransfer.metrics import DEFAULT_METRICS, ClassificationScorer
 from hubtransfer.registry import Registry
-
+from hubtransfer.tasks.metrics import DEFAULT_METRICS, ClassificationScorer
 
 # (metric key in metrics.json, display name, metric_args for the model-index)
 CLASSIFICATION_CARD_METRICS = (
@@ -95,10 +94,6 @@ class TaskSpec:
 TASKS: Registry[TaskSpec] = Registry("task")
 
 
-class ProcessorError(ValueError):
-    """A checkpoint without the tokenizer / image processor its task needs, with the fix."""
-
-
 def get_task(name: str) -> TaskSpec:
     """The registered task called ``name`` (ValueError with a did-you-mean otherwise)."""
     return TASKS.get(name)
@@ -107,7 +102,7 @@ def get_task(name: str) -> TaskSpec:
 def require_evidence_task(recipe, command: str) -> None:
     """Raise RecipeError up front when ``command`` (compare, datasize, strategies, rank) does not support the
     recipe's task: their baselines, ranking scores and curves assume one label per input."""
-    from hubtransfer.recipe import RecipeError  # late: recipe imports this package
+    from hubtransfer.errors import RecipeError  # late: recipe imports this package
 
     if not get_task(recipe.task).evidence:
         supported = sorted(n for n in TASKS if TASKS.get(n).evidence)
@@ -116,5 +111,10 @@ def require_evidence_task(recipe, command: str) -> None:
                            "Train the recipe with `hubtransfer train` instead"])
 
 
-from hubtransfer.tasks import image_classification, masked_lm, text_classification, token_classification  # noqa: E402,F401  (registration)
-from hubtransfer.tasks import multitask  # noqa: E402,F401  (registration)
+from hubtransfer.tasks import (  # noqa: E402,F401  (registration)
+    image_classification,
+    masked_lm,
+    multitask,  # noqa: E402,F401  (registration)
+    text_classification,
+    token_classification,
+)

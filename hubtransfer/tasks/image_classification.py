@@ -21,14 +21,11 @@ import torch
 from PIL import Image as PILImage
 from transformers import AutoImageProcessor
 
-from hubtransfer.tasks import TASKS, ProcessorError, TaskSpec
+from hubtransfer.errors import ImageDataError, ProcessorError
+from hubtransfer.tasks import TASKS, TaskSpec
 
 PRECOMPUTE_BUDGET_BYTES = 4 * 1024**3
 CHUNK = 256
-
-
-class ImageDataError(ValueError):
-    """An image that cannot be read, with its position and the fix."""
 
 
 class TensorImages(torch.utils.data.Dataset):

@@ -18,12 +18,11 @@ import numpy as np
 import torch
 from transformers import AutoConfig, AutoModel, DataCollatorWithPadding
 
-from hubtransfer import modeling_hubtransfer
-from hubtransfer.metrics import DEFAULT_METRICS, classification_metrics
-from hubtransfer.modeling_hubtransfer import head_outputs
-from hubtransfer.multitask_data import COLUMN, HeadLabels, prepare_multitask
-from hubtransfer.recipe import MULTI_TASK
-from hubtransfer.tasks import TASKS, TaskSpec
+from hubtransfer.data.multitask import COLUMN, HeadLabels, prepare_multitask
+from hubtransfer.recipe.schema import MULTI_TASK
+from hubtransfer.tasks import TASKS, TaskSpec, modeling_hubtransfer
+from hubtransfer.tasks.metrics import DEFAULT_METRICS, classification_metrics
+from hubtransfer.tasks.modeling_hubtransfer import head_outputs
 from hubtransfer.tasks.text_classification import EncodedText, load_processor
 
 PREDICT_BATCH = 64
@@ -60,7 +59,7 @@ def collate(tokenizer, recipe):
 
 def build_model(model_dir, recipe, labels: HeadLabels, common: dict):
     """The pretrained encoder (AutoModel) with one new head per task on its pooled features."""
-    from hubtransfer.model import resolve_pooling  # late: model imports the task registry
+    from hubtransfer.tasks.model import resolve_pooling  # late: model imports the task registry
 
     id2label = dict(enumerate(labels))  # every output column: head/label, or head for a regression head
     config = AutoConfig.from_pretrained(model_dir, id2label=id2label, label2id={v: k for k, v in id2label.items()},

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
-from hubtransfer.tasks import TASKS, ProcessorError, TaskSpec
+from hubtransfer.errors import ProcessorError
+from hubtransfer.tasks import TASKS, TaskSpec
 
 
 class EncodedText(torch.utils.data.Dataset):

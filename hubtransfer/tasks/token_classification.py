@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from transformers import AutoTokenizer, DataCollatorForTokenClassification
 
-from hubtransfer.metrics import TokenScorer
-from hubtransfer.tasks import TASKS, ProcessorError, TaskSpec
+from hubtransfer.errors import ProcessorError
+from hubtransfer.tasks import TASKS, TaskSpec
+from hubtransfer.tasks.metrics import TokenScorer
 from hubtransfer.tasks.text_classification import EncodedText, _no_tokenizer
 
 IGNORE = -100  # the label cross-entropy and the scorer skip

@@ -13,7 +13,8 @@ from accelerate import PartialState
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from conftest import text_recipe  # noqa: E402
 
-from hubtransfer import checkpoint, finetune  # noqa: E402
+from hubtransfer.run import finetune
+from hubtransfer.train import checkpoints as checkpoint  # noqa: E402
 
 
 def main(root: Path) -> None:

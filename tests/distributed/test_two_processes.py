@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import _tiny_bert, write_sentiment_csv
 
 WORKER = Path(__file__).with_name("_worker.py")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hubtransfer import finetune, predict
+from hubtransfer.inference import predict
+from hubtransfer.run import finetune
 
 ROOT = Path(__file__).resolve().parents[2]
 MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"

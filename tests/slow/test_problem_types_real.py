@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from transformers import pipeline
 
-from hubtransfer import finetune, predict
-from hubtransfer.packaged import package_dir
+from hubtransfer.inference import predict
+from hubtransfer.run import finetune
+from hubtransfer.sources.packaged import package_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 # Provisional floors (not yet measured at these budgets): the full regression recipe measured R² 0.649 / Pearson 0.809

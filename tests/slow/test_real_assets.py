@@ -4,7 +4,6 @@ Budgets are cut to fit CI (fewer examples / epochs than the recipes), so the thr
 below the README's full-recipe numbers but far above chance and above the untrained baselines.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from transformers import pipeline
 
-from hubtransfer import finetune
+from hubtransfer.run import finetune
 
 ROOT = Path(__file__).resolve().parents[2]
 MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
@@ -76,8 +75,8 @@ SRE = ROOT / "assets" / "sre-embedding-minilm"
 
 @pytest.mark.skipif(not SRE.is_dir(), reason="run scripts/prepare_assets.py first")
 def test_ranking_puts_pretrained_checkpoints_above_random_init_controls(tmp_path):
-    from hubtransfer.rank import rank
-    from hubtransfer.recipe import load_recipe
+    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.select.rank import rank
 
     text = load_recipe(ROOT / "recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes", f"output_dir={tmp_path}/t"])
     result = rank(text, [str(MINILM), str(SRE), f"random:{MINILM}"], max_samples=600)
@@ -92,7 +91,8 @@ def test_ranking_puts_pretrained_checkpoints_above_random_init_controls(tmp_path
 
 
 def test_compare_shows_transfer_on_real_text_and_the_baseline(tmp_path):
-    from hubtransfer import compare, load_recipe
+    from hubtransfer.evidence.compare import compare
+    from hubtransfer.recipe.load import load_recipe
 
     recipe = load_recipe(ROOT / "recipes/text/minilm_rotten_tomatoes.yaml",
                          [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes", "data.max_train_samples=1500",

@@ -11,7 +11,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from conftest import text_recipe  # noqa: E402
 
-from hubtransfer import finetune  # noqa: E402
+from hubtransfer.run import finetune  # noqa: E402
 
 
 def main(model: str, data: str, out: str) -> None:

@@ -8,12 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from conftest import text_recipe, write_sentiment_csv
-from hubtransfer import choices, diagnostics, finetune
-from hubtransfer.hub.card import build_card
-from hubtransfer.loop import _loss
-from hubtransfer.recipe import RecipeError, load_recipe
+
+from hubtransfer import choices
+from hubtransfer.card.card import build_card
+from hubtransfer.checks import diagnostics
+from hubtransfer.errors import RecipeError
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
+from hubtransfer.train.loop import _loss
 
 CANDIDATES = [3e-3, 1e-2, 3e-2]
 

@@ -12,9 +12,9 @@ from typing import Callable
 import numpy as np
 import pytest
 import yaml
+from conftest import poison_loss_from, text_recipe, write_image_folder, write_sentiment_csv
 from PIL import Image
 
-from conftest import poison_loss_from, text_recipe, write_image_folder, write_sentiment_csv
 from hubtransfer.cli import main
 
 
@@ -159,7 +159,7 @@ def test_at_least_25_cases():
 
 
 def test_full_disk_is_reported_and_nothing_half_written(fx, tmp_path, capsys, monkeypatch):
-    import hubtransfer.api as api
+    import hubtransfer.run as api
 
     def no_space(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".out.incomplete" / "model.safetensors"))
@@ -185,7 +185,7 @@ def test_nan_after_a_checkpoint_keeps_it(fx, tmp_path, capsys, monkeypatch):
 
 def test_awkward_but_valid_inputs_train(fx, tmp_path):
     """CMYK, grayscale, RGBA and palette images are converted; a huge text is truncated."""
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     folder = write_image_folder(tmp_path / "imgs", per_class=8)
     rgb = np.asarray(Image.open(folder / "dark" / "0.png").convert("RGB"))

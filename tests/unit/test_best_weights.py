@@ -2,13 +2,15 @@
 
 import torch
 from accelerate import Accelerator
+from conftest import text_recipe
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from conftest import text_recipe
-from hubtransfer import checkpoint, loop
-from hubtransfer.recipe import load_recipe
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.train import checkpoints as checkpoint
+from hubtransfer.train import loop
+from hubtransfer.train.batches import make_loaders
 
 
 class _Tied(nn.Module):
@@ -80,7 +82,7 @@ def test_checkpoint_copy_between_file_and_memory_stores(tmp_path):
 def test_fit_restores_the_best_evaluation_not_the_last(tiny_bert, sentiment_csv, tmp_path):
     """A scorer whose validation accuracy peaks at the second of four evaluations: the model ends with the
     weights of that moment, read back from the file, and the file is gone afterwards."""
-    from hubtransfer.data import prepare_data
+    from hubtransfer.data.prepare import prepare_data
     from hubtransfer.tasks import get_task
 
     recipe = load_recipe(text_recipe(tiny_bert, sentiment_csv, tmp_path / "out", train__epochs=4))
@@ -88,7 +90,7 @@ def test_fit_restores_the_best_evaluation_not_the_last(tiny_bert, sentiment_csv,
     data = prepare_data(recipe.data, "text")
     tok = task.load_processor(tiny_bert, recipe)
     encoded = task.encode(data, tok, recipe)
-    loaders, sampler = loop.make_loaders(encoded, task.collate(tok, recipe), recipe)
+    loaders, sampler = make_loaders(encoded, task.collate(tok, recipe), recipe)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     seen, files = [], []
 

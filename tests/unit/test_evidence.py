@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import text_recipe, write_sentiment_csv
 
-from hubtransfer.api import finetune
+from hubtransfer.card.card import build_card
 from hubtransfer.cli import main
 from hubtransfer.evidence.curves import curve_stats, examples_for, measured_crossing, saturating_fit
-from hubtransfer.evidence.runs import Variant, run_variants
-from hubtransfer.hub.card import build_card
-from hubtransfer.recipe import load_recipe
-from conftest import text_recipe, write_sentiment_csv
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
+from hubtransfer.variants import Variant, run_variants
 
 
 def _hist(points):
@@ -65,7 +65,7 @@ def test_saturating_fit_says_when_a_target_is_out_of_reach_and_needs_three_sizes
 def test_baseline_grid_stops_after_validation_falls_twice(monkeypatch):
     import numpy as np
 
-    import hubtransfer.evidence.baselines as baselines
+    import hubtransfer.checks.baselines as baselines
 
     scripted = iter([0.70, 0.80, 0.80, 0.78, 0.79, 0.75, 0.99])  # best at the 2nd C (a tie does not count as a fall)
     monkeypatch.setattr(baselines, "classification_metrics", lambda p, y: {"accuracy": next(scripted)})  # validation per C, then test
@@ -77,9 +77,9 @@ def test_baseline_grid_stops_after_validation_falls_twice(monkeypatch):
 
 
 def test_classical_baselines_tune_on_validation(tmp_path, image_folder):
-    from hubtransfer.data import prepare_data
-    from hubtransfer.evidence.baselines import classical_baseline
-    from hubtransfer.recipe import DataSpec
+    from hubtransfer.checks.baselines import classical_baseline
+    from hubtransfer.data.prepare import prepare_data
+    from hubtransfer.recipe.schema import DataSpec
 
     text = prepare_data(DataSpec(source=str(write_sentiment_csv(tmp_path / "r.csv", n=400)), text_column="sentence", label_column="sentiment"), "text")
     out = classical_baseline(text, "text")
@@ -106,8 +106,9 @@ def test_eval_at_start_records_step_zero(small_recipe):
 
 
 def test_lp_ft_probes_the_head_first_then_trains_everything(small_recipe, tiny_bert, monkeypatch):
-    import hubtransfer.api as api
     from safetensors.torch import load_file
+
+    import hubtransfer.run as api
 
     phases = []
     real_fit = api.fit

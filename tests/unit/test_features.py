@@ -1,13 +1,13 @@
 """Cached backbone features: head-only training on them equals the uncached run; the cache keys miss on change."""
 
-import json
 
 import pytest
 import torch
-
 from conftest import text_recipe, write_image_folder, write_sentiment_csv
-from hubtransfer import evaluate_saved, finetune
-from hubtransfer.features import cache_root
+
+from hubtransfer.inference import evaluate_saved
+from hubtransfer.run import finetune
+from hubtransfer.train.features import cache_root
 
 
 def _head(tiny, data, out, **extra):
@@ -92,10 +92,10 @@ def test_stock_bert_head_caches_the_first_token_and_trains_its_pooler_as_uncache
 
 def test_a_pooler_reading_every_token_is_not_split(tiny_bert):
     from torch import nn
-
-    from hubtransfer.features import split_head
-    from hubtransfer.strategies import apply_strategy
     from transformers import AutoModelForSequenceClassification
+
+    from hubtransfer.strategies.base import apply_strategy
+    from hubtransfer.train.features import split_head
 
     class MeanPooler(nn.Module):
         def __init__(self, dim):
@@ -126,7 +126,7 @@ def test_random_init_control_differs_and_its_card_claims_no_base(tiny_bert, data
 def test_changed_weights_or_revision_miss(tiny_bert, data, tmp_path):
     import shutil
 
-    from hubtransfer.features import model_fingerprint
+    from hubtransfer.train.features import model_fingerprint
 
     copy = tmp_path / "bert"
     shutil.copytree(tiny_bert, copy)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import string
 
 import httpx2 as httpx  # the HTTP client under starlette's TestClient and huggingface_hub 2.x
+from conftest import TOKEN, TOKENS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TOKEN, TOKENS
-from hubtransfer.recipe import Recipe, RecipeError, load_recipe
+from hubtransfer.errors import RecipeError
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.recipe.schema import Recipe
 
 KEYS = ["task", "model", "data", "strategy", "head", "train", "output_dir", "hub", "id", "source", "lr", "epochs",
         "early_stopping", "metric", "patience", "type", "hidden_sizes", "pooling", "eval_every", "precision"]
@@ -58,7 +60,7 @@ requests = st.tuples(
 def test_server_answers_any_request_without_5xx_or_escape(tmp_path):
     from starlette.testclient import TestClient
 
-    from hubtransfer.hub.server import create_app
+    from hubtransfer.localhub.server import create_app
 
     root = tmp_path / "root"
     client = TestClient(create_app(root, tokens=TOKENS), raise_server_exceptions=False)
@@ -85,7 +87,7 @@ def test_error_headers_stay_ascii_for_non_ascii_ids(tmp_path):
     # Found by the fuzzer above: a repo id with "é" put a latin-1 byte into X-Error-Message.
     from starlette.testclient import TestClient
 
-    from hubtransfer.hub.server import create_app
+    from hubtransfer.localhub.server import create_app
 
     client = TestClient(create_app(tmp_path / "root", tokens=TOKENS), raise_server_exceptions=False)
     response = client.get("/api/models/local-user/caf\u00e9")

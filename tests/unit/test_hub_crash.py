@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from conftest import TOKEN
-from hubtransfer.hub.env import local_env
-from hubtransfer.hub.local import start_hub, stop_hub
+
+from hubtransfer.localhub.env import local_env
+from hubtransfer.localhub.local import start_hub, stop_hub
 
 CLIENT = textwrap.dedent(
     """

@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import OTHER_TOKEN, TOKEN, TOKENS  # noqa: E402,F401  (the hub / clients fixtures live there)
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -39,9 +40,9 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from hubtransfer.hub import server as hub_server
-from hubtransfer.hub.server import LocalHub
-from hubtransfer.hub.store import (
+from hubtransfer.localhub import server as hub_server
+from hubtransfer.localhub.server import LocalHub
+from hubtransfer.localhub.store import (
     AddFile,
     DeleteFile,
     HubStore,
@@ -51,7 +52,6 @@ from hubtransfer.hub.store import (
     validate_repo_id,
 )
 
-from conftest import OTHER_TOKEN, TOKEN, TOKENS  # noqa: E402,F401  (the hub / clients fixtures live there)
 MB = 1024 * 1024
 
 

@@ -6,15 +6,16 @@ import json
 
 import pytest
 import torch
+from conftest import TOKEN, text_recipe, write_sentiment_csv
 from huggingface_hub import HfApi
 from safetensors.torch import load_file
 
-from conftest import TOKEN, text_recipe, write_sentiment_csv
-from hubtransfer import finetune
-from hubtransfer.adapters import lora_targets
+from hubtransfer.errors import RecipeError
 from hubtransfer.inference import predict
-from hubtransfer.recipe import RecipeError, load_recipe
-from hubtransfer.strategies import find_blocks
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
+from hubtransfer.strategies.base import find_blocks
+from hubtransfer.strategies.lora import lora_targets
 
 TEXTS = ["good great movie", "bad awful dull", "the plot was fine", "boring and flat"]
 
@@ -94,7 +95,7 @@ def test_merged_run_is_a_stock_model_with_the_adapters_predictions(tiny_bert, tm
 
 
 def test_pushed_adapter_loads_back_through_peft_from_the_hub(hub, clients, tiny_bert, tmp_path, monkeypatch):
-    from hubtransfer.hub.roundtrip import compare_with_hub
+    from hubtransfer.push.roundtrip import compare_with_hub
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     api = HfApi(endpoint=hub.endpoint, token=TOKEN)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from hubtransfer.metrics import classification_metrics, confusion, load_metric
+from hubtransfer.tasks.metrics import classification_metrics, confusion, load_metric
 
 
 @pytest.mark.parametrize("seed,classes,n", [(0, 2, 50), (1, 5, 200), (2, 7, 30), (3, 3, 5)])
@@ -34,5 +34,5 @@ def test_training_imports_no_sklearn():
     import subprocess
     import sys
 
-    code = "import hubtransfer.api, hubtransfer.loop, hubtransfer.metrics, sys; print('sklearn' in sys.modules)"
+    code = "import hubtransfer.run, hubtransfer.train.loop, hubtransfer.tasks.metrics, sys; print('sklearn' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

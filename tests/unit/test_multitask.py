@@ -6,17 +6,19 @@ import random
 
 import pytest
 import torch
+from conftest import FILLER, TOKEN, WORDS_NEG, WORDS_POS
 from huggingface_hub import HfApi
 from transformers import AutoModel, AutoTokenizer
 
-from conftest import FILLER, TOKEN, WORDS_NEG, WORDS_POS
-from hubtransfer import evaluate_saved, finetune, predict
 from hubtransfer.cli import main
-from hubtransfer.data import DataError, prepare_data
-from hubtransfer.model import build_model, load_trained
-from hubtransfer.multitask_data import prepare_multitask
-from hubtransfer.recipe import RecipeError, load_recipe
+from hubtransfer.data.multitask import prepare_multitask
+from hubtransfer.data.prepare import prepare_data
+from hubtransfer.errors import DataError, RecipeError
+from hubtransfer.inference import evaluate_saved, predict
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
 from hubtransfer.tasks import get_task
+from hubtransfer.tasks.model import build_model, load_trained
 
 TOPICS = ["movie", "film", "story"]
 OTHER = [w for w in FILLER if w not in TOPICS]
@@ -176,7 +178,7 @@ def test_saved_folder_reloads_with_and_without_remote_code(mt_run):
     batch = tok(TEXTS, return_tensors="pt", padding=True)
     ours = load_trained(out, get_task("multi-task")).eval()
     stock = AutoModel.from_pretrained(out, trust_remote_code=True).eval()
-    assert type(ours).__module__ == "hubtransfer.modeling_hubtransfer" and type(stock).__module__ != type(ours).__module__
+    assert type(ours).__module__ == "hubtransfer.tasks.modeling_hubtransfer" and type(stock).__module__ != type(ours).__module__
     with torch.no_grad():
         trained, a, b = mt_run.model.eval()(**batch).logits, ours(**batch).logits, stock(**batch).logits
     assert torch.allclose(a, trained, atol=1e-5) and torch.allclose(b, trained, atol=1e-5)
@@ -226,7 +228,7 @@ def test_head_strategy_trains_only_the_heads(tiny_bert, tmp_path):
 
 
 def test_pushed_multitask_model_loads_back_from_the_hub(hub, clients, tiny_bert, tmp_path, monkeypatch):
-    from hubtransfer.hub.roundtrip import compare_with_hub
+    from hubtransfer.push.roundtrip import compare_with_hub
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     data = write_multitask_csv(tmp_path / "d.csv")

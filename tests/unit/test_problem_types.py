@@ -12,15 +12,22 @@ import random
 import numpy as np
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer, pipeline
-
 from conftest import FILLER, WORDS_NEG, WORDS_POS, text_recipe
-from hubtransfer import evaluate_saved, finetune, predict
-from hubtransfer.cli import main
-from hubtransfer.data import DataError, prepare_data
-from hubtransfer.problem_metrics import MultiLabelScorer, multi_label_metrics, regression_metrics, tune_thresholds
-from hubtransfer.recipe import RecipeError, load_recipe
+from transformers import (
+    AutoConfig,
+    AutoModelForImageClassification,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    pipeline,
+)
 
+from hubtransfer.cli import main
+from hubtransfer.data.prepare import prepare_data
+from hubtransfer.errors import DataError, RecipeError
+from hubtransfer.inference import evaluate_saved, predict
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
+from hubtransfer.tasks.problem_metrics import MultiLabelScorer, multi_label_metrics, regression_metrics, tune_thresholds
 
 # ----------------------------------------------------------------------------- data on disk
 
@@ -137,9 +144,9 @@ def test_watched_metric_follows_the_problem_and_is_checked():
 def test_new_head_bias_starts_at_what_ignoring_the_input_would_learn(tiny_bert):
     from types import SimpleNamespace
 
-    from hubtransfer.model import build_model
-    from hubtransfer.problems import configure_model
     from hubtransfer.tasks import get_task
+    from hubtransfer.tasks.model import build_model
+    from hubtransfer.tasks.problems import configure_model
 
     base = {"task": "text-classification", "model": {"id": str(tiny_bert)}, "data": {"source": "x.csv"}}
     recipe = load_recipe({**base, "problem": "multi-label"})
@@ -359,8 +366,9 @@ def test_image_regression_run_and_predict(tiny_efficientnet, halves, tmp_path):
 
 def test_hub_round_trip_compares_every_labels_score(hub, clients, multi_label_run, regression_run, tmp_path, monkeypatch):
     from conftest import TOKEN
-    from hubtransfer.hub.push import push_folder
-    from hubtransfer.hub.roundtrip import compare_with_hub
+
+    from hubtransfer.push.push import push_folder
+    from hubtransfer.push.roundtrip import compare_with_hub
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     texts = ["good great 1 the", "awful boring plot 2", "fine weak story 3"]
@@ -390,7 +398,7 @@ def test_lora_multi_label_adapter_keeps_its_problem_type(tiny_bert, tagged_csv, 
 
 
 def test_animal_pairs_are_built_from_each_silhouette_once():
-    from hubtransfer.packaged import ANIMAL_NAMES, _animal_arrays, animal_pairs
+    from hubtransfer.sources.packaged import ANIMAL_NAMES, _animal_arrays, animal_pairs
 
     ds = animal_pairs()
     assert len(ds) == 4855 and ds.features["animals"].feature.dtype == "string"

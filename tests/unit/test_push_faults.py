@@ -8,11 +8,12 @@ import re
 from dataclasses import dataclass, field
 
 import pytest
+from conftest import TOKEN, TOKENS, text_recipe, write_sentiment_csv
 from huggingface_hub import HfApi
 
-from conftest import TOKEN, TOKENS, text_recipe, write_sentiment_csv
-from hubtransfer.hub.push import PushError, push_folder
-from hubtransfer.hub.server import LocalHub
+from hubtransfer.errors import PushError
+from hubtransfer.localhub.server import LocalHub
+from hubtransfer.push.push import push_folder
 
 COMMIT = re.compile(r"^/api/models/.+/commit/")
 
@@ -53,7 +54,7 @@ async def _discard(message):
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_bert, tmp_path_factory):
-    from hubtransfer import finetune
+    from hubtransfer.run import finetune
 
     root = tmp_path_factory.mktemp("fault-run")
     return finetune(text_recipe(tiny_bert, write_sentiment_csv(root / "r.csv"), root / "out", train__epochs=1)).output_dir

@@ -3,7 +3,8 @@
 import pytest
 
 from hubtransfer.cli import main
-from hubtransfer.recipe import RecipeError, load_recipe
+from hubtransfer.errors import RecipeError
+from hubtransfer.recipe.load import load_recipe
 
 BASE = {"task": "text-classification", "model": {"id": "org/model"}, "data": {"source": "packaged:rotten-tomatoes"}}
 

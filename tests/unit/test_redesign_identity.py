@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import write_image_folder, write_sentiment_csv
 
 ROOT = Path(__file__).resolve().parents[2]

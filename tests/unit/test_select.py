@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import write_sentiment_csv
+
 from hubtransfer.cli import main
-from hubtransfer.rank import parse_candidate, rank
-from hubtransfer.recipe import load_recipe
-from hubtransfer.select import SCORES, hscore, knn, logme
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.select.rank import parse_candidate, rank
+from hubtransfer.select.scores import SCORES, hscore, knn, logme
 
 
 def _clusters(n=400, d=16, gap=3.0, seed=0):

@@ -7,14 +7,14 @@ import json
 
 import pytest
 import torch
+from conftest import FILLER, WORDS_NEG, WORDS_POS, text_recipe, write_sentiment_csv
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
-from conftest import FILLER, WORDS_NEG, WORDS_POS, text_recipe, write_sentiment_csv
-from hubtransfer import finetune
 from hubtransfer.cli import main as cli
 from hubtransfer.evidence.source_effect import source_effect
-from hubtransfer.recipe import load_recipe
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
 from hubtransfer.tasks.masked_lm import MIN_CHUNK, chunk_texts, fixed_masks
 
 

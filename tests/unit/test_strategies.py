@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
-from hubtransfer.strategies import apply_strategy, find_blocks, parameter_groups, parse_strategy, set_train_mode
+from hubtransfer.strategies.base import apply_strategy, find_blocks, parameter_groups, parse_strategy, set_train_mode
 
 
 def _load(folder, kind):
@@ -74,7 +74,7 @@ def test_parse_strategy():
 
 
 def test_block_depths_and_layer_decay_rates(tiny_bert):
-    from hubtransfer.strategies import block_depths
+    from hubtransfer.strategies.base import block_depths
 
     model = _load(tiny_bert, "text")
     apply_strategy(model, "full")
@@ -94,7 +94,7 @@ def test_block_depths_and_layer_decay_rates(tiny_bert):
 
 
 def test_gradual_unfreezing_adds_one_block_per_epoch(tiny_bert):
-    from hubtransfer.strategies import gradual_unfreeze
+    from hubtransfer.strategies.base import gradual_unfreeze
 
     model = _load(tiny_bert, "text")
     counts = [gradual_unfreeze(model, epoch) for epoch in range(5)]
@@ -105,11 +105,11 @@ def test_gradual_unfreezing_adds_one_block_per_epoch(tiny_bert):
 
 
 def test_gradual_and_layer_decay_runs_keep_the_best_weights_of_everything(tiny_bert, tmp_path, sentiment_csv, monkeypatch):
+    from conftest import text_recipe
     from safetensors.torch import load_file
 
-    import hubtransfer.loop as loop
-    from conftest import text_recipe
-    from hubtransfer import finetune
+    import hubtransfer.train.loop as loop
+    from hubtransfer.run import finetune
 
     top, emb = "bert.encoder.layer.1.output.dense.weight", "bert.embeddings.word_embeddings.weight"
     seen = []

@@ -9,16 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FILLER, WORDS_NEG, WORDS_POS, text_recipe
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
-from conftest import FILLER, WORDS_NEG, WORDS_POS, text_recipe
-from hubtransfer import evaluate_saved, finetune, predict
 from hubtransfer.cli import main
-from hubtransfer.data import DataError, prepare_data
-from hubtransfer.features import split_head
-from hubtransfer.metrics import TokenScorer, entity_metrics
-from hubtransfer.recipe import DataSpec, RecipeError, load_recipe
+from hubtransfer.data.prepare import prepare_data
+from hubtransfer.errors import DataError, RecipeError
+from hubtransfer.inference import evaluate_saved, predict
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.run import finetune
+from hubtransfer.tasks.metrics import TokenScorer, entity_metrics
 from hubtransfer.tasks.token_classification import IGNORE, align_labels, encode, load_processor
+from hubtransfer.train.features import split_head
 
 # A person is two words (first name, last name), a place one word: tags follow from the words, so a tiny model learns them.
 FIRST, LAST, PLACES = WORDS_POS[:4], WORDS_POS[4:], WORDS_NEG[:4]
@@ -264,11 +267,11 @@ def test_lora_saves_a_token_classification_adapter(tiny_bert, tmp_path):
 
 
 def test_pushed_tagger_gives_the_same_entities_from_the_hub(ner_run, hub, clients, tmp_path, monkeypatch):
+    from conftest import TOKEN
     from huggingface_hub import HfApi
 
-    from conftest import TOKEN
-    from hubtransfer.hub.push import push_folder
-    from hubtransfer.hub.roundtrip import compare_with_hub
+    from hubtransfer.push.push import push_folder
+    from hubtransfer.push.roundtrip import compare_with_hub
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     push_folder(ner_run.output_dir, "local-user/tiny-ner", private=False)

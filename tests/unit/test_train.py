@@ -6,16 +6,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import text_recipe, write_image_folder, write_sentiment_csv
 from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-from conftest import text_recipe, write_image_folder, write_sentiment_csv
-from hubtransfer import evaluate_saved, finetune, predict
-from hubtransfer.api import OutputDirError
 from hubtransfer.cli import main
-from hubtransfer.data import DataError
-from hubtransfer.model import ModelSourceError
-from hubtransfer.recipe import RecipeError, load_recipe
-from hubtransfer.tasks.image_classification import ImageDataError
+from hubtransfer.errors import DataError, ImageDataError, ModelSourceError, OutputDirError, RecipeError
+from hubtransfer.inference import evaluate_saved, predict
+from hubtransfer.recipe.load import load_recipe
+from hubtransfer.run import finetune
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +195,7 @@ def test_bf16_autocast_and_step_interval_evaluation(tiny_bert, tmp_path, sentime
 
 
 def test_precision_auto_explains_its_choice():
-    from hubtransfer.loop import resolve_precision
+    from hubtransfer.train.precision import resolve_precision
 
     choice, why = resolve_precision("auto")
     assert choice in ("no", "bf16", "fp16") and why
@@ -208,8 +206,8 @@ def _encoded_images(tiny_vit, tmp_path, size: int):
     """An image folder of ``size`` px squares encoded for the tiny ViT (30 px): (folder, task, processor, data, encoded, recipe)."""
     from transformers import AutoImageProcessor
 
-    from hubtransfer.data import prepare_data
-    from hubtransfer.recipe import DataSpec
+    from hubtransfer.data.prepare import prepare_data
+    from hubtransfer.recipe.schema import DataSpec
     from hubtransfer.tasks import get_task
 
     folder = write_image_folder(tmp_path / "img", per_class=6, size=size)
