@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "finetune": "hubtransfer.run",
     "FinetuneResult": "hubtransfer.run",
-    "load_recipe": "hubtransfer.recipe.load",
+    "load_recipe": "hubtransfer.job",
     "Recipe": "hubtransfer.recipe.schema",
     "RecipeError": "hubtransfer.errors",
     "evaluate_saved": "hubtransfer.inference",

@@ -15,7 +15,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hubtransfer.recipe.load import load_recipe, set_key
+from hubtransfer.job import load_recipe
+from hubtransfer.recipe.load import set_key
 from hubtransfer.recipe.schema import Recipe
 
 logger = logging.getLogger(__name__)
@@ -81,12 +82,13 @@ def as_records(choices: list[Choice]) -> list[dict]:
 # --------------------------------------------------------------------------- before the model is built
 
 
-def choose_pooling(recipe: Recipe, task, sentence: str | None) -> Choice | None:
+def choose_pooling(job, sentence: str | None) -> Choice | None:
     """head.pooling 'auto': the checkpoint's own sentence pooling where it has one and a pooled head applies."""
+    recipe, task = job.recipe, job.task
     if recipe.head.pooling != "auto":
         return None
-    if task.custom_class is None or task.modality != "text" or recipe.strategy == "lora" or sentence is None:
-        why = ("strategy lora keeps the checkpoint's own head class" if recipe.strategy == "lora" and sentence
+    if task.custom_class is None or task.modality != "text" or job.strategy.keeps_native_head or sentence is None:
+        why = (f"strategy {job.strategy} keeps the checkpoint's own head class" if job.strategy.keeps_native_head and sentence
                else "the checkpoint is not a sentence-embedding model" if task.modality == "text" and task.custom_class
                else f"task {task.name} reads the checkpoint's own outputs")
         return Choice("head.pooling", "native", "auto", why)
@@ -113,22 +115,23 @@ def imbalance(counts: Counter) -> float:
     return max(present) / min(present) if present else 1.0
 
 
-def choose_metric(recipe: Recipe, task, counts: Counter | None) -> Choice | None:
+def choose_metric(job, counts: Counter | None) -> Choice | None:
+    recipe = job.recipe
     if recipe.train.early_stopping.metric is not None:
         return None
-    default = recipe.watched_metric
-    if counts is None or task.name != "text-classification" and task.name != "image-classification":
-        return Choice("train.early_stopping.metric", default, None, f"the default for {task.name} ({recipe.problem})")
+    if counts is None:
+        return Choice("train.early_stopping.metric", job.watched_metric, None, f"the default for {job.task.name} ({recipe.problem})")
     ratio = imbalance(counts)
     if ratio >= recipe.train.imbalance_ratio:
         return Choice("train.early_stopping.metric", "f1", None, f"training labels are imbalanced ({ratio:.1f}x largest / smallest "
                       f"class >= train.imbalance_ratio {recipe.train.imbalance_ratio:g}): macro f1 counts every class alike",
                       {"imbalance": round(ratio, 3)})
-    return Choice("train.early_stopping.metric", default, None, f"training labels are balanced ({ratio:.1f}x largest / smallest class)",
+    return Choice("train.early_stopping.metric", job.watched_metric, None, f"training labels are balanced ({ratio:.1f}x largest / smallest class)",
                   {"imbalance": round(ratio, 3)})
 
 
 def choose_class_weights(recipe: Recipe, data, counts: Counter | None) -> Choice | None:
+    """train.class_weights 'auto' (``counts``: training examples per class, None where classes do not apply)."""
     cw = recipe.train.class_weights
     if cw != "auto":
         return None
@@ -237,22 +240,22 @@ def choose_budget(recipe: Recipe, n_train: int, processes: int) -> list[Choice]:
     return out
 
 
-def choose_lr_candidates(recipe: Recipe, modality: str) -> Choice | None:
+def choose_lr_candidates(job) -> Choice | None:
+    recipe, strategy, modality = job.recipe, job.strategy, job.task.modality
     if recipe.train.lr != "auto" or recipe.train.lr_search.candidates is not None:
         return None
-    from hubtransfer.strategies.base import parse_strategy
     from hubtransfer.train.search import default_candidates
 
-    kind = parse_strategy(recipe.strategy).kind
-    lrs = default_candidates(kind, modality)
-    what = {"head": "the head alone", "lora": "low-rank adapters"}.get(kind, f"the {modality} backbone")
+    lrs = default_candidates(strategy.lr_family, modality)
+    what = {"head": "the head alone", "lora": "low-rank adapters"}.get(strategy.lr_family, f"the {modality} backbone")
     return Choice("train.lr_search.candidates", lrs, None, f"train.lr is 'auto': the rates tried for {what}")
 
 
-def from_data(recipe: Recipe, task, data, processor, processes: int) -> list[Choice]:
+def from_data(job, data, processor, processes: int) -> list[Choice]:
     """Every choice that needs the training split (and the processor)."""
-    counts = label_counts(data) if recipe.problem == "single-label" and task.name in ("text-classification", "image-classification") else None
-    found = [choose_metric(recipe, task, counts), choose_class_weights(recipe, data, counts), choose_lr_candidates(recipe, task.modality)]
+    recipe, task = job.recipe, job.task
+    counts = label_counts(data) if job.problem.single_label and task.input_classification else None
+    found = [choose_metric(job, counts), choose_class_weights(recipe, data, counts), choose_lr_candidates(job)]
     if task.modality == "text" and task.labeled:
         found.append(choose_max_length(recipe, data, processor, task.per_token))
     elif task.modality == "text" and recipe.data.max_length == "auto":

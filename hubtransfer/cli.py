@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from hubtransfer.files import RECIPE
+
 DEFAULT_HUB_ROOT = Path.home() / ".cache" / "hubtransfer" / "hub"
 
 
@@ -156,11 +158,11 @@ def _hub(args) -> int:
 
 
 def _push(args) -> int:
+    from hubtransfer.job import load_recipe
     from hubtransfer.push.push import push_folder
-    from hubtransfer.recipe.load import load_recipe
 
     folder = Path(args.folder)
-    hub = load_recipe(folder / "recipe.yaml").hub
+    hub = load_recipe(folder / RECIPE).hub
     repo_id = args.repo_id or hub.repo_id
     if not repo_id:
         raise FileNotFoundError(f"no repo id: pass --repo-id or set hub.repo_id in {folder / 'recipe.yaml'}")
@@ -175,7 +177,7 @@ def _push(args) -> int:
             raise FileNotFoundError(f"--evidence: '{args.evidence}' holds no compare.json, datasize.json or strategies.json")
     if repo_id != hub.repo_id or attached:  # the card names the repo and shows the evidence: rebuild it
         from hubtransfer.card.card import write_card
-        from hubtransfer.run import RUN_MARKER
+        from hubtransfer.files import RUN_MARKER
 
         facts = json.loads((folder / RUN_MARKER).read_text()).get("card", {})
         write_card(folder, repo_id=repo_id, **facts)
@@ -185,7 +187,7 @@ def _push(args) -> int:
 
 
 def _train(args) -> int:
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.print_recipe:
@@ -205,7 +207,7 @@ def _train(args) -> int:
 
 
 def _rank(args) -> int:
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
     from hubtransfer.select.rank import candidate_recipe, rank
 
     recipe = load_recipe(args.recipe, args.overrides)
@@ -226,7 +228,7 @@ def _rank(args) -> int:
 
 
 def _evidence(args) -> int:
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
     if args.command == "compare":

@@ -9,26 +9,18 @@ from transformers import AutoConfig, pipeline
 from transformers.utils import logging as transformers_logging
 
 from hubtransfer.data.prepare import prepare_task_data
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.files import RECIPE
+from hubtransfer.job import job_for, load_recipe
+from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.tasks import get_task
 from hubtransfer.tasks.model import load_trained, quiet_transformers
-from hubtransfer.tasks.problems import (
-    PROBLEM_TASKS,
-    PROBLEMS,
-    SINGLE_LABEL,
-    over_thresholds,
-    problem_of_config,
-    saved_scorer,
-    task_for,
-)
+from hubtransfer.tasks.problems import over_thresholds, problem_of_config, saved_scorer
 from hubtransfer.train.batches import make_loaders
 from hubtransfer.train.evaluate import evaluate
 
-RECIPE_FILE = "recipe.yaml"
-
 
 def _task_of(folder: Path) -> str:
-    recipe = folder / RECIPE_FILE
+    recipe = folder / RECIPE
     if recipe.is_file():
         return load_recipe(recipe).task
     arch = " ".join(AutoConfig.from_pretrained(folder).architectures or [])
@@ -38,7 +30,7 @@ def _task_of(folder: Path) -> str:
         return "text-classification"
     if "TokenClassification" in arch:
         return "token-classification"
-    raise ValueError(f"'{folder}' has no {RECIPE_FILE} and its architecture ({arch or 'none'}) names no known task")
+    raise ValueError(f"'{folder}' has no {RECIPE} and its architecture ({arch or 'none'}) names no known task")
 
 
 def _require_folder(folder: str | Path) -> Path:
@@ -55,8 +47,8 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
         {"metrics": {...}, "confusion": [[...]] (None for token classification), "n": examples}
     """
     path = _require_folder(folder)
-    recipe = load_recipe(path / RECIPE_FILE, overrides)
-    task = task_for(recipe.task, recipe.problem)
+    job = job_for(load_recipe(path / RECIPE, overrides))
+    recipe, task = job.recipe, job.task
     data = prepare_task_data(task, recipe)
     processor = task.load_processor(path, recipe)
     encoded = task.encode(data, processor, recipe)
@@ -65,7 +57,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
         raise ValueError(f"split '{split}' is not one of {sorted(loaders)}")
     accelerator = Accelerator()
     model, loader = accelerator.prepare(load_trained(path, task), loaders[split])
-    out = evaluate(model, loader, accelerator, saved_scorer(task, data.labels, model.config))
+    out = evaluate(model, loader, accelerator, saved_scorer(job, data.labels, model.config))
     return {"metrics": out["metrics"], "confusion": out.get("confusion"), "n": len(out["references"])}
 
 
@@ -83,21 +75,21 @@ def predict(folder: str | Path, inputs: list, top_k: int = 1) -> list:
     task = get_task(_task_of(path))
     if task.predict is not None:  # no transformers pipeline serves the task (multi-task)
         model = load_trained(path, task)
-        return task.predict(model, task.load_processor(path, load_recipe(path / RECIPE_FILE)), list(inputs), top_k)
+        return task.predict(model, task.load_processor(path, load_recipe(path / RECIPE)), list(inputs), top_k)
     pipe, config = _pipeline(path, task)
     problem = problem_of_config(config)
-    if problem == SINGLE_LABEL or task.name not in PROBLEM_TASKS:
+    if problem.single_label or not task.input_classification:
         return run_pipeline(pipe, task, inputs, top_k)
     call = {"truncation": True} if task.modality == "text" else {}
-    scores = pipe(list(inputs), top_k=None, function_to_apply=PROBLEMS.get(problem).pipeline_function, **call)
-    return [over_thresholds(s, config) for s in scores] if problem == "multi-label" else scores
+    scores = pipe(list(inputs), top_k=None, function_to_apply=problem.pipeline_function, **call)
+    return [over_thresholds(s, config) for s in scores] if problem.type is ProblemType.MULTI_LABEL else scores
 
 
 def label_scores(folder: str | Path, inputs: list) -> list[dict[str, float]]:
     """Per input, every label's score as the saved problem type defines it (softmax, sigmoid, or the raw value)."""
     path = _require_folder(folder)
     pipe, config = _pipeline(path, get_task(_task_of(path)))
-    function = PROBLEMS.get(problem_of_config(config)).pipeline_function or "softmax"
+    function = problem_of_config(config).pipeline_function or "softmax"
     call = {"truncation": True} if pipe.tokenizer is not None else {}
     return [{s["label"]: s["score"] for s in row} for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)]
 
@@ -118,7 +110,7 @@ def run_pipeline(pipe, task, inputs: list, top_k: int = 1) -> list[list[dict]]:
     if task.per_token:
         # A token pipeline truncates to the tokenizer's model_max_length, which hubtransfer saves as data.max_length.
         out = pipe(list(inputs))
-    elif task.name == "fill-mask":  # its pipeline takes tokenizer options in a dict of their own
+    elif not task.labeled:  # fill-mask: its pipeline takes tokenizer options in a dict of their own
         out = pipe(list(inputs), top_k=top_k, tokenizer_kwargs={"truncation": True})
         out = [out] if len(inputs) == 1 else out  # one input: the pipeline returns its list unwrapped
     else:

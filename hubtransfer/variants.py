@@ -16,7 +16,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hubtransfer.errors import RecipeError
-from hubtransfer.recipe.load import load_recipe, set_key
+from hubtransfer.files import METRICS_LOG, RECIPE
+from hubtransfer.job import load_recipe
+from hubtransfer.recipe.load import set_key
 from hubtransfer.recipe.schema import Recipe
 
 
@@ -83,10 +85,10 @@ def finished(folder: Path, recipe: Recipe) -> bool:
     The saved recipe is read back through the schema, so a setting added to hubtransfer since, at its
     default, does not make an old run look different."""
     from hubtransfer.choices import resolved
-    from hubtransfer.run import RUN_MARKER
+    from hubtransfer.files import RUN_MARKER
     from hubtransfer.train.loop import comparable
 
-    saved = folder / "recipe.yaml"
+    saved = folder / RECIPE
     if not ((folder / RUN_MARKER).is_file() and saved.is_file()):
         return False
     try:
@@ -99,9 +101,9 @@ def finished(folder: Path, recipe: Recipe) -> bool:
 
 
 def read_run(folder: Path) -> tuple[dict, list[dict]]:
-    from hubtransfer.run import RUN_MARKER
+    from hubtransfer.files import RUN_MARKER
 
     run = json.loads((folder / RUN_MARKER).read_text(encoding="utf-8"))
-    log = folder / "metrics.jsonl"
+    log = folder / METRICS_LOG
     history = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()] if log.is_file() else []
     return run, history

@@ -84,7 +84,7 @@ RECIPES = {
 
 def _recipe(case: str, work: Path, seed: int = 0):
     sys.path.insert(0, str(ROOT))
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
 
     path, overrides = RECIPES[case]
     overrides = [f"model.id={_model_dir(case, work)}", *overrides]
@@ -273,7 +273,7 @@ def _text_setup(case, side, recipe, data):
     splits = {s: ds.map(tokenize, batched=True, remove_columns=ds.column_names) for s, ds in data.splits.items()}
     if side == "trainer-frozen":
         sys.path.insert(0, str(ROOT))
-        from hubtransfer.strategies.base import apply_strategy
+        from hubtransfer.strategies import apply_strategy
         from hubtransfer.tasks import get_task
         from hubtransfer.tasks.model import build_model
 

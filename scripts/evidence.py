@@ -34,7 +34,7 @@ CASES = {
 
 
 def run_case(name: str, work: Path) -> dict:
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
 
     (path, base), extra, command, kwargs, folder = CASES[name]
     # Relative paths (run from the repository root): the recommended recipe written beside the report is committed.
@@ -71,7 +71,7 @@ def card_case(work: Path) -> None:
 
     from huggingface_hub import hf_hub_download
 
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
     from hubtransfer.run import finetune
 
     folder = ROOT / "results" / "evidence" / "strategies-text"

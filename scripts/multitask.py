@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from hubtransfer.data.prepare import prepare_task_data
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.tasks import get_task
 

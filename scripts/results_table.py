@@ -82,7 +82,7 @@ def run(name: str, path: str) -> dict:
 
 
 def result_problem(path: str) -> str:
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
 
     return load_recipe(ROOT / path).problem
 
@@ -95,7 +95,7 @@ def baseline(path: str) -> dict | None:
     import numpy as np
 
     from hubtransfer.data.prepare import prepare_data
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
     from hubtransfer.tasks.problem_metrics import multi_label_metrics, regression_metrics
 
     recipe = load_recipe(ROOT / path)

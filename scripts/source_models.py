@@ -45,8 +45,8 @@ CASES = {
 
 def develop_source(path: str, overrides: list[str], out: Path) -> tuple[Path, dict]:
     """Train the source recipe into ``out`` (reusing a finished run of it) and push it to its repo."""
+    from hubtransfer.job import load_recipe
     from hubtransfer.push.push import push_folder
-    from hubtransfer.recipe.load import load_recipe
     from hubtransfer.run import finetune
     from hubtransfer.variants import finished, read_run
 
@@ -61,7 +61,7 @@ def develop_source(path: str, overrides: list[str], out: Path) -> tuple[Path, di
 
 def run_case(name: str, work: Path) -> dict:
     from hubtransfer.evidence.source_effect import source_effect
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
 
     source_path, overrides, target, original, sizes, seeds, seeds_up_to = CASES[name]
     started = time.perf_counter()

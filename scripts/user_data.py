@@ -107,9 +107,9 @@ def frozen_lr(s: SuiteSet) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
     from hubtransfer.sources.checkpoint import resolve_model_dir
-    from hubtransfer.strategies.base import apply_strategy
+    from hubtransfer.strategies import apply_strategy
     from hubtransfer.tasks import get_task
     from hubtransfer.tasks.metrics import classification_metrics
     from hubtransfer.tasks.model import build_model, quiet_transformers

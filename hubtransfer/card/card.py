@@ -17,14 +17,16 @@ from typing import Any
 
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
-from huggingface_hub.repocard import metadata_load
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 
+from hubtransfer.card.wording import POOLING, CardText, card_text
+from hubtransfer.files import CONFUSION, CONFUSION_PNG, CURVES_PNG, METRICS_LOG, README, RECIPE, RUN_MARKER
+from hubtransfer.recipe.refs import ProblemType
+
 TEMPLATE = Path(__file__).with_name("template.md")
-RUN_MARKER = "hubtransfer_run.json"
 PACKAGED_PREFIX = "packaged:"
 
-# The metric rows of a task's card come from its TaskSpec (card_metrics, card_metrics_note).
+# The metric rows of a task's card, their note and its intended use come from hubtransfer.card.wording.
 # A Hub repo id: "name" or "namespace/name". Local paths ("./x", "/x", "a/b/c") never match.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 _DATA_FILE_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt"}
@@ -35,18 +37,6 @@ _HARDWARE_KEYS = {"machine", "threads", "cuda"}  # shown under Training, not as 
 # multi-hot rows is subset accuracy (sklearn's accuracy_score on multi-label data).
 _HUB_METRIC_TYPES = {"f1_micro": "f1", "f1_macro": "f1", "subset_accuracy": "accuracy"}
 _CONFUSION_TABLE_MAX_LABELS = 12  # beyond that the PNG reads better than a table
-_STRATEGY_MD = {
-    "head": "backbone frozen, only the new head trains",
-    "full": "every weight of the backbone and the head trains",
-    "gradual": "gradual unfreezing: only the new head trains in the first epoch, then one more block from the top joins each epoch",
-    "lp-ft": "linear probing, then fine-tuning: first only the new head trains on the frozen backbone, then every weight trains from there",
-    "lora": "LoRA through peft: the pretrained weights stay frozen; low-rank adapters on some of their layers and the new head train",
-}
-_POOLING_MD = {
-    "native": "the checkpoint's own pooled features",
-    "mean": "mean-pooled token features",
-    "cls": "the first token's features",
-}
 
 
 # --------------------------------------------------------------------------- public API
@@ -103,20 +93,9 @@ def write_card(run_dir: str | Path, **kwargs: Any) -> Path:
         The path of the README.md written.
     """
     card = build_card(run_dir, **kwargs)  # raises before anything is written
-    path = Path(run_dir) / "README.md"
+    path = Path(run_dir) / README
     card.save(path)
     return path
-
-
-def license_of(model_dir: str | Path) -> str | None:
-    """Licence id of a base checkpoint folder.
-
-    The ``license:`` of its README.md front matter when there is one, else the licence a LICENSE
-    (LICENCE, COPYING) file states: Apache-2.0 -> ``"apache-2.0"``, MIT -> ``"mit"``. None otherwise,
-    so a card never claims a licence nobody stated.
-    """
-    model_dir = Path(model_dir)
-    return _front_matter_license(model_dir / "README.md") or _license_file_id(model_dir)
 
 
 def check_card(card: ModelCard) -> None:
@@ -152,11 +131,11 @@ class _RunFolder:
             raise FileNotFoundError(f"'{folder}' holds no finished hubtransfer run ({RUN_MARKER} is missing)")
         self.folder = folder
         self.run: dict = _read_json(folder / RUN_MARKER)
-        self.recipe_text = (folder / "recipe.yaml").read_text(encoding="utf-8")
+        self.recipe_text = (folder / RECIPE).read_text(encoding="utf-8")
         self.recipe: dict = yaml.safe_load(self.recipe_text) or {}
         self.config: dict = _read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
-        self.history = _read_jsonl(folder / "metrics.jsonl")
-        confusion = folder / "confusion_matrix.json"
+        self.history = _read_jsonl(folder / METRICS_LOG)
+        confusion = folder / CONFUSION
         self.confusion: dict | None = _read_json(confusion) if confusion.is_file() else None
 
     @property
@@ -302,7 +281,7 @@ def _eval_results(run: _RunFolder) -> list[EvalResult]:
     spec = run.recipe.get("data", {})
     hub_data = _source_kind(run.source) == "hub"
     test = run.run["metrics"]["test"]
-    task_type = _task(run).index_task or run.task
+    task_type = _text(run).index_task or run.task
     return [
         EvalResult(
             task_type=task_type,
@@ -341,14 +320,14 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         **_usage_context(run, repo_id),
         "labels": [(i, _cell(n)) for i, n in run.labels],
         "label_names": ", ".join(f"`{n}`" for _, n in run.labels),
-        "use_md": _task(run).card_use.format(input_kind=_input_kind(run), n_labels=len(run.labels),
+        "use_md": _text(run).use.format(input_kind=_input_kind(run), n_labels=len(run.labels),
                                               label_names=", ".join(f"`{n}`" for _, n in run.labels),
                                               **{f"target_{k}": v for k, v in (run.data.get("target") or {}).items()}),
         "env": [(k, v) for k, v in run.run.get("environment", {}).items() if k not in _HARDWARE_KEYS],
         "recipe_yaml": run.recipe_text.rstrip(),
         "extra_sections": [(title, body.strip()) for title, body in extra.items()],
     }
-    own = _task(run).card_context
+    own = _text(run).context
     if own is not None:
         context.update(own(run, context))
     return context
@@ -419,7 +398,7 @@ def _head_md(run: _RunFolder) -> str:
     if _task(run).per_token:
         return "a new linear layer on each token's final hidden state (a word's tag is read at its first sub-token)"
     head = _head(run)
-    features = _POOLING_MD.get(head.get("pooling", "native"), f"{head.get('pooling')} pooling")
+    features = POOLING.get(head.get("pooling", "native"), f"{head.get('pooling')} pooling")
     if head.get("type") == "mlp":
         sizes = " → ".join(str(s) for s in head.get("hidden_sizes", []))
         kind = f"a new MLP head (hidden sizes {sizes}, dropout {head.get('dropout', 0):g})"
@@ -438,10 +417,12 @@ def _adapter_md(adapter: dict) -> str:
 
 
 def _strategy_md(name: str) -> str:
-    match = re.fullmatch(r"top:(\d+)", name)
-    if match:
-        return f"the top {match.group(1)} blocks of the backbone and the new head train, the rest is frozen"
-    return _STRATEGY_MD.get(name, name)
+    from hubtransfer.strategies import get_strategy  # late: the card module stays light for `hubtransfer push`
+
+    try:
+        return get_strategy(name).describe()
+    except ValueError:  # a run folder from a version with another strategy
+        return name
 
 
 def _training_context(run: _RunFolder) -> dict:
@@ -534,12 +515,12 @@ def _results_context(run: _RunFolder) -> dict:
     headline = _card_metrics(run)[0]
     return {
         "headline": f"{_metric(test.get(headline[0]))} {headline[1].lower()}",
-        "metrics_note": _task(run).card_metrics_note.format(n_labels=len(run.labels)),
+        "metrics_note": _text(run).metrics_note.format(n_labels=len(run.labels)),
         "metric_names": [label for _, label, _ in _card_metrics(run)],
         "test_rows": [(label, _metric(test.get(key)), _metric(best_val.get(key))) for key, label, _ in _card_metrics(run)],
         "history": [_history_row(rec, run.run["metrics"].get("best_step"), _card_metrics(run)) for rec in run.history],
-        "curves_png": run.has("training_curves.png"),
-        "confusion_png": run.has("confusion_matrix.png"),
+        "curves_png": run.has(CURVES_PNG),
+        "confusion_png": run.has(CONFUSION_PNG),
         "confusion": _confusion_table(run.confusion),
         "per_label": [(_cell(name), _metric(v["f1"]), f"{v['threshold']:.3f}", f"{v['support']:,}")
                       for name, v in (run.run["metrics"].get("test_per_label") or {}).items()],
@@ -547,18 +528,22 @@ def _results_context(run: _RunFolder) -> dict:
 
 
 def _task(run: _RunFolder):
-    from hubtransfer.tasks.problems import task_for  # late: the card module stays light for `hubtransfer push`
+    from hubtransfer.tasks import get_task  # late: the card module stays light for `hubtransfer push`
 
-    return task_for(run.task, run.recipe.get("problem", "single-label"))
+    return get_task(run.task)
+
+
+def _text(run: _RunFolder) -> CardText:
+    return card_text(run.task, run.recipe.get("problem", ProblemType.SINGLE_LABEL.value))
 
 
 def _card_metrics(run: _RunFolder) -> tuple:
     """(key in metrics.json, display name, metric_args for the model-index) rows; the first is the headline.
     Rows may depend on the run (multi-task: one set per head); a task with a ``card_metric_prefix`` adds a row
     per test metric of that prefix (F1 per entity type)."""
-    task = _task(run)
-    rows = task.card_metrics(run.run) if callable(task.card_metrics) else task.card_metrics
-    prefix = task.card_metric_prefix
+    text = _text(run)
+    rows = text.metrics(run.run) if callable(text.metrics) else text.metrics
+    prefix = text.metric_prefix
     if not prefix:
         return rows
     keys = sorted(k for k in run.run["metrics"]["test"] if k.startswith(prefix))
@@ -593,7 +578,7 @@ def _usage_context(run: _RunFolder, repo_id: str | None) -> dict:
         "remote_code": run.remote_code,
         "adapter_only": run.adapter_only,
         "peft_class": task.peft_class,
-        "example_input": task.example_input or ('"This is the text to classify."' if text else '"path/to/image.jpg"'),
+        "example_input": _text(run).example_input or ('"This is the text to classify."' if text else '"path/to/image.jpg"'),
         # Extra pipeline() arguments of the task, as Python source (e.g. aggregation_strategy="simple").
         "pipeline_args": "".join(f", {k}={v!r}".replace("'", '"') for k, v in task.pipeline_kwargs.items()),
         "is_text": text,
@@ -652,31 +637,6 @@ def _cell(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- licences and tokens
-
-
-def _front_matter_license(readme: Path) -> str | None:
-    if not readme.is_file():
-        return None
-    try:
-        meta = metadata_load(readme) or {}
-    except yaml.YAMLError:
-        return None  # broken front matter states nothing we can rely on
-    value = meta.get("license")
-    return value.strip().lower() if isinstance(value, str) and value.strip() else None
-
-
-def _license_file_id(model_dir: Path) -> str | None:
-    if not model_dir.is_dir():
-        return None
-    for path in sorted(model_dir.iterdir()):
-        if path.is_file() and path.stem.upper() in {"LICENSE", "LICENCE", "COPYING"}:
-            text = " ".join(path.read_text(encoding="utf-8", errors="replace")[:4000].lower().split())
-            # Apache first: its text may quote other licences further down, MIT's never names Apache.
-            if "apache license" in text and "version 2.0" in text:
-                return "apache-2.0"
-            if "mit license" in text or "permission is hereby granted, free of charge" in text:
-                return "mit"
-    return None
 
 
 def _refuse_tokens(text: str) -> None:

@@ -8,6 +8,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Sequence, Value
 
 from hubtransfer.data import tags as tagging
 from hubtransfer.errors import DataError
+from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.recipe.schema import DataSpec
 
 
@@ -113,10 +114,10 @@ def unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[str
     return dd.cast_column("label", label), names
 
 
-def problem_labels(dd: DatasetDict, spec: DataSpec, problem: str) -> tuple[DatasetDict, list[str]]:
+def problem_labels(dd: DatasetDict, spec: DataSpec, problem: ProblemType) -> tuple[DatasetDict, list[str]]:
     from hubtransfer.data import problem_labels as problem_data  # late: it imports this module's DataError
 
-    if problem == "multi-label":
+    if problem is ProblemType.MULTI_LABEL:
         return problem_data.multi_hot(dd, spec.label_column, spec.label_separator)
     return problem_data.regression_targets(dd, spec.label_column)
 

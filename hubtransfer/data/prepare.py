@@ -21,6 +21,7 @@ from datasets import DatasetDict
 
 from hubtransfer.data.labels import problem_labels, standard_columns, unify_labels, unify_tags
 from hubtransfer.data.split import apply_limits, dedup_and_split
+from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.recipe.schema import DataSpec
 from hubtransfer.sources.dataset import load_source
 from hubtransfer.sources.packaged import terms_of
@@ -37,7 +38,8 @@ class PreparedData:
     info: dict = field(default_factory=dict)
 
 
-def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: str = "single-label", *, per_token: bool = False) -> PreparedData:
+def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: ProblemType = ProblemType.SINGLE_LABEL, *,
+                 per_token: bool = False) -> PreparedData:
     """Load ``spec.source`` and return deduplicated, labeled, fixed splits.
 
     Args:
@@ -59,6 +61,7 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: s
         >>> data.labels[:3]  # doctest: +SKIP
         ['O', 'B-LOC', 'B-MISC']
     """
+    problem = ProblemType(problem)  # callers may name it as the recipe does
     raw = load_source(spec)
     input_col = spec.text_column if modality == "text" else spec.image_column
     raw = standard_columns(raw, input_col, spec.label_column if labeled else None, modality, per_token)
@@ -66,7 +69,7 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: s
         labels: list[str] = []
     elif per_token:
         raw, labels = unify_tags(raw)
-    elif problem == "single-label":
+    elif problem is ProblemType.SINGLE_LABEL:
         raw, labels = unify_labels(raw, spec.label_column)
     else:
         raw, labels = problem_labels(raw, spec, problem)
@@ -75,7 +78,7 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: s
     info.update(source=spec.source, sizes={k: len(v) for k, v in splits.items()}, labels=labels)
     if terms_of(spec.source):
         info["terms"] = terms_of(spec.source)
-    if labeled and problem == "regression":
+    if labeled and problem is ProblemType.REGRESSION:
         from hubtransfer.data.problem_labels import target_stats
 
         info["target"] = target_stats(splits["train"], spec.label_column)
@@ -88,14 +91,5 @@ def prepare_task_data(task, recipe) -> PreparedData:
     if task.prepare is not None:
         return task.prepare(recipe)
     return prepare_data(recipe.data, task.modality, task.labeled, recipe.problem, per_token=task.per_token)
-
-
-# --------------------------------------------------------------------------- sources
-
-
-# --------------------------------------------------------------------------- columns and labels
-
-
-# --------------------------------------------------------------------------- dedup and split
 
 

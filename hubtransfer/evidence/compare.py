@@ -25,6 +25,7 @@ from hubtransfer.evidence.common import (
     write_report,
 )
 from hubtransfer.evidence.curves import curve_stats, steps_to
+from hubtransfer.job import watched_metric
 from hubtransfer.recipe.schema import Recipe
 from hubtransfer.tasks import require_evidence_task
 from hubtransfer.variants import Variant, run_variants
@@ -52,7 +53,7 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
     if any(lr <= 0 for lr in lrs):
         raise RecipeError([f"--scratch-lrs: learning rates must be positive, got {lrs}"])
     data, modality = load_data(recipe)
-    metric = recipe.watched_metric
+    metric = watched_metric(recipe)
     steps = steps_for(recipe, data.info["sizes"]["train"])
     every = eval_every or max(1, steps // EVALUATIONS)
     # Same budget on both sides: no early stopping, evaluations on one grid starting at step 0.
@@ -71,7 +72,7 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
     base = baseline(data, modality, metric, folder, recipe.data)
     frozen = _frozen_start(recipe)
     report = {
-        "metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": recipe.strategy,
+        "metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": str(recipe.strategy),
         "train_examples": data.info["sizes"]["train"], "steps": steps, "eval_every": every,
         "pretrained": pretrained, "scratch": scratch, "scratch_search": scratch_all, "baseline": base,
         "gaps": _gaps(pretrained, scratch), "common_bar": round(bar, 5),
@@ -91,11 +92,11 @@ def base_lr(recipe: Recipe) -> float:
     """The recipe's learning rate; for ``lr: auto``, the middle of the rates its search tries."""
     if recipe.train.lr != "auto":
         return recipe.train.lr
-    from hubtransfer.strategies.base import parse_strategy
+    from hubtransfer.strategies import get_strategy
     from hubtransfer.tasks import get_task
     from hubtransfer.train.search import default_candidates
 
-    lrs = sorted(recipe.train.lr_search.candidates or default_candidates(parse_strategy(recipe.strategy).kind, get_task(recipe.task).modality))
+    lrs = sorted(recipe.train.lr_search.candidates or default_candidates(get_strategy(recipe.strategy).lr_family, get_task(recipe.task).modality))
     return lrs[len(lrs) // 2]
 
 

@@ -31,6 +31,7 @@ from hubtransfer.evidence.common import (
     write_report,
 )
 from hubtransfer.evidence.curves import measured_crossing, saturating_fit
+from hubtransfer.job import watched_metric
 from hubtransfer.recipe.schema import Recipe
 from hubtransfer.tasks import require_evidence_task
 from hubtransfer.variants import Variant, run_variants
@@ -62,7 +63,7 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
     if seeds < 1:
         raise RecipeError([f"--seeds: at least one run per size, got {seeds}"])
     data, modality = load_data(recipe, "datasize")
-    metric = recipe.watched_metric
+    metric = watched_metric(recipe)
     n_train = data.info["sizes"]["train"]
     size_of = {f: max(1, round(f * n_train)) for f in fractions}
     sizes = sorted(set(size_of.values()))
@@ -78,7 +79,7 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
     points = [{**r.variant.meta, "test": r.run["metrics"]["test"][metric], "validation": r.run["metrics"]["validation_best"][metric],
                "train_seconds": r.run["training"]["train_seconds"], "reused": r.reused} for r in runs]
     baselines = {n: baseline(first_n(data, n), modality, metric, folder, recipe.data) for n in sizes}
-    report = {"metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": recipe.strategy, "train_examples": n_train,
+    report = {"metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": str(recipe.strategy), "train_examples": n_train,
               "sizes": sizes, "min_steps": min_steps, "scratch_lr": lr, "scratch_lr_from": lr_from, "points": points,
               "baseline": {"name": baselines[sizes[-1]]["name"], "points": [{"n": n, "test": b["test"][metric]} for n, b in baselines.items()]},
               "fits": {}, "target": target, "majority": majority_share(data, "test")}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import fmt, load_data, md_table, steps_for, write_report
+from hubtransfer.job import watched_metric
 from hubtransfer.recipe.schema import Recipe
 from hubtransfer.tasks import require_evidence_task
 from hubtransfer.variants import Variant, read_run, run_variants
@@ -48,7 +49,7 @@ def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = No
     sizes = sorted({min(n, full) for n in (sizes or [full])})
     if sizes[0] < 1:
         raise ValueError(f"sizes must be positive, got {sizes}")
-    metric = recipe.watched_metric
+    metric = watched_metric(recipe)
     variants = [Variant(f"{start}-n{n}-seed{seed}", _changes(recipe, start_id, n, full, seed, min_steps), {"start": start, "n": n, "seed": seed})
                 for n in sizes for seed in range(seeds if seeds_up_to is None or n <= seeds_up_to else 1) for start, start_id in (("original", original), ("source", source))]
     runs = run_variants(recipe, variants, folder / "runs" / "source", desc="source effect")

@@ -15,8 +15,9 @@ from pathlib import Path
 from hubtransfer.errors import RecipeError
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import baseline, baseline_sentence, fmt, load_data, md_table, write_report
+from hubtransfer.job import watched_metric
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.strategies.base import parse_strategy
+from hubtransfer.strategies import get_strategy
 from hubtransfer.tasks import require_evidence_task
 from hubtransfer.variants import Variant, run_variants, with_changes
 
@@ -44,7 +45,7 @@ def count_blocks(recipe: Recipe) -> int:
 def variant_changes(recipe: Recipe, strategy: str) -> dict:
     """The recipe changes a strategy runs with (and the recommended recipe keeps)."""
     changes = {"strategy": strategy}
-    if parse_strategy(strategy).kind == "head":
+    if get_strategy(strategy).head_only:
         changes.update({"train.lr": recipe.train.probe_lr, "train.epochs": recipe.train.probe_epochs, "train.max_steps": None,
                         "train.warmup_ratio": 0.0, "train.head_lr": None})
     return changes
@@ -66,13 +67,13 @@ def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, rep
     problems = []
     for s in strategies:
         try:
-            parse_strategy(s)
+            get_strategy(s)
         except ValueError as e:
             problems.append(f"--strategies: {e}")
     if len(strategies) < 2 or problems:
         raise RecipeError(problems or [f"--strategies: a sweep needs at least two strategies, got {strategies}"])
     data, modality = load_data(recipe, "strategies")
-    metric = recipe.watched_metric
+    metric = watched_metric(recipe)
     variants = [Variant(s, variant_changes(recipe, s), {"strategy": s}) for s in strategies]
     runs = run_variants(recipe, variants, folder / "runs" / "strategies", desc="strategies")
     rows = [_row(r, metric) for r in runs]

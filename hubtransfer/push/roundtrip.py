@@ -8,10 +8,10 @@ import transformers
 from transformers import AutoConfig, pipeline
 
 from hubtransfer.inference import _task_of, label_scores, predict, run_pipeline
-from hubtransfer.strategies.lora import is_adapter_folder
 from hubtransfer.tasks import get_task
 from hubtransfer.tasks.model import quiet_transformers
-from hubtransfer.tasks.problems import PROBLEM_TASKS, PROBLEMS, SINGLE_LABEL, problem_of_config
+from hubtransfer.tasks.peft_models import is_adapter_folder
+from hubtransfer.tasks.problems import problem_of_config
 
 
 def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache_dir: str | Path, revision: str = "main") -> dict:
@@ -39,9 +39,9 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     with quiet_transformers(transformers.logging.CRITICAL):  # the custom-head "not supported" list, as in predict()
         pipe = pipeline(task.name, model=model, **kwargs, **task.pipeline_kwargs)
     problem = problem_of_config(config)
-    if problem != SINGLE_LABEL and task.name in PROBLEM_TASKS:  # multi-label / regression: every label's score must agree
+    if not problem.single_label and task.input_classification:  # multi-label / regression: every label's score must agree
         call = {"truncation": True} if task.modality == "text" else {}
-        function = PROBLEMS.get(problem).pipeline_function
+        function = problem.pipeline_function
         hub = [{s["label"]: s["score"] for s in row} for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)]
         local = label_scores(local_dir, inputs)
         return {"hub": hub, "local": local, "equal": _close(hub, local)}

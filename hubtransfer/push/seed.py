@@ -25,6 +25,7 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
 from hubtransfer.data.prepare import prepare_data
+from hubtransfer.files import README
 from hubtransfer.recipe.schema import DataSpec
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def _upload_dataset(api: HfApi, repo_id: str, source: str, modality: str, task: 
         (root / "data").mkdir()
         for split, ds in data.splits.items():
             ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
-        _dataset_card(repo_id, source, task, package, license_, data).save(root / "README.md")
+        _dataset_card(repo_id, source, task, package, license_, data).save(root / README)
         api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=root, commit_message=f"Seed {repo_id} from {package}")
     logger.info("seeded dataset %s %s", repo_id, data.info["sizes"])
 

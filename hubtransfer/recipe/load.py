@@ -14,8 +14,9 @@ from hubtransfer.errors import RecipeError
 from hubtransfer.recipe.schema import Recipe
 
 
-def load_recipe(source: str | Path | dict | None = None, overrides: list[str] | None = None) -> Recipe:
-    """Load a recipe from a YAML file (or a dict) and apply ``key.sub=value`` overrides.
+def parse_recipe(source: str | Path | dict | None = None, overrides: list[str] | None = None) -> Recipe:
+    """A recipe from a YAML file (or a dict) with ``key.sub=value`` overrides, checked by the schema alone
+    (:func:`hubtransfer.job.load_recipe` also checks the task, problem and strategy names).
 
     Args:
         source: a YAML path, a mapping, or None (overrides alone).
@@ -28,7 +29,7 @@ def load_recipe(source: str | Path | dict | None = None, overrides: list[str] | 
         RecipeError: every problem found, each naming the key, the value and a fix.
 
     Example:
-        >>> r = load_recipe({"task": "text-classification", "model": {"id": "a/b"},
+        >>> r = parse_recipe({"task": "text-classification", "model": {"id": "a/b"},
         ...                  "data": {"source": "packaged:rotten-tomatoes"}}, ["train.lr=1e-4"])
         >>> r.train.lr
         0.0001

@@ -1,18 +1,19 @@
-"""The recipe: one typed schema for every run, loaded from YAML plus ``key.sub=value`` overrides.
+"""The recipe: one typed schema for every run (the sections and their keys, each with its description).
 
-All checks that need no download happen here, and every problem is collected before one
-:class:`RecipeError` is raised, so a user fixes a recipe in one pass instead of one error a run.
-Checks that need the checkpoint's config or the data (a text checkpoint on an image task, a
-missing label column) live in :mod:`hubtransfer.preflight` and run before any weights load.
+This package imports nothing else of hubtransfer. The schema checks what a recipe's own values allow;
+:func:`hubtransfer.job.check_recipe` checks the names against the task, problem and strategy registries, and the
+run checks what needs the checkpoint's config or the data (a text checkpoint on an image task, a missing label
+column) before any weights load.
 """
 
 from __future__ import annotations
 
-import difflib
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+
+from hubtransfer.recipe.refs import ProblemType, StrategyRef, parse_strategy_ref
 
 
 class _Section(BaseModel):
@@ -264,19 +265,23 @@ class HubSpec(_Section):
     commit_message: str | None = None
 
 
+StrategyField = Annotated[StrategyRef, BeforeValidator(parse_strategy_ref), PlainSerializer(str, return_type=str)]
+
+
 class Recipe(_Section):
-    task: str = Field(description="text-classification | image-classification")
-    problem: Literal["single-label", "multi-label", "regression"] = Field(
-        "single-label", description="Classification tasks: 'single-label' (one label), 'multi-label' (any number; sigmoid, "
+    task: str = Field(description="text-classification | image-classification | token-classification | fill-mask | multi-task")
+    problem: ProblemType = Field(
+        ProblemType.SINGLE_LABEL, description="Classification tasks: 'single-label' (one label), 'multi-label' (any number; sigmoid, "
         "thresholds tuned on validation) or 'regression' (one number). Sets config.problem_type and the default "
         "early-stopping metric (accuracy / f1_micro / r_squared).",
     )
     model: ModelSpec
     data: DataSpec
-    strategy: str = Field("full", description="'head' (new head only), 'top:K' (top K blocks + head), 'full', 'lp-ft' "
-                          "(head only for train.probe_epochs, then everything), 'gradual' (head only in epoch 1, "
-                          "then one more block from the top each epoch, the embeddings last) or 'lora' (frozen backbone with "
-                          "low-rank adapters through peft, see the peft section, and the head).")
+    strategy: StrategyField = Field(
+        StrategyRef("full"), description="'head' (new head only), 'top:K' (top K blocks + head), 'full', 'lp-ft' "
+        "(head only for train.probe_epochs, then everything), 'gradual' (head only in epoch 1, "
+        "then one more block from the top each epoch, the embeddings last) or 'lora' (frozen backbone with "
+        "low-rank adapters through peft, see the peft section, and the head).")
     peft: PeftSpec = Field(default_factory=PeftSpec)
     head: HeadSpec = Field(default_factory=HeadSpec)
     heads: list[TaskHeadSpec] = Field(
@@ -291,82 +296,16 @@ class Recipe(_Section):
         description="Checkpoints `hubtransfer rank` compares (Hub ids, folders, or random:ID for a random-init control).",
     )
 
-    @field_validator("strategy")
-    @classmethod
-    def _known_strategy(cls, v: str) -> str:
-        from hubtransfer.strategies.base import parse_strategy  # late: strategies imports torch
-
-        parse_strategy(v)  # raises ValueError with the fix
-        return v
-
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, v: str) -> str:
-        from hubtransfer.tasks import TASKS
-
-        TASKS.get(v)  # raises ValueError with a did-you-mean
-        return v
-
     @model_validator(mode="after")
-    def _cross_checks(self) -> "Recipe":
-        from hubtransfer.tasks import get_task
-
-        task = get_task(self.task)
-        self._watched_metric(task)
-        if task.custom_class is None and (self.head.type != "linear" or self.head.pooling not in ("native", "auto")):
-            raise ValueError(f"head.type / head.pooling do not apply to task '{self.task}' (got type={self.head.type}, "
-                             f"pooling={self.head.pooling}): pooled and MLP heads read one vector per input, and a {self.task} "
-                             "head reads every token. Drop the head settings (the checkpoint's own linear head per token is used)")
+    def _cross_checks(self) -> Recipe:
+        """What the recipe's own values allow together (names against registries: :func:`hubtransfer.job.check_recipe`)."""
         if self.hub.push and not self.hub.repo_id:
             raise ValueError("hub.push is true but hub.repo_id is empty; set hub.repo_id=you/model-name")
         patience, epochs = self.train.early_stopping.patience, self.train.epochs
         if isinstance(patience, int) and self.train.eval_every == "epoch" and epochs != "auto" and epochs < 2:
-            raise ValueError("train.early_stopping.patience needs several evaluations; raise train.epochs or set train.eval_every to a step count")
-        _check_heads(self)
-        if self.strategy == "lora":
-            if self.head.type != "linear" or self.head.pooling not in ("native", "auto"):
-                raise ValueError("strategy 'lora' needs the checkpoint's own head (head.type=linear, head.pooling=native), so the "
-                                 "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another strategy")
-            if self.train.layer_decay is not None:
-                raise ValueError("train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it")
-        self._problem_checks()
+            raise ValueError("train.early_stopping.patience needs several evaluations; raise train.epochs or set train.eval_every "
+                             "to a step count")
         return self
-
-    @property
-    def watched_metric(self) -> str:
-        """The metric the run watches: the recipe's, else the task's (or problem's) default. A finished run's
-        recipe.yaml names the one it used (single-label runs on imbalanced labels watch macro f1, chosen from the data)."""
-        from hubtransfer.tasks import get_task
-        from hubtransfer.tasks.problems import PROBLEMS, SINGLE_LABEL
-
-        if self.train.early_stopping.metric is not None:
-            return self.train.early_stopping.metric
-        if self.problem != SINGLE_LABEL:
-            return PROBLEMS.get(self.problem).default_metric
-        return get_task(self.task).default_metric
-
-    def _watched_metric(self, task) -> None:
-        """A named metric must be one the task computes (left unset, it is chosen from the data). Multi-label and
-        regression recipes watch their problem's metrics instead (checked in :meth:`_problem_checks`)."""
-        from hubtransfer.tasks.problems import SINGLE_LABEL
-
-        stopping = self.train.early_stopping
-        if self.problem != SINGLE_LABEL or stopping.metric is None:
-            return
-        if task.name == MULTI_TASK:
-            return  # head metrics (head/metric) and the means: checked against the heads in _check_heads
-        elif stopping.metric not in task.metric_keys:
-            known = list(task.metric_keys)
-            guess = difflib.get_close_matches(stopping.metric, known, n=1, cutoff=0.5)
-            dym = f" Did you mean '{guess[0]}'?" if guess else ""
-            raise ValueError(f"train.early_stopping.metric '{stopping.metric}' is not computed for {task.name}.{dym} Known: {known}")
-
-    def _problem_checks(self) -> None:
-        from hubtransfer.tasks.problems import recipe_problems
-
-        problems = recipe_problems(self)
-        if problems:
-            raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe, every default included. Recipes never hold secrets (tokens come from the environment)."""
@@ -374,49 +313,5 @@ class Recipe(_Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-
-MULTI_TASK = "multi-task"
-
-
-def _check_heads(recipe: Recipe) -> None:
-    """The ``heads:`` list belongs to task multi-task, which needs two or more, distinctly named, on distinct columns."""
-    heads = recipe.heads
-    if recipe.task != MULTI_TASK:
-        if heads:
-            raise ValueError(f"heads: set for task '{recipe.task}', but only task '{MULTI_TASK}' reads it; set task={MULTI_TASK} or drop heads")
-        return
-    if len(heads) < 2:
-        raise ValueError(f"heads: task '{MULTI_TASK}' needs at least 2 heads, got {len(heads)}; list them as "
-                         "heads: [{name: a, label_column: col_a}, {name: b, label_column: col_b}] (one head is task text-classification)")
-    for what, values in (("name", [h.name for h in heads]), ("label_column", [h.label_column for h in heads])):
-        twice = sorted({v for v in values if values.count(v) > 1})
-        if twice:
-            raise ValueError(f"heads: {what} {twice} appears more than once (got {values}); give each head its own {what}")
-    if recipe.strategy == "lora":
-        raise ValueError(f"strategy 'lora' does not support task '{MULTI_TASK}' (peft keeps one head); use head, top:K or full")
-    _check_watched_metric(recipe)
-
-
-def _check_watched_metric(recipe: Recipe) -> None:
-    metric = recipe.watched_metric
-    classify = [h.name for h in recipe.heads if h.type == "classification"]
-    if "/" in metric:  # the loop maximises the watched metric: a regression head offers R² (RMSE / MAE fall as it improves)
-        head, _, name = metric.partition("/")
-        known = {h.name: (("accuracy", "f1", "precision", "recall") if h.type == "classification" else ("r2",))
-                 for h in recipe.heads}
-        if name not in known.get(head, ()):
-            options = [f"{h}/{m}" for h, ms in known.items() for m in ms]
-            raise ValueError(f"train.early_stopping.metric '{metric}' is not computed for these heads; pick one of {options}"
-                             + (" or accuracy / f1 (means over the classification heads)" if classify else ""))
-    elif not classify:
-        raise ValueError(f"train.early_stopping.metric '{metric}' is a mean over classification heads, and every head is a regression; "
-                         f"watch a head's metric instead, e.g. {recipe.heads[0].name}/r2")
-
-
-# --------------------------------------------------------------------------- loading
-
-
-# --------------------------------------------------------------------------- error messages
 
 

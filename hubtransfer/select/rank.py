@@ -23,11 +23,11 @@ from datasets import DatasetDict
 
 from hubtransfer.data.prepare import PreparedData, prepare_data
 from hubtransfer.errors import RecipeError
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe, watched_metric
 from hubtransfer.recipe.schema import Recipe
 from hubtransfer.select.scores import SCORES
 from hubtransfer.sources.checkpoint import fetch_config, resolve_model_dir
-from hubtransfer.strategies.base import apply_strategy
+from hubtransfer.strategies import apply_strategy, get_strategy
 from hubtransfer.tasks import get_task, require_evidence_task
 from hubtransfer.tasks.model import build_model, check_task_fits, quiet_transformers
 from hubtransfer.tasks.problems import require_single_label
@@ -139,13 +139,13 @@ def _budget(recipe: Recipe, data: PreparedData) -> dict:
     steps_per_epoch, steps = total_steps(recipe, per_epoch)
     epochs = steps / steps_per_epoch
     evals = max(1, round(epochs)) if t.eval_every == "epoch" else max(1, round(epochs * per_epoch / t.eval_every))
-    return {"strategy": recipe.strategy, "epochs": round(epochs, 3), "train": sizes["train"], "validation": sizes["validation"],
+    return {"strategy": str(recipe.strategy), "head_only": get_strategy(recipe.strategy).head_only, "epochs": round(epochs, 3), "train": sizes["train"], "validation": sizes["validation"],
             "test": sizes["test"], "evaluations": evals}
 
 
 def _estimate(budget: dict, per_example: float) -> float:
     """Seconds to fine-tune by the recipe, from the measured frozen forward time per example."""
-    if budget["strategy"] == "head":  # one cached feature pass over every split, then a negligible head
+    if budget["head_only"]:  # one cached feature pass over every split, then a negligible head
         return per_example * (budget["train"] + budget["validation"] + budget["test"])
     passes = BACKWARD_COST * budget["epochs"] * budget["train"] + budget["evaluations"] * budget["validation"] + budget["test"]
     return per_example * passes
@@ -187,7 +187,7 @@ def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | N
     """Fine-tune every candidate by the recipe; a finished run found in the report folder is reused."""
     from scipy.stats import kendalltau
 
-    metric = recipe.watched_metric
+    metric = watched_metric(recipe)
     root = (report_dir or Path(recipe.output_dir + "-rank")) / "validation"
     variants = []
     for c in scored:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from huggingface_hub import hf_hub_download, snapshot_download
+import yaml
+from huggingface_hub import hf_hub_download, metadata_load, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.utils import validate_repo_id
 from transformers import AutoConfig
 
 from hubtransfer.errors import ModelSourceError
+from hubtransfer.files import README
 from hubtransfer.recipe.schema import ModelSpec
 
 SAFE_WEIGHTS = ("*.safetensors",)
@@ -115,4 +117,40 @@ def sentence_pooling(model_dir: Path | None, files: dict[str, str] | None = None
         return "mean"
     if config.get("pooling_mode_cls_token"):
         return "cls"
+    return None
+
+
+def license_of(model_dir: str | Path) -> str | None:
+    """Licence id of a base checkpoint folder.
+
+    The ``license:`` of its README.md front matter when there is one, else the licence a LICENSE
+    (LICENCE, COPYING) file states: Apache-2.0 -> ``"apache-2.0"``, MIT -> ``"mit"``. None otherwise,
+    so a card never claims a licence nobody stated.
+    """
+    model_dir = Path(model_dir)
+    return _front_matter_license(model_dir / README) or _license_file_id(model_dir)
+
+
+def _front_matter_license(readme: Path) -> str | None:
+    if not readme.is_file():
+        return None
+    try:
+        meta = metadata_load(readme) or {}
+    except yaml.YAMLError:
+        return None  # broken front matter states nothing we can rely on
+    value = meta.get("license")
+    return value.strip().lower() if isinstance(value, str) and value.strip() else None
+
+
+def _license_file_id(model_dir: Path) -> str | None:
+    if not model_dir.is_dir():
+        return None
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file() and path.stem.upper() in {"LICENSE", "LICENCE", "COPYING"}:
+            text = " ".join(path.read_text(encoding="utf-8", errors="replace")[:4000].lower().split())
+            # Apache first: its text may quote other licences further down, MIT's never names Apache.
+            if "apache license" in text and "version 2.0" in text:
+                return "apache-2.0"
+            if "mit license" in text or "permission is hereby granted, free of charge" in text:
+                return "mit"
     return None

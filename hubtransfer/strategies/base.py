@@ -1,44 +1,79 @@
-"""What trains: the new head only, the top K blocks + head, everything, or LP-FT.
+"""What every strategy shares: the :class:`Strategy` contract and the model anatomy it works on.
 
-``lp-ft`` (linear probing, then fine-tuning) trains the new head alone first and then everything
-from there, so the backbone's first updates come from a head that already fits instead of a
-random one; here it plans as ``full`` (the state after the probe), and
-:func:`hubtransfer.api.finetune` runs the probe phase before it.
-
-The head is every parameter outside the backbone (``model.base_model``) plus the backbone's own
-pooler, whose only consumer is the classifier. Blocks are the longest list of same-class modules
-in the backbone (BERT/ViT ``encoder.layer``, EfficientNet ``encoder.blocks``); ``top:K`` trains
-the last K of them, whatever follows them in the backbone (final norm, top conv), and the head.
-Frozen modules are kept in eval mode so batch-norm statistics and dropout of the pretrained part
-stay as they were.
+The head is every parameter outside the backbone (``model.base_model``) plus the backbone's own pooler, whose
+only consumer is the classifier. Blocks are the longest list of same-class modules in the backbone (BERT/ViT
+``encoder.layer``, EfficientNet ``encoder.blocks``). Frozen modules are kept in eval mode so batch-norm statistics
+and dropout of the pretrained part stay as they were.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
 from hubtransfer.errors import StrategyError
+from hubtransfer.recipe.refs import StrategyRef
 
-_TOP = re.compile(r"^top:(\d+)$")
 
-
-@dataclass(frozen=True)
 class Strategy:
-    kind: str  # head | top | full | lp-ft | gradual | lora
-    k: int = 0
+    """What trains, and when. One subclass per strategy (a module of this package), registered by name in
+    ``hubtransfer/strategies/__init__.py``; the rest of hubtransfer asks the object, never its name.
+
+    Class attributes say what the flow must do for it: ``head_only`` (only the new head trains, so its inputs can
+    be cached), ``needs_probe`` (a head-only phase comes first), ``one_process`` (what trains changes between
+    epochs, which DistributedDataParallel cannot follow), ``keeps_native_head`` (the checkpoint's own head class),
+    ``lr_family`` (which learning-rate candidates suit it: 'head', 'lora' or None for the backbone's), ``takes_k``
+    (written ``name:K``)."""
+
+    name: ClassVar[str]
+    takes_k: ClassVar[bool] = False
+    head_only: ClassVar[bool] = False
+    needs_probe: ClassVar[bool] = False
+    one_process: ClassVar[bool] = False
+    keeps_native_head: ClassVar[bool] = False
+    lr_family: ClassVar[str | None] = None
+    grows_during_training: ClassVar[bool] = False  # trains more by the last epoch than at the start (gradual)
+
+    def __init__(self, k: int | None = None):
+        self.k = k
+
+    @property
+    def ref(self) -> StrategyRef:
+        return StrategyRef(self.name, self.k)
+
+    def __str__(self) -> str:
+        return str(self.ref)
+
+    def describe(self) -> str:
+        """What the model card says of it."""
+        raise NotImplementedError
+
+    def trainable(self, model: nn.Module) -> set[str]:
+        """Names of the parameters that train (at some point of the run)."""
+        raise NotImplementedError
+
+    def prepare(self, model: nn.Module, recipe, base_ref: str, task) -> tuple[nn.Module, dict]:
+        """The model to train (frozen where the strategy says; LoRA wraps it) and the plan the logs and card report."""
+        return model, freeze(model, self.trainable(model), str(self))
+
+    def on_epoch(self, model: nn.Module, epoch: int) -> int | None:
+        """Called as each epoch starts; returns how many parameters train from now on, when that changes."""
+        return None
+
+    def check(self, recipe, task) -> list[str]:
+        """Problems of a recipe that this strategy cannot follow (each with its fix)."""
+        return []
 
 
-def parse_strategy(text: str) -> Strategy:
-    """``'head'`` | ``'top:K'`` | ``'full'`` | ``'lp-ft'`` | ``'gradual'`` | ``'lora'`` -> Strategy. Raises ValueError naming the fix."""
-    if text in ("head", "full", "lp-ft", "gradual", "lora"):
-        return Strategy(text)
-    m = _TOP.match(text)
-    if m and int(m.group(1)) > 0:
-        return Strategy("top", int(m.group(1)))
-    raise ValueError(f"strategy '{text}' is not one of 'head', 'top:K' (K >= 1, e.g. top:2), 'full', 'lp-ft', 'gradual' or 'lora'")
+def freeze(model: nn.Module, trainable: set[str], strategy: str) -> dict:
+    """Freeze all but ``trainable``; return the counts the logs and the card report."""
+    for name, p in model.named_parameters():
+        p.requires_grad = name in trainable
+    total = sum(p.numel() for p in model.parameters())
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"strategy": strategy, "trainable_params": n_train, "total_params": total, "trainable_share": n_train / total,
+            "head_params": sorted(head_parameters(model))}
 
 
 def backbone(model: nn.Module) -> nn.Module:
@@ -74,33 +109,6 @@ def head_parameters(model: nn.Module) -> list[str]:
     return [n for n, p in model.named_parameters() if id(p) not in inside or id(p) in in_pooler]
 
 
-def apply_strategy(model: nn.Module, text: str) -> dict:
-    """Freeze what the strategy keeps; return the counts the logs and the card report."""
-    strategy = parse_strategy(text)
-    if strategy.kind == "lora":
-        raise StrategyError("strategy 'lora' wraps the model in peft adapters: use hubtransfer.adapters.wrap, not apply_strategy")
-    head = set(head_parameters(model))
-    if strategy.kind in ("full", "lp-ft", "gradual"):  # lp-ft and gradual reach everything; the loop stages them
-        trainable = {n for n, _ in model.named_parameters()}
-    elif strategy.kind == "head":
-        trainable = head
-    else:
-        trainable = head | _top_block_parameters(model, strategy.k)
-    for name, p in model.named_parameters():
-        p.requires_grad = name in trainable
-    total = sum(p.numel() for p in model.parameters())
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"strategy": text, "trainable_params": n_train, "total_params": total, "trainable_share": n_train / total, "head_params": sorted(head)}
-
-
-def _top_block_parameters(model: nn.Module, k: int) -> set[str]:
-    """The top ``k`` blocks, what follows them in the backbone (final norm, top conv) and the head."""
-    n = len(find_blocks(model)[1])
-    if k > n:
-        raise StrategyError(f"strategy top:{k} asks for more blocks than the backbone has ({n}); use top:{n} or full")
-    return {name for name, depth in block_depths(model).items() if depth <= k}
-
-
 def block_depths(model: nn.Module) -> dict[str, int]:
     """Parameter name -> blocks between it and the head: 0 for the head and whatever follows the last
     block (final norm, top conv), k for the k-th block from the top, blocks + 1 for what precedes the
@@ -121,14 +129,6 @@ def block_depths(model: nn.Module) -> dict[str, int]:
     return {name: 0 if name in head else depths.get(name, 0) for name, _ in model.named_parameters()}
 
 
-def gradual_unfreeze(model: nn.Module, epoch: int) -> int:
-    """Gradual unfreezing: in epoch e (from 0) the head and the top e blocks train; returns how many parameters train."""
-    depths = block_depths(model)
-    for name, p in model.named_parameters():
-        p.requires_grad = depths[name] <= epoch
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def _prefix(model: nn.Module, base: nn.Module) -> str:
     for name, module in model.named_modules():
         if module is base:
@@ -145,7 +145,8 @@ def set_train_mode(model: nn.Module) -> None:
             module.eval()
 
 
-def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_decay: float, layer_decay: float | None = None) -> list[dict]:
+def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_decay: float,
+                     layer_decay: float | None = None) -> list[dict]:
     """AdamW groups: no weight decay on biases and norms; the head may have its own learning rate; with
     ``layer_decay`` d, a parameter k blocks below the head trains at ``lr * d**k`` (layer-wise decay)."""
     head = set(head_parameters(model))
@@ -157,6 +158,7 @@ def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_
         no_decay = p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
         groups.setdefault((name in head, no_decay, depth.get(name, 0)), []).append(p)
     return [
-        {"params": ps, "lr": (head_lr or lr) if is_head else lr * (layer_decay or 1.0) ** k, "weight_decay": 0.0 if no_decay else weight_decay}
+        {"params": ps, "lr": (head_lr or lr) if is_head else lr * (layer_decay or 1.0) ** k,
+         "weight_decay": 0.0 if no_decay else weight_decay}
         for (is_head, no_decay, k), ps in groups.items()
     ]

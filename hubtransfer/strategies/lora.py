@@ -1,34 +1,25 @@
 """LoRA (and DoRA) through peft: low-rank adapters on the frozen backbone, plus the new head.
 
-The adapted model is peft's own :class:`~peft.PeftModel`, so what a run saves is peft's format
-(``adapter_config.json`` + ``adapter_model.safetensors``) and loads back with
-``AutoPeftModelFor<Task>`` (or ``AutoPeftModel`` for images, through the config's auto mapping).
-The head (every parameter outside the backbone, plus the backbone's pooler: see
-:mod:`hubtransfer.strategies`) is a peft ``modules_to_save`` entry: trained in full and saved
-with the adapter. The adapter names its base by Hub id and revision, so it loads anywhere the
-base does; the folder also keeps the task's ``config.json``, which holds the labels.
-
-With ``peft.merge=true`` the adapters are folded into the base weights after training and the
-run saves a stock transformers model instead (no peft needed to load it).
+The adapted model is peft's own :class:`~peft.PeftModel`, so what a run saves is peft's format and loads back
+with ``AutoPeftModelFor<Task>`` (saving and loading: :mod:`hubtransfer.tasks.peft_models`). The head (every
+parameter outside the backbone, plus the backbone's pooler: see :mod:`hubtransfer.strategies.base`) is a peft
+``modules_to_save`` entry: trained in full and saved with the adapter. With ``peft.merge=true`` the adapters are
+folded into the base weights after training and the run saves a stock transformers model instead.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
-import transformers
-from peft import LoraConfig, PeftConfig, PeftModel, TaskType, get_peft_model
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as LORA_TARGETS
 from torch import nn
 
 from hubtransfer.errors import StrategyError
-from hubtransfer.strategies.base import find_blocks, head_parameters
+from hubtransfer.strategies.base import Strategy, find_blocks, head_parameters
 
 logger = logging.getLogger(__name__)
 
-ADAPTER_CONFIG = "adapter_config.json"
 # peft's task types, where it has one; image classification has none and loads through the auto mapping.
 _TASK_TYPES = {"text-classification": TaskType.SEQ_CLS, "token-classification": TaskType.TOKEN_CLS}
 
@@ -55,6 +46,34 @@ def head_modules(model: nn.Module) -> list[str]:
     return sorted({name.rsplit(".", 1)[0] for name in head_parameters(model)})
 
 
+class LoRA(Strategy):
+    """``lora``: the backbone stays frozen; low-rank adapters on some of its layers and the new head train."""
+
+    name = "lora"
+    keeps_native_head = True
+    lr_family = "lora"
+
+    def describe(self) -> str:
+        return "LoRA through peft: the pretrained weights stay frozen; low-rank adapters on some of their layers and the new head train"
+
+    def prepare(self, model: nn.Module, recipe, base_ref: str, task) -> tuple[PeftModel, dict]:
+        return wrap(model, recipe, base_ref, task.name)
+
+    def trainable(self, model: nn.Module) -> set[str]:
+        raise StrategyError("strategy 'lora' wraps the model in peft adapters (Strategy.prepare); it does not freeze it in place")
+
+    def check(self, recipe, task) -> list[str]:
+        problems = []
+        if recipe.head.type != "linear" or recipe.head.pooling not in ("native", "auto"):
+            problems.append("strategy 'lora' needs the checkpoint's own head (head.type=linear, head.pooling=native), so the "
+                            "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another strategy")
+        if recipe.train.layer_decay is not None:
+            problems.append("train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it")
+        if task.multi_head:
+            problems.append(f"strategy 'lora' does not support task '{task.name}' (peft keeps one head); use head, top:K or full")
+        return problems
+
+
 def wrap(model: nn.Module, recipe, base_ref: str, task_name: str) -> tuple[PeftModel, dict]:
     """The model with LoRA adapters on its targets and the head trainable; everything else frozen.
 
@@ -76,58 +95,11 @@ def wrap(model: nn.Module, recipe, base_ref: str, task_name: str) -> tuple[PeftM
     # get_peft_model records the base by the folder it was loaded from; the adapter must name the Hub id.
     peft_model.peft_config["default"].base_model_name_or_path = base_ref
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    plan = {"strategy": recipe.strategy, "trainable_params": trainable, "total_params": total, "trainable_share": trainable / total,
+    plan = {"strategy": str(recipe.strategy), "trainable_params": trainable, "total_params": total, "trainable_share": trainable / total,
             "head_params": sorted(head_parameters(model)),
             "adapter": {"method": spec.method, "r": spec.r, "alpha": spec.alpha, "dropout": spec.dropout,
                         "target_modules": targets, "modules_to_save": saved, "merged": spec.merge}}
     logger.info("%s: r=%d alpha=%g on %s; head %s trained in full", spec.method, spec.r, spec.alpha, targets, saved)
     return peft_model, plan
 
-
-def is_peft(model: nn.Module) -> bool:
-    return isinstance(model, PeftModel)
-
-
-def save(model: PeftModel, out_dir: Path, *, merge: bool, is_main: bool) -> nn.Module:
-    """The adapter in peft's format plus the task config (labels), or with ``merge`` the merged stock model.
-    Returns the model that was saved."""
-    if merge:
-        merged = model.merge_and_unload()
-        merged.save_pretrained(out_dir, is_main_process=is_main)
-        return merged
-    model.save_pretrained(out_dir, is_main_process=is_main)
-    if is_main:
-        model.get_base_model().config.save_pretrained(out_dir)
-    return model
-
-
-def is_adapter_folder(folder: str | Path) -> bool:
-    return (Path(folder) / ADAPTER_CONFIG).is_file()
-
-
-def load(folder: str | Path, task, **hub) -> PeftModel:
-    """An adapter folder (or Hub repo, with ``hub`` = revision / cache_dir) on its base, with the labels it
-    was trained for; what ``AutoPeftModelFor<Task>`` does, with the labels from the saved config."""
-    peft_config = PeftConfig.from_pretrained(str(folder), **hub)
-    config = transformers.AutoConfig.from_pretrained(str(folder), **hub)
-    auto = getattr(transformers, task.auto_class)
-    # The base's own output layer (if any) is replaced by the adapter's saved head: sizes may differ.
-    base = auto.from_pretrained(
-        peft_config.base_model_name_or_path, revision=peft_config.revision, use_safetensors=True,
-        id2label=config.id2label, label2id=config.label2id, problem_type=config.problem_type, ignore_mismatched_sizes=True,
-        cache_dir=hub.get("cache_dir"),
-    )
-    return PeftModel.from_pretrained(base, str(folder), **hub)
-
-
-def adapter_facts(folder: str | Path) -> dict | None:
-    """What the card says of a saved adapter: method, rank, targets, base (None for a full model)."""
-    path = Path(folder) / ADAPTER_CONFIG
-    if not path.is_file():
-        return None
-    cfg = json.loads(path.read_text(encoding="utf-8"))
-    return {"method": "dora" if cfg.get("use_dora") else cfg.get("peft_type", "LORA").lower(), "r": cfg.get("r"),
-            "alpha": cfg.get("lora_alpha"), "target_modules": cfg.get("target_modules"),
-            "modules_to_save": cfg.get("modules_to_save"), "base_model": cfg.get("base_model_name_or_path"),
-            "peft_task_type": cfg.get("task_type")}
 

@@ -11,14 +11,6 @@ from typing import Any, Callable
 from hubtransfer.registry import Registry
 from hubtransfer.tasks.metrics import DEFAULT_METRICS, ClassificationScorer
 
-# (metric key in metrics.json, display name, metric_args for the model-index)
-CLASSIFICATION_CARD_METRICS = (
-    ("accuracy", "Accuracy", None),
-    ("f1", "F1 (macro)", {"average": "macro"}),
-    ("precision", "Precision (macro)", {"average": "macro"}),
-    ("recall", "Recall (macro)", {"average": "macro"}),
-)
-
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -67,24 +59,19 @@ class TaskSpec:
     encode: Callable[..., dict]
     collate: Callable[..., Callable]
     scorer: Callable[[list[str]], Any] = ClassificationScorer
-    card_metrics: tuple = CLASSIFICATION_CARD_METRICS
-    card_metrics_note: str = "Precision, recall and F1 are macro averages over the {n_labels} labels."
     labeled: bool = True
     prepare: Callable[..., Any] | None = None
     build_model: Callable[..., Any] | None = None
     predict: Callable[..., list] | None = None
-    card_context: Callable[..., dict] | None = None
-    index_task: str = ""
-    card_use: str = ("Single-label classification of {input_kind} into exactly one of {n_labels} labels ({label_names}). There is no "
-                     '"none of these" output: any input, in scope or not, gets one of these labels.')
-    card_metric_prefix: str | None = None
     metric_keys: tuple = DEFAULT_METRICS
     default_metric: str = "accuracy"
     per_token: bool = False
     evidence: bool = True
     pipeline_kwargs: dict = field(default_factory=dict)
     peft_class: str = "AutoPeftModelForSequenceClassification"
-    example_input: str | None = None
+    multi_head: bool = False  # reads the recipe's heads: list (several heads on one backbone)
+    input_classification: bool = False  # one class per input (text, image): classical baselines and class weights apply
+    check_recipe: Callable[..., list] | None = None  # (recipe, watched metric) -> problems, for tasks with keys of their own
 
     @property
     def pipeline_tag(self) -> str | None:

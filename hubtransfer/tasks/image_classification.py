@@ -184,6 +184,7 @@ TASKS.register(
     "image-classification",
     TaskSpec(
         name="image-classification",
+        input_classification=True,
         modality="image",
         auto_class="AutoModelForImageClassification",
         custom_class="HubtransferForImageClassification",

@@ -137,12 +137,6 @@ TASKS.register(
         labeled=False,
         evidence=False,  # no labels: nothing for classical baselines or transferability scores to predict
         metric_keys=("accuracy",),  # masked-token accuracy; perplexity and loss fall as the model improves
-        example_input='f"This movie was {classifier.tokenizer.mask_token}."',
         peft_class="AutoPeftModel",  # peft has no masked-LM task type: the config's auto mapping picks the class
-        card_use=("A source model: a {input_kind} encoder with its masked-LM head, further pretrained on in-domain text, "
-                  "meant as the starting point of fine-tuning (`model.id` of a hubtransfer recipe) rather than for use as it is."),
-        card_metrics=(("accuracy", "Masked-token accuracy", None), ("perplexity", "Perplexity (masked tokens)", None),
-                      ("loss", "Masked-token loss", None)),
-        card_metrics_note="Scores on 15% of the tokens of each held-out chunk, masked once with a fixed seed (BERT's 80/10/10 rule).",
     ),
 )

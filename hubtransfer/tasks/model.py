@@ -14,8 +14,8 @@ from transformers import AutoConfig, AutoModel
 
 from hubtransfer.errors import ModelSourceError
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.strategies import lora as adapters
 from hubtransfer.tasks import TaskSpec, modeling_hubtransfer
+from hubtransfer.tasks import peft_models as adapters
 
 logger = logging.getLogger(__name__)
 

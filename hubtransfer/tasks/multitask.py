@@ -9,7 +9,7 @@ running code from the folder.
 
 Evaluation reports every head's metrics as ``<head>/<metric>`` and, for early stopping and the
 card's headline, ``accuracy`` / ``f1`` / ``precision`` / ``recall`` as unweighted means over the
-classification heads (regression heads are not in them; watch ``<head>/r2`` for those).
+classification heads (regression heads are not in them; watch ``<head>/r_squared`` for those).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import torch
 from transformers import AutoConfig, AutoModel, DataCollatorWithPadding
 
 from hubtransfer.data.multitask import COLUMN, HeadLabels, prepare_multitask
-from hubtransfer.recipe.schema import MULTI_TASK
 from hubtransfer.tasks import TASKS, TaskSpec, modeling_hubtransfer
 from hubtransfer.tasks.metrics import DEFAULT_METRICS, classification_metrics
 from hubtransfer.tasks.modeling_hubtransfer import head_outputs
+from hubtransfer.tasks.problem_metrics import error_metrics
 from hubtransfer.tasks.text_classification import EncodedText, load_processor
 
 PREDICT_BATCH = 64
@@ -76,7 +76,7 @@ def build_model(model_dir, recipe, labels: HeadLabels, common: dict):
 
 class MultiTaskScorer:
     """Per head: argmax class ids (classification) or the predicted number (regression), taken on the device
-    as one (batch, heads) tensor; scored as ``<head>/accuracy, f1, precision, recall`` or ``<head>/rmse, mae, r2``,
+    as one (batch, heads) tensor; scored as ``<head>/accuracy, f1, precision, recall`` or ``<head>/rmse, mae, r_squared``,
     plus the means over classification heads under the plain names (what early stopping watches by default)."""
 
     def __init__(self, labels: HeadLabels):
@@ -93,7 +93,7 @@ class MultiTaskScorer:
         per_head = {}
         for i, head in enumerate(self.heads):
             if head["type"] == "regression":
-                scores = regression_metrics(preds[:, i], refs[:, i])
+                scores = error_metrics(refs[:, i], preds[:, i])
             else:
                 scores = classification_metrics(preds[:, i].astype(np.int64), refs[:, i].astype(np.int64))
             per_head.update({f"{head['name']}/{k}": v for k, v in scores.items()})
@@ -101,14 +101,6 @@ class MultiTaskScorer:
         means = {m: float(np.mean([per_head[f"{n}/{m}"] for n in classify])) for m in DEFAULT_METRICS} if classify else {}
         return {"metrics": {**means, **per_head}, "predictions": preds, "references": refs}
 
-
-def regression_metrics(predictions, references) -> dict[str, float]:
-    """RMSE and MAE in the label's units, and R² (1 - residual / total sum of squares; 0 for constant references)."""
-    p, r = np.asarray(predictions, dtype=np.float64), np.asarray(references, dtype=np.float64)
-    err = p - r
-    total = float(((r - r.mean()) ** 2).sum())
-    return {"rmse": float(np.sqrt((err ** 2).mean())), "mae": float(np.abs(err).mean()),
-            "r2": 1.0 - float((err ** 2).sum()) / total if total > 0 else 0.0}
 
 
 # --------------------------------------------------------------------------- inference
@@ -140,75 +132,33 @@ def _head_prediction(head: dict, values: torch.Tensor, top_k: int):
     return [{"label": head["labels"][i], "score": float(s)} for s, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
-# --------------------------------------------------------------------------- card
+MULTI_TASK = "multi-task"
 
 
-def card_metrics(run: dict) -> tuple:
-    """The card's metric rows for this run's heads: the means over classification heads first (the headline), then each head's."""
-    heads = run["data"]["heads"]
-    n = sum(h["type"] == "classification" for h in heads)
-    rows = []
-    if n:
-        rows += [("accuracy", f"Accuracy (mean of {n} heads)", None), ("f1", f"F1 (macro, mean of {n} heads)", {"average": "macro"})]
-    for h in heads:
-        name = h["name"]
-        if h["type"] == "regression":
-            rows += [(f"{name}/rmse", f"{name}: RMSE", None), (f"{name}/mae", f"{name}: MAE", None), (f"{name}/r2", f"{name}: R²", None)]
-        else:
-            rows += [(f"{name}/accuracy", f"{name}: accuracy", None), (f"{name}/f1", f"{name}: F1 (macro)", {"average": "macro"})]
-    return tuple(rows)
-
-
-def card_context(run, context: dict) -> dict:
-    """Labels per head, the heads in the summary line, and the AutoModel snippet (no pipeline serves several heads)."""
-    heads = run.run["data"]["heads"]
-    return {
-        "labels_md": _labels_md(heads),
-        "head_md": f"{len(heads)} task heads ({', '.join(_head_kind(h) for h in heads)}), each {context['head_md']}",
-        "usage_md": _usage_md(context["model_ref"], context["revision"]),
-    }
-
-
-def _head_kind(h: dict) -> str:
-    kind = "regression" if h["type"] == "regression" else f"{len(h['labels'])}-way classification"
-    return f"`{h['name']}`: {kind} of `{h['label_column']}`, loss weight {h['weight']:g}"
-
-
-def _labels_md(heads: list[dict]) -> str:
-    rows = ["| head | column | type | loss weight | labels (id: name) |", "|:--|:--|:--|--:|:--|"]
-    for h in heads:
-        labels = ", ".join(f"{i}: {_cell(str(x))}" for i, x in enumerate(h["labels"])) or "a number (one output)"
-        rows.append(f"| {h['name']} | {_cell(h['label_column'])} | {h['type']} | {h['weight']:g} | {labels} |")
-    return "\n".join(rows)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _usage_md(ref: str, revision: str | None) -> str:
-    rev = f', revision="{revision}"' if revision else ""
-    return f"""No transformers pipeline serves a model with several heads: load it with `AutoModel` and read each head's slice of the logits.
-
-```python
-import torch
-from transformers import AutoModel, AutoTokenizer
-
-model = AutoModel.from_pretrained("{ref}"{rev}, trust_remote_code=True).eval()
-tokenizer = AutoTokenizer.from_pretrained("{ref}"{rev})
-batch = tokenizer(["This is the text to classify."], return_tensors="pt", padding=True, truncation=True)
-with torch.no_grad():
-    logits = model(**batch).logits
-heads = {{h["name"]: h for h in model.config.hubtransfer_heads}}
-for name, out in model.split_logits(logits).items():  # head name -> (batch, outputs)
-    if heads[name]["type"] == "regression":
-        print(name, out[:, 0].tolist())
-    else:
-        probs = out.softmax(-1)
-        print(name, [heads[name]["labels"][i] for i in probs.argmax(-1).tolist()], probs.max(-1).values.tolist())
-```
-
-`hubtransfer predict FOLDER "some text"` gives the same per head (label and score), loading the weights with hubtransfer's own class."""
+def check_recipe(recipe, metric: str) -> list[str]:
+    """The ``heads:`` list (two or more, distinctly named, on distinct columns) and the watched metric: a head's
+    (``head/metric``) or a mean over the classification heads."""
+    heads = recipe.heads
+    if len(heads) < 2:
+        return [f"heads: task '{MULTI_TASK}' needs at least 2 heads, got {len(heads)}; list them as "
+                "heads: [{name: a, label_column: col_a}, {name: b, label_column: col_b}] (one head is task text-classification)"]
+    problems = []
+    for what, values in (("name", [h.name for h in heads]), ("label_column", [h.label_column for h in heads])):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            problems.append(f"heads: {what} {twice} appears more than once (got {values}); give each head its own {what}")
+    classify = [h.name for h in heads if h.type == "classification"]
+    if "/" in metric:  # the loop maximises the watched metric: a regression head offers R² (RMSE / MAE fall as it improves)
+        head, _, name = metric.partition("/")
+        known = {h.name: (("accuracy", "f1", "precision", "recall") if h.type == "classification" else ("r_squared",)) for h in heads}
+        if name not in known.get(head, ()):
+            options = [f"{h}/{m}" for h, ms in known.items() for m in ms]
+            problems.append(f"train.early_stopping.metric '{metric}' is not computed for these heads; pick one of {options}"
+                            + (" or accuracy / f1 (means over the classification heads)" if classify else ""))
+    elif not classify:
+        problems.append(f"train.early_stopping.metric '{metric}' is a mean over classification heads, and every head is a "
+                        f"regression; watch a head's metric instead, e.g. {heads[0].name}/r_squared")
+    return problems
 
 
 TASKS.register(
@@ -222,17 +172,11 @@ TASKS.register(
         encode=encode,
         collate=collate,
         scorer=MultiTaskScorer,
-        card_metrics=card_metrics,
-        card_metrics_note=("Each head is scored on its own label column; F1 is the macro average over that head's labels. The mean rows "
-                           "average the classification heads with equal weight (not the loss weights); early stopping and the headline "
-                           "use them. RMSE and MAE of a regression head are in its label's units."),
         prepare=prepare_multitask,
         build_model=build_model,
         predict=predict,
-        card_context=card_context,
-        index_task="text-classification",
         evidence=False,  # baselines, ranking scores and curves read one label column
-        card_use=("Multi-task classification of {input_kind}: one shared encoder with several heads (see Labels), each answering its own "
-                  'question; a classification head gives exactly one of its labels for any input, in scope or not (no "none of these").'),
+        multi_head=True,
+        check_recipe=check_recipe,
     ),
 )

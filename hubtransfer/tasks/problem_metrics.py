@@ -13,8 +13,6 @@ scores test with ``scorer.tuned()``, and saves the thresholds in ``config.json``
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -102,24 +100,31 @@ class MultiLabelScorer:
 # --------------------------------------------------------------------------- regression
 
 
-def regression_metrics(refs: np.ndarray, preds: np.ndarray) -> dict[str, float]:
-    """MSE, RMSE, MAE, R², Pearson and Spearman correlation (sklearn / scipy).
+def error_metrics(references, predictions) -> dict[str, float]:
+    """RMSE and MAE on the target's own scale, and R² (1 - residual / total sum of squares; 0.0 for constant targets).
+    numpy only: the multi-task scorer runs it in training processes, which keep sklearn out."""
+    r, p = np.asarray(references, dtype=np.float64), np.asarray(predictions, dtype=np.float64)
+    err = p - r
+    total = float(((r - r.mean()) ** 2).sum())
+    return {"rmse": float(np.sqrt((err ** 2).mean())), "mae": float(np.abs(err).mean()),
+            "r_squared": 1.0 - float((err ** 2).sum()) / total if total > 0 and len(r) > 1 else 0.0}
+
+
+def regression_metrics(references, predictions) -> dict[str, float]:
+    """MSE, RMSE, MAE, R² (:func:`error_metrics`), and Pearson and Spearman correlation (scipy).
 
     A correlation is undefined when the predictions (or targets) are constant, as a model still at its
     initial bias may be; it is reported as 0.0 (no linear / rank relation shown), never NaN, which
     would break the JSON files and early stopping's comparisons.
     """
     from scipy.stats import pearsonr, spearmanr
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    refs, preds = np.asarray(refs, dtype=np.float64), np.asarray(preds, dtype=np.float64)
-    mse = float(mean_squared_error(refs, preds))
+    refs, preds = np.asarray(references, dtype=np.float64), np.asarray(predictions, dtype=np.float64)
+    errors = error_metrics(refs, preds)
     constant = np.ptp(refs) == 0 or np.ptp(preds) == 0
     return {
-        "mse": mse,
-        "rmse": math.sqrt(mse),
-        "mae": float(mean_absolute_error(refs, preds)),
-        "r_squared": float(r2_score(refs, preds)) if len(refs) > 1 else 0.0,
+        "mse": float(((preds - refs) ** 2).mean()),
+        **errors,
         "pearsonr": 0.0 if constant else float(pearsonr(refs, preds)[0]),
         "spearmanr": 0.0 if constant else float(spearmanr(refs, preds)[0]),
     }

@@ -64,6 +64,7 @@ TASKS.register(
     "text-classification",
     TaskSpec(
         name="text-classification",
+        input_classification=True,
         modality="text",
         auto_class="AutoModelForSequenceClassification",
         custom_class="HubtransferForSequenceClassification",

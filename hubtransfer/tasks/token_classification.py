@@ -88,21 +88,12 @@ TASKS.register(
         encode=encode,
         collate=collate,
         scorer=TokenScorer,
-        card_metrics=CARD_METRICS,
-        card_metrics_note=("Entity scores follow the CoNLL-2003 convention (seqeval): an entity counts only when its type and exact "
-                           "span match; precision, recall and F1 are micro averages over entities. Token accuracy is over words "
-                           "(the first sub-token of each), {n_labels} tags. F1 per entity type follows."),
-        card_metric_prefix="f1_",
         metric_keys=("f1", "precision", "recall", "accuracy"),
         default_metric="f1",
         per_token=True,
         evidence=False,
         pipeline_kwargs={"aggregation_strategy": "simple"},
         peft_class="AutoPeftModelForTokenClassification",
-        card_use=("Tagging of {input_kind}: each word gets one of {n_labels} IOB2 tags ({label_names}); the pipeline's "
-                '`aggregation_strategy="simple"` groups them into entity spans. Entity types outside this set are not found, '
-                "and words past the token limit (`data.max_length`) are not tagged."),
-        example_input='"Angela Merkel met officials of the European Union in Paris."',
     ),
 )
 

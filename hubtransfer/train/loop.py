@@ -15,8 +15,10 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from hubtransfer.errors import TrainingError
+from hubtransfer.job import watched_metric
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.strategies.base import gradual_unfreeze, parameter_groups, parse_strategy, set_train_mode
+from hubtransfer.strategies import get_strategy
+from hubtransfer.strategies.base import Strategy, parameter_groups, set_train_mode
 from hubtransfer.train import checkpoints as checkpoint
 from hubtransfer.train.batches import ShuffledBatches
 from hubtransfer.train.cpu_kernels import cpu_training_kernels
@@ -118,6 +120,7 @@ class Schedule:
     per_epoch: int
     eval_every: int
     save_every: int | None
+    strategy: Strategy | None = None
     metric: str = "accuracy"
     patience: int | None = None
     log_path: Path | None = None
@@ -181,6 +184,7 @@ def fit(
     checkpoint_dir: Path | None = None,
     best_dir: Path | None = None,
     class_weights: torch.Tensor | None = None,
+    strategy: Strategy | None = None,
 ) -> FitResult:
     """Train ``model`` by the recipe; keep and restore the best weights by the watched metric.
 
@@ -192,15 +196,16 @@ def fit(
     class) weight the cross-entropy.
     """
     t = recipe.train
-    if parse_strategy(recipe.strategy).kind == "gradual" and accelerator.num_processes > 1:
-        raise TrainingError("strategy 'gradual' changes what trains between epochs, which DistributedDataParallel cannot follow; "
+    strategy = strategy or get_strategy(recipe.strategy)
+    if strategy.one_process and accelerator.num_processes > 1:
+        raise TrainingError(f"strategy '{strategy}' changes what trains between epochs, which DistributedDataParallel cannot follow; "
                             "run it in one process, or use strategy=lp-ft or full with train.layer_decay")
     per_epoch, steps = total_steps(recipe, len(loaders["train"]) // accelerator.num_processes or 1)
     eval_every = per_epoch if t.eval_every == "epoch" else t.eval_every
     patience = t.early_stopping.patience
-    plan = Schedule(recipe, accelerator, loaders, sampler, scorer, steps, per_epoch, eval_every=eval_every,
+    plan = Schedule(recipe, accelerator, loaders, sampler, scorer, steps, per_epoch, eval_every=eval_every, strategy=strategy,
                     save_every=per_epoch if t.checkpoint_every == "epoch" else t.checkpoint_every,
-                    metric=t.early_stopping.metric or recipe.watched_metric,
+                    metric=t.early_stopping.metric or watched_metric(recipe),
                     patience=auto_patience(math.ceil(steps / eval_every)) if patience == "auto" else patience,
                     log_path=log_path, checkpoint_dir=checkpoint_dir,
                     class_weights=class_weights.to(accelerator.device) if class_weights is not None else None)
@@ -250,11 +255,10 @@ def _epochs(run: Run, until: int, bar) -> None:
     """The epochs of a run from its position to step ``until``; updates ``run.pos``, ``run.best`` and the result in place."""
     plan, pos, best = run.plan, run.pos, run.best
     t, result, accelerator, model = plan.recipe.train, pos.result, plan.accelerator, run.model
-    gradual = parse_strategy(plan.recipe.strategy).kind == "gradual"
     while pos.step < until and not result.stopped_early:
-        if gradual:
-            n = gradual_unfreeze(accelerator.unwrap_model(model), pos.epoch)
-            logger.info("gradual unfreezing, epoch %d: %s parameters train", pos.epoch + 1, f"{n:,}")
+        n = plan.strategy.on_epoch(accelerator.unwrap_model(model), pos.epoch)
+        if n is not None:
+            logger.info("%s, epoch %d: %s parameters train", plan.strategy, pos.epoch + 1, f"{n:,}")
         set_train_mode(model)
         tick = time.perf_counter()
         batches = accelerator.skip_first_batches(run.train_loader, pos.batches) if pos.batches else run.train_loader

@@ -39,10 +39,10 @@ CANDIDATES = {
 }
 
 
-def default_candidates(strategy_kind: str, modality: str) -> list[float]:
-    """The learning rates tried when the recipe names none: by what trains (head alone, adapters, the backbone)."""
-    key = strategy_kind if strategy_kind in ("head", "lora") else modality
-    return list(CANDIDATES.get(key, CANDIDATES["text"]))
+def default_candidates(lr_family: str | None, modality: str) -> list[float]:
+    """The learning rates tried when the recipe names none: by what trains (the strategy's ``lr_family``: the head
+    alone, adapters; else the backbone of the modality)."""
+    return list(CANDIDATES.get(lr_family or modality, CANDIDATES["text"]))
 
 
 def _rng_state() -> tuple:

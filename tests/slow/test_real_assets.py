@@ -75,7 +75,7 @@ SRE = ROOT / "assets" / "sre-embedding-minilm"
 
 @pytest.mark.skipif(not SRE.is_dir(), reason="run scripts/prepare_assets.py first")
 def test_ranking_puts_pretrained_checkpoints_above_random_init_controls(tmp_path):
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
     from hubtransfer.select.rank import rank
 
     text = load_recipe(ROOT / "recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes", f"output_dir={tmp_path}/t"])
@@ -92,7 +92,7 @@ def test_ranking_puts_pretrained_checkpoints_above_random_init_controls(tmp_path
 
 def test_compare_shows_transfer_on_real_text_and_the_baseline(tmp_path):
     from hubtransfer.evidence.compare import compare
-    from hubtransfer.recipe.load import load_recipe
+    from hubtransfer.job import load_recipe
 
     recipe = load_recipe(ROOT / "recipes/text/minilm_rotten_tomatoes.yaml",
                          [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes", "data.max_train_samples=1500",

@@ -14,7 +14,7 @@ from hubtransfer import choices
 from hubtransfer.card.card import build_card
 from hubtransfer.checks import diagnostics
 from hubtransfer.errors import RecipeError
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import job_for, load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.train.loop import _loss
 
@@ -123,10 +123,10 @@ def test_weighted_loss_is_the_weighted_cross_entropy():
 def test_balanced_labels_get_no_weights_and_keep_accuracy():
     data = SimpleNamespace(labels=["a", "b"])
     recipe = load_recipe({"task": "text-classification", "model": {"id": "x/y"}, "data": {"source": "a.csv"}})
-    task = SimpleNamespace(name="text-classification")
     assert choices.choose_class_weights(recipe, data, Counter({0: 50, 1: 30})).value == "none"
-    assert choices.choose_metric(recipe, task, Counter({0: 50, 1: 30})).value == "accuracy"
-    assert choices.choose_metric(recipe, task, Counter({0: 90, 1: 30})).value == "f1"  # 3x: imbalanced
+    job = job_for(recipe)
+    assert choices.choose_metric(job, Counter({0: 50, 1: 30})).value == "accuracy"
+    assert choices.choose_metric(job, Counter({0: 90, 1: 30})).value == "f1"  # 3x: imbalanced
     pinned = load_recipe(recipe.to_dict() | {"train": recipe.to_dict()["train"] | {"class_weights": {"b": 3.0}}})
     assert choices.class_weight_tensor(pinned, ["a", "b"]).tolist() == [1.0, 3.0]
     with pytest.raises(RecipeError, match="labels the data does not have: \\['b'\\]"):
@@ -151,7 +151,7 @@ def test_the_defaults_are_chosen_from_the_data():
     r = load_recipe({"task": "text-classification", "model": {"id": "x/y"}, "data": {"source": "a.csv"}})
     assert (r.train.lr, r.train.epochs, r.data.max_length, r.data.image_size, r.head.pooling, r.train.class_weights) == (
         "auto", "auto", "auto", "auto", "auto", "auto")
-    assert r.train.early_stopping.metric is None and r.watched_metric == "accuracy" and r.train.baseline
+    assert r.train.early_stopping.metric is None and job_for(r).watched_metric == "accuracy" and r.train.baseline
 
 
 # --------------------------------------------------------------------------- the run's checks on itself

@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.train import checkpoints as checkpoint
 from hubtransfer.train import loop
 from hubtransfer.train.batches import make_loaders

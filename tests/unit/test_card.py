@@ -15,7 +15,8 @@ from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 from PIL import Image
 
-from hubtransfer.card.card import build_card, check_card, license_of, write_card
+from hubtransfer.card.card import build_card, check_card, write_card
+from hubtransfer.sources.checkpoint import license_of
 
 HUB_BASE = "sentence-transformers/all-MiniLM-L6-v2"
 HUB_DATA = "hubtransfer-local/rotten-tomatoes"

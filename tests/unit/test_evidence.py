@@ -12,7 +12,7 @@ from conftest import text_recipe, write_sentiment_csv
 from hubtransfer.card.card import build_card
 from hubtransfer.cli import main
 from hubtransfer.evidence.curves import curve_stats, examples_for, measured_crossing, saturating_fit
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.variants import Variant, run_variants
 
@@ -108,16 +108,18 @@ def test_eval_at_start_records_step_zero(small_recipe):
 def test_lp_ft_probes_the_head_first_then_trains_everything(small_recipe, tiny_bert, monkeypatch):
     from safetensors.torch import load_file
 
-    import hubtransfer.run as api
+    import hubtransfer.run as run
+    import hubtransfer.train.routes as routes
 
     phases = []
-    real_fit = api.fit
+    real_fit = run.fit
 
     def spy(model, loaders, sampler, recipe, *args, **kwargs):
-        phases.append((recipe.strategy, recipe.train.lr, {n for n, p in model.named_parameters() if p.requires_grad}))
+        phases.append((str(recipe.strategy), recipe.train.lr, {n for n, p in model.named_parameters() if p.requires_grad}))
         return real_fit(model, loaders, sampler, recipe, *args, **kwargs)
 
-    monkeypatch.setattr(api, "fit", spy)
+    monkeypatch.setattr(run, "fit", spy)  # the fine-tuning phase
+    monkeypatch.setattr(routes, "fit", spy)  # the probe phase
     result = finetune(small_recipe, ["strategy=lp-ft", "train.probe_epochs=2", "train.probe_lr=0.01", "train.epochs=3"])
     (s1, lr1, probe_params), (s2, lr2, ft_params) = phases
     assert (s1, lr1, s2, lr2) == ("head", 0.01, "lp-ft", 5e-3)
@@ -195,7 +197,7 @@ def test_strategy_sweep_recommends_the_best_validation_and_its_recipe_runs(small
     head = next(r for r in report["runs"] if r["strategy"] == "head")
     assert head["lr"] == recipe.train.probe_lr and head["trainable_share"] < 0.1
     written = load_recipe(tmp_path / "best.yaml", [f"output_dir={tmp_path / 'recommended-run'}"])
-    assert written.strategy == best["strategy"]
+    assert str(written.strategy) == best["strategy"]
     assert finetune(written).metrics["test"]["accuracy"] == best["test"]  # the written recipe reproduces the sweep's run
 
 

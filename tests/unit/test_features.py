@@ -94,7 +94,7 @@ def test_a_pooler_reading_every_token_is_not_split(tiny_bert):
     from torch import nn
     from transformers import AutoModelForSequenceClassification
 
-    from hubtransfer.strategies.base import apply_strategy
+    from hubtransfer.strategies import apply_strategy
     from hubtransfer.train.features import split_head
 
     class MeanPooler(nn.Module):

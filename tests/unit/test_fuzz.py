@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hubtransfer.errors import RecipeError
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.recipe.schema import Recipe
 
 KEYS = ["task", "model", "data", "strategy", "head", "train", "output_dir", "hub", "id", "source", "lr", "epochs",

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from hubtransfer.errors import RecipeError
 from hubtransfer.inference import predict
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.strategies.base import find_blocks
 from hubtransfer.strategies.lora import lora_targets

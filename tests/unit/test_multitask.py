@@ -15,7 +15,7 @@ from hubtransfer.data.multitask import prepare_multitask
 from hubtransfer.data.prepare import prepare_data
 from hubtransfer.errors import DataError, RecipeError
 from hubtransfer.inference import evaluate_saved, predict
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.tasks import get_task
 from hubtransfer.tasks.model import build_model, load_trained
@@ -72,8 +72,8 @@ def mt_recipe(model_dir, data, out, heads=HEADS, **extra):
     ({"heads": [HEADS[0], {**HEADS[1], "name": "to.pic"}]}, r"heads\.1\.name: String should match pattern"),
     ({"heads": [HEADS[0], {**HEADS[1], "weight": 0}]}, r"heads\.1\.weight"),
     ({"task": "text-classification"}, r"only task 'multi-task' reads it"),
-    ({"train": {"early_stopping": {"metric": "topic/r2"}}}, r"'topic/r2' is not computed.*'topic/accuracy'.*'stars/r2'"),
-    ({"heads": [{**HEADS[2], "name": "a"}, {**HEADS[2], "name": "b", "label_column": "x"}]}, r"every head is a regression; .* a/r2"),
+    ({"train": {"early_stopping": {"metric": "topic/r_squared"}}}, r"'topic/r_squared' is not computed.*'topic/accuracy'.*'stars/r_squared'"),
+    ({"heads": [{**HEADS[2], "name": "a"}, {**HEADS[2], "name": "b", "label_column": "x"}]}, r"every head is a regression; .* a/r_squared"),
     ({"strategy": "lora"}, r"lora"),
 ])
 def test_recipe_refuses_bad_heads(tmp_path, change, message):
@@ -82,8 +82,8 @@ def test_recipe_refuses_bad_heads(tmp_path, change, message):
 
 
 def test_recipe_accepts_a_heads_metric_to_watch(tmp_path):
-    recipe = load_recipe(mt_recipe("m", "d.csv", tmp_path), ["train.early_stopping.metric=stars/r2"])
-    assert recipe.train.early_stopping.metric == "stars/r2" and [h.weight for h in recipe.heads] == [1.0, 2.0, 0.5]
+    recipe = load_recipe(mt_recipe("m", "d.csv", tmp_path), ["train.early_stopping.metric=stars/r_squared"])
+    assert recipe.train.early_stopping.metric == "stars/r_squared" and [h.weight for h in recipe.heads] == [1.0, 2.0, 0.5]
 
 
 # --------------------------------------------------------------------------- data
@@ -163,7 +163,7 @@ def mt_run(tiny_bert, tmp_path_factory):
 def test_every_head_learns(mt_run):
     test = mt_run.metrics["test"]
     # Measured on this data and seed: sentiment 1.0, topic 1.0, stars R² 0.92; chance is 0.5 / 0.33 / 0.
-    assert test["sentiment/accuracy"] >= 0.9 and test["topic/accuracy"] >= 0.8 and test["stars/r2"] >= 0.8
+    assert test["sentiment/accuracy"] >= 0.9 and test["topic/accuracy"] >= 0.8 and test["stars/r_squared"] >= 0.8
     assert test["accuracy"] == pytest.approx((test["sentiment/accuracy"] + test["topic/accuracy"]) / 2)
     assert test["f1"] == pytest.approx((test["sentiment/f1"] + test["topic/f1"]) / 2)
     assert not (mt_run.output_dir / "confusion_matrix.json").exists()

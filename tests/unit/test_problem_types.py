@@ -25,7 +25,7 @@ from hubtransfer.cli import main
 from hubtransfer.data.prepare import prepare_data
 from hubtransfer.errors import DataError, RecipeError
 from hubtransfer.inference import evaluate_saved, predict
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import job_for, load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.tasks.problem_metrics import MultiLabelScorer, multi_label_metrics, regression_metrics, tune_thresholds
 
@@ -125,9 +125,9 @@ def test_regression_on_categories_is_refused(tmp_path, image_folder):
 def test_watched_metric_follows_the_problem_and_is_checked():
     base = {"task": "text-classification", "model": {"id": "x/y"}, "data": {"source": "packaged:rotten-tomatoes"}}
     # Unset, the metric is chosen from the data when the run starts; until then the task's / problem's default is watched.
-    assert load_recipe(base).train.early_stopping.metric is None and load_recipe(base).watched_metric == "accuracy"
-    assert load_recipe({**base, "problem": "multi-label"}).watched_metric == "f1_micro"
-    assert load_recipe({**base, "problem": "regression"}).watched_metric == "r_squared"
+    assert load_recipe(base).train.early_stopping.metric is None and job_for(load_recipe(base)).watched_metric == "accuracy"
+    assert job_for(load_recipe({**base, "problem": "multi-label"})).watched_metric == "f1_micro"
+    assert job_for(load_recipe({**base, "problem": "regression"})).watched_metric == "r_squared"
     with pytest.raises(RecipeError, match=r"'rmse' is not watched for problem regression \(lower is better.*\['r_squared', 'pearsonr', 'spearmanr'\]"):
         load_recipe({**base, "problem": "regression"}, ["train.early_stopping.metric=rmse"])
     with pytest.raises(RecipeError, match=r"'f1_micro' is not computed for text-classification\. Known: \['accuracy', 'f1', 'precision', 'recall'\]"):
@@ -146,18 +146,18 @@ def test_new_head_bias_starts_at_what_ignoring_the_input_would_learn(tiny_bert):
 
     from hubtransfer.tasks import get_task
     from hubtransfer.tasks.model import build_model
-    from hubtransfer.tasks.problems import configure_model
+    from hubtransfer.tasks.problems import PROBLEMS, configure_model
 
     base = {"task": "text-classification", "model": {"id": str(tiny_bert)}, "data": {"source": "x.csv"}}
     recipe = load_recipe({**base, "problem": "multi-label"})
     model = build_model(get_task(recipe.task), tiny_bert, recipe, ["a", "b"])
     data = SimpleNamespace(labels=["a", "b"], splits={"train": {"label": [[1.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.0, 0.0]]}})
-    configure_model(model, recipe, data)  # frequencies 1/4 and 3/4 -> log-odds log(1/3), log(3)
+    configure_model(model, PROBLEMS.get(recipe.problem), data)  # frequencies 1/4 and 3/4 -> log-odds log(1/3), log(3)
     assert model.config.problem_type == "multi_label_classification"
     assert model.classifier.bias.tolist() == pytest.approx([math.log(1 / 3), math.log(3)])
     recipe = load_recipe({**base, "problem": "regression"})
     model = build_model(get_task(recipe.task), tiny_bert, recipe, ["y"])
-    configure_model(model, recipe, SimpleNamespace(labels=["y"], info={"target": {"mean": 4.25}}))
+    configure_model(model, PROBLEMS.get(recipe.problem), SimpleNamespace(labels=["y"], info={"target": {"mean": 4.25}}))
     assert model.config.problem_type == "regression" and model.classifier.bias.tolist() == pytest.approx([4.25])
 
 

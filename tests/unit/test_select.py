@@ -7,7 +7,7 @@ import pytest
 from conftest import write_sentiment_csv
 
 from hubtransfer.cli import main
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.select.rank import parse_candidate, rank
 from hubtransfer.select.scores import SCORES, hscore, knn, logme
 

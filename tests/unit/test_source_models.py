@@ -13,7 +13,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 from hubtransfer.cli import main as cli
 from hubtransfer.evidence.source_effect import source_effect
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.tasks.masked_lm import MIN_CHUNK, chunk_texts, fixed_masks
 

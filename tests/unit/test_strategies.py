@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
-from hubtransfer.strategies.base import apply_strategy, find_blocks, parameter_groups, parse_strategy, set_train_mode
+from hubtransfer.strategies import apply_strategy, get_strategy
+from hubtransfer.strategies.base import find_blocks, parameter_groups, set_train_mode
 
 
 def _load(folder, kind):
@@ -67,10 +68,13 @@ def test_parameter_groups_split_decay_and_head_lr(tiny_bert):
     assert sum(len(g["params"]) for g in groups) == sum(1 for p in model.parameters() if p.requires_grad)
 
 
-def test_parse_strategy():
-    assert parse_strategy("top:3").k == 3
-    with pytest.raises(ValueError):
-        parse_strategy("top:x")
+def test_a_strategy_name_becomes_one_object():
+    top = get_strategy("top:3")
+    assert (top.k, str(top), top.head_only) == (3, "top:3", False) and get_strategy("head").head_only
+    for bad, fragment in (("top:x", "'top:K' (K >= 1"), ("top", "'top:K' (K >= 1"), ("full:2", "'full'"),
+                          ("ful", "is not one of")):
+        with pytest.raises(ValueError, match=fragment.replace("(", "\\(")):
+            get_strategy(bad)
 
 
 def test_block_depths_and_layer_decay_rates(tiny_bert):
@@ -94,12 +98,12 @@ def test_block_depths_and_layer_decay_rates(tiny_bert):
 
 
 def test_gradual_unfreezing_adds_one_block_per_epoch(tiny_bert):
-    from hubtransfer.strategies.base import gradual_unfreeze
+    from hubtransfer.strategies.gradual import Gradual
 
     model = _load(tiny_bert, "text")
-    counts = [gradual_unfreeze(model, epoch) for epoch in range(5)]
+    counts = [Gradual().on_epoch(model, epoch) for epoch in range(5)]
     assert counts[0] < counts[1] < counts[2] < counts[3] == counts[4] == sum(p.numel() for p in model.parameters())
-    gradual_unfreeze(model, 1)
+    Gradual().on_epoch(model, 1)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "bert.encoder.layer.1.output.dense.weight" in trainable and "bert.encoder.layer.0.output.dense.weight" not in trainable
 

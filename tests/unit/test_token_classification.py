@@ -16,7 +16,7 @@ from hubtransfer.cli import main
 from hubtransfer.data.prepare import prepare_data
 from hubtransfer.errors import DataError, RecipeError
 from hubtransfer.inference import evaluate_saved, predict
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import job_for, load_recipe
 from hubtransfer.recipe.schema import DataSpec
 from hubtransfer.run import finetune
 from hubtransfer.tasks.metrics import TokenScorer, entity_metrics
@@ -153,8 +153,8 @@ def test_words_and_tags_must_pair_up(tmp_path):
 
 def test_recipe_checks_for_the_task(tiny_bert, tmp_path):
     base = ner_recipe(tiny_bert, tmp_path / "d.jsonl", tmp_path / "o")
-    assert load_recipe(base).watched_metric == "f1"  # entity F1, not token accuracy (mostly "O")
-    assert load_recipe({**base, "task": "text-classification"}).watched_metric == "accuracy"
+    assert job_for(load_recipe(base)).watched_metric == "f1"  # entity F1, not token accuracy (mostly "O")
+    assert job_for(load_recipe({**base, "task": "text-classification"})).watched_metric == "accuracy"
     with pytest.raises(RecipeError, match="head.type / head.pooling do not apply to task 'token-classification'"):
         load_recipe({**base, "head": {"pooling": "mean"}})
     with pytest.raises(RecipeError, match=r"'recal' is not computed for token-classification. Did you mean 'recall'\?"):

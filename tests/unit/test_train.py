@@ -12,7 +12,7 @@ from transformers import AutoModelForImageClassification, AutoModelForSequenceCl
 from hubtransfer.cli import main
 from hubtransfer.errors import DataError, ImageDataError, ModelSourceError, OutputDirError, RecipeError
 from hubtransfer.inference import evaluate_saved, predict
-from hubtransfer.recipe.load import load_recipe
+from hubtransfer.job import load_recipe
 from hubtransfer.run import finetune
 
 
