@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench assets assets-extra assets-userdata clean
+.PHONY: demo test test-fast lint bench assets assets-extra assets-userdata clean
 
 $(STAMP): pyproject.toml requirements-assets.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,8 +34,14 @@ assets-userdata: $(STAMP)
 demo: assets
 	$(BIN)/python scripts/demo.py
 
-test: assets
+# Guards first (lint, format, import contracts: a few seconds), then the suite.
+test: assets lint
 	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check hubtransfer tests scripts
+	$(BIN)/ruff format --check hubtransfer tests scripts
+	$(BIN)/lint-imports
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q tests -m "not slow"

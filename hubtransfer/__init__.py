@@ -36,7 +36,7 @@ _EXPORTS = {
     "sweep_strategies": "hubtransfer.evidence.strategy_sweep",
     "source_effect": "hubtransfer.evidence.source_effect",
 }
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
 
 def __getattr__(name: str):

@@ -88,12 +88,21 @@ def choose_pooling(job, sentence: str | None) -> Choice | None:
     if recipe.head.pooling != "auto":
         return None
     if task.custom_class is None or task.modality != "text" or job.strategy.keeps_native_head or sentence is None:
-        why = (f"strategy {job.strategy} keeps the checkpoint's own head class" if job.strategy.keeps_native_head and sentence
-               else "the checkpoint is not a sentence-embedding model" if task.modality == "text" and task.custom_class
-               else f"task {task.name} reads the checkpoint's own outputs")
+        why = (
+            f"strategy {job.strategy} keeps the checkpoint's own head class"
+            if job.strategy.keeps_native_head and sentence
+            else "the checkpoint is not a sentence-embedding model"
+            if task.modality == "text" and task.custom_class
+            else f"task {task.name} reads the checkpoint's own outputs"
+        )
         return Choice("head.pooling", "native", "auto", why)
-    return Choice("head.pooling", sentence, "auto", f"the checkpoint is a sentence-embedding model trained with {sentence} pooling "
-                  "(its 1_Pooling/config.json); the stock classifier reads an untrained first-token pooler")
+    return Choice(
+        "head.pooling",
+        sentence,
+        "auto",
+        f"the checkpoint is a sentence-embedding model trained with {sentence} pooling "
+        "(its 1_Pooling/config.json); the stock classifier reads an untrained first-token pooler",
+    )
 
 
 # --------------------------------------------------------------------------- from the data
@@ -120,14 +129,29 @@ def choose_metric(job, counts: Counter | None) -> Choice | None:
     if recipe.train.early_stopping.metric is not None:
         return None
     if counts is None:
-        return Choice("train.early_stopping.metric", job.watched_metric, None, f"the default for {job.task.name} ({recipe.problem})")
+        return Choice(
+            "train.early_stopping.metric",
+            job.watched_metric,
+            None,
+            f"the default for {job.task.name} ({recipe.problem})",
+        )
     ratio = imbalance(counts)
     if ratio >= recipe.train.imbalance_ratio:
-        return Choice("train.early_stopping.metric", "f1", None, f"training labels are imbalanced ({ratio:.1f}x largest / smallest "
-                      f"class >= train.imbalance_ratio {recipe.train.imbalance_ratio:g}): macro f1 counts every class alike",
-                      {"imbalance": round(ratio, 3)})
-    return Choice("train.early_stopping.metric", job.watched_metric, None, f"training labels are balanced ({ratio:.1f}x largest / smallest class)",
-                  {"imbalance": round(ratio, 3)})
+        return Choice(
+            "train.early_stopping.metric",
+            "f1",
+            None,
+            f"training labels are imbalanced ({ratio:.1f}x largest / smallest "
+            f"class >= train.imbalance_ratio {recipe.train.imbalance_ratio:g}): macro f1 counts every class alike",
+            {"imbalance": round(ratio, 3)},
+        )
+    return Choice(
+        "train.early_stopping.metric",
+        job.watched_metric,
+        None,
+        f"training labels are balanced ({ratio:.1f}x largest / smallest class)",
+        {"imbalance": round(ratio, 3)},
+    )
 
 
 def choose_class_weights(recipe: Recipe, data, counts: Counter | None) -> Choice | None:
@@ -136,30 +160,30 @@ def choose_class_weights(recipe: Recipe, data, counts: Counter | None) -> Choice
     if cw != "auto":
         return None
     if counts is None:
-        return Choice("train.class_weights", "none", "auto", f"class weights apply to single-label classification, not {recipe.problem}")
+        return Choice(
+            "train.class_weights",
+            "none",
+            "auto",
+            f"class weights apply to single-label classification, not {recipe.problem}",
+        )
     ratio = imbalance(counts)
     if ratio < recipe.train.imbalance_ratio:
-        return Choice("train.class_weights", "none", "auto", f"training labels are balanced ({ratio:.1f}x < train.imbalance_ratio "
-                      f"{recipe.train.imbalance_ratio:g})")
+        return Choice(
+            "train.class_weights",
+            "none",
+            "auto",
+            f"training labels are balanced ({ratio:.1f}x < train.imbalance_ratio {recipe.train.imbalance_ratio:g})",
+        )
     n, k = sum(counts.values()), sum(1 for v in counts.values() if v)
     weights = {data.labels[i]: round(math.sqrt(n / (k * c)), 4) for i, c in counts.items() if c}
-    return Choice("train.class_weights", weights, "auto", f"training labels are imbalanced ({ratio:.1f}x largest / smallest class): "
-                  "each class weighs sqrt(n / (classes x its count)) in the loss", {"counts": {data.labels[i]: c for i, c in counts.items()}})
-
-
-def class_weight_tensor(recipe: Recipe, labels: list[str]):
-    """The loss weights the resolved recipe names (None: plain cross-entropy)."""
-    import torch
-
-    cw = recipe.train.class_weights
-    if not isinstance(cw, dict):
-        return None
-    unknown = sorted(set(cw) - set(labels))
-    if unknown:
-        from hubtransfer.errors import RecipeError
-
-        raise RecipeError([f"train.class_weights names labels the data does not have: {unknown}; the labels are {labels}"])
-    return torch.tensor([float(cw.get(name, 1.0)) for name in labels], dtype=torch.float32)
+    return Choice(
+        "train.class_weights",
+        weights,
+        "auto",
+        f"training labels are imbalanced ({ratio:.1f}x largest / smallest class): "
+        "each class weighs sqrt(n / (classes x its count)) in the loss",
+        {"counts": {data.labels[i]: c for i, c in counts.items()}},
+    )
 
 
 def choose_max_length(recipe: Recipe, data, tokenizer, per_token: bool) -> Choice | None:
@@ -170,14 +194,22 @@ def choose_max_length(recipe: Recipe, data, tokenizer, per_token: bool) -> Choic
     if per_token:
         lengths = [len(x) for x in tokenizer(list(texts), is_split_into_words=True, truncation=False)["input_ids"]]
     else:
-        lengths = [len(x) for x in tokenizer([t if isinstance(t, str) else "" for t in texts], truncation=False)["input_ids"]]
+        lengths = [
+            len(x) for x in tokenizer([t if isinstance(t, str) else "" for t in texts], truncation=False)["input_ids"]
+        ]
     if not lengths:
         return Choice("data.max_length", min(128, limit), "auto", "no training text to measure")
     p95 = sorted(lengths)[min(len(lengths) - 1, math.ceil(0.95 * len(lengths)) - 1)]
     value = max(MIN_AUTO_LENGTH, min(limit, 8 * math.ceil(p95 / 8)))
     cut = sum(x > value for x in lengths) / len(lengths)
     why = f"95% of {len(lengths):,} training texts fit in {p95} tokens; at most {limit}"
-    return Choice("data.max_length", value, "auto", f"{why}; {100 * cut:.1f}% are cut", {"p95": p95, "max": max(lengths), "cut_share": round(cut, 4)})
+    return Choice(
+        "data.max_length",
+        value,
+        "auto",
+        f"{why}; {100 * cut:.1f}% are cut",
+        {"p95": p95, "max": max(lengths), "cut_share": round(cut, 4)},
+    )
 
 
 def _tokenizer_limit(tokenizer) -> int:
@@ -187,7 +219,11 @@ def _tokenizer_limit(tokenizer) -> int:
 
 def processor_side(processor) -> int | None:
     """The square side an image processor resizes (or crops) to."""
-    size = getattr(processor, "crop_size", None) if getattr(processor, "do_center_crop", False) else getattr(processor, "size", None)
+    size = (
+        getattr(processor, "crop_size", None)
+        if getattr(processor, "do_center_crop", False)
+        else getattr(processor, "size", None)
+    )
     if not hasattr(size, "get"):  # a dict, or transformers' SizeDict
         return None
     return size.get("height") or size.get("shortest_edge")
@@ -198,16 +234,29 @@ def choose_image_size(recipe: Recipe, data, processor) -> Choice | None:
         return None
     native = processor_side(processor)
     train = data.splits["train"]
-    sides = sorted(s for i in range(min(IMAGE_SAMPLE, len(train))) if (s := _side(train, i, data.input_column)) is not None)
+    sides = sorted(
+        s for i in range(min(IMAGE_SAMPLE, len(train))) if (s := _side(train, i, data.input_column)) is not None
+    )
     if native is None or not sides:
         return Choice("data.image_size", None, "auto", "the processor's own size")
     median = sides[len(sides) // 2]
     if median >= native:
-        return Choice("data.image_size", None, "auto", f"training images (median side {median} px) are at least the processor's "
-                      f"{native} px: its own resize", {"median_side": median})
+        return Choice(
+            "data.image_size",
+            None,
+            "auto",
+            f"training images (median side {median} px) are at least the processor's {native} px: its own resize",
+            {"median_side": median},
+        )
     value = min(native, max(min(MIN_AUTO_IMAGE, native), 32 * math.ceil(2 * median / 32)))
-    return Choice("data.image_size", value, "auto", f"training images are small (median side {median} px): enlarged to twice that, "
-                  f"at least {min(MIN_AUTO_IMAGE, native)} and at most the processor's {native} px", {"median_side": median})
+    return Choice(
+        "data.image_size",
+        value,
+        "auto",
+        f"training images are small (median side {median} px): enlarged to twice that, "
+        f"at least {min(MIN_AUTO_IMAGE, native)} and at most the processor's {native} px",
+        {"median_side": median},
+    )
 
 
 def _side(split, i: int, column: str) -> int | None:
@@ -227,15 +276,25 @@ def choose_budget(recipe: Recipe, n_train: int, processes: int) -> list[Choice]:
     epochs = t.epochs
     if epochs == "auto":
         epochs = auto_epochs(t, per_epoch)
-        out.append(Choice("train.epochs", epochs, "auto", f"{per_epoch} optimizer steps an epoch: {epochs} epochs give "
-                          f"{epochs * per_epoch} steps (train.min_steps {t.min_steps}, at most {t.max_auto_epochs} epochs)",
-                          {"steps_per_epoch": per_epoch, "steps": epochs * per_epoch}))
+        out.append(
+            Choice(
+                "train.epochs",
+                epochs,
+                "auto",
+                f"{per_epoch} optimizer steps an epoch: {epochs} epochs give "
+                f"{epochs * per_epoch} steps (train.min_steps {t.min_steps}, at most {t.max_auto_epochs} epochs)",
+                {"steps_per_epoch": per_epoch, "steps": epochs * per_epoch},
+            )
+        )
     if t.early_stopping.patience == "auto":
         steps = t.max_steps or math.ceil(epochs * per_epoch)
         evals = math.ceil(steps / (per_epoch if t.eval_every == "epoch" else t.eval_every))
         patience = auto_patience(evals)
-        why = (f"{evals} evaluations: stop after {AUTO_PATIENCE} without a gain" if patience
-               else f"{evals} evaluations are too few to stop early")
+        why = (
+            f"{evals} evaluations: stop after {AUTO_PATIENCE} without a gain"
+            if patience
+            else f"{evals} evaluations are too few to stop early"
+        )
         out.append(Choice("train.early_stopping.patience", patience, "auto", why))
     return out
 
@@ -259,7 +318,9 @@ def from_data(job, data, processor, processes: int) -> list[Choice]:
     if task.modality == "text" and task.labeled:
         found.append(choose_max_length(recipe, data, processor, task.per_token))
     elif task.modality == "text" and recipe.data.max_length == "auto":
-        found.append(Choice("data.max_length", 128, "auto", "self-supervised text is cut into chunks of this many tokens"))
+        found.append(
+            Choice("data.max_length", 128, "auto", "self-supervised text is cut into chunks of this many tokens")
+        )
     if task.modality == "image":
         found.append(choose_image_size(recipe, data, processor))
     found += choose_budget(recipe, len(data.splits["train"]), processes)

@@ -1,4 +1,6 @@
-"""``hubtransfer train | rank | compare | datasize | strategies | source | eval | predict | push | hub``: thin wrappers over the Python API.
+"""The ``hubtransfer`` command: train, rank, compare, datasize, strategies, source, eval, predict, push, hub.
+
+Each subcommand is a thin wrapper over the Python API.
 
 User errors (a bad recipe, data or checkpoint) print one clear message and exit with 2;
 no traceback, nothing written.
@@ -17,7 +19,6 @@ from hubtransfer.files import RECIPE
 DEFAULT_HUB_ROOT = Path.home() / ".cache" / "hubtransfer" / "hub"
 
 
-
 def _user_errors() -> tuple[type[BaseException], ...]:
     from hubtransfer.errors import (
         DataError,
@@ -31,7 +32,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         TrainingError,
     )
 
-    return (RecipeError, DataError, ModelSourceError, OutputDirError, ImageDataError, ProcessorError, StrategyError, TrainingError, PushError, FileNotFoundError)
+    return (
+        RecipeError,
+        DataError,
+        ModelSourceError,
+        OutputDirError,
+        ImageDataError,
+        ProcessorError,
+        StrategyError,
+        TrainingError,
+        PushError,
+        FileNotFoundError,
+    )
 
 
 def _at_least(low: int):
@@ -51,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hubtransfer", description="Transfer learning from Hub checkpoints, by recipe.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="fine-tune by a recipe", description="Fine-tune by a YAML recipe; key.sub=value overrides follow it.")
+    t = sub.add_parser(
+        "train",
+        help="fine-tune by a recipe",
+        description="Fine-tune by a YAML recipe; key.sub=value overrides follow it.",
+    )
     t.add_argument("recipe", help="YAML recipe (see recipes/)")
     t.add_argument("overrides", nargs="*", help="key.sub=value, e.g. train.lr=1e-4 strategy=head")
     t.add_argument("--print-recipe", action="store_true", help="print the resolved recipe with every default and exit")
@@ -65,58 +81,106 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("inputs", nargs="*", help="texts, or image paths for an image model")
     r.add_argument("--file", help="a text file with one input per line")
     r.add_argument("--top-k", type=int, default=1)
-    k = sub.add_parser("rank", help="rank candidate checkpoints on the recipe's data before fine-tuning",
-                       description="Score candidate checkpoints (LogME, H-score, kNN) on frozen features of the recipe's training data.")
+    k = sub.add_parser(
+        "rank",
+        help="rank candidate checkpoints on the recipe's data before fine-tuning",
+        description=(
+            "Score candidate checkpoints (LogME, H-score, kNN) on frozen features of the recipe's training data."
+        ),
+    )
     k.add_argument("recipe", help="YAML recipe: its task, data and budget")
     k.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
     k.add_argument("--candidates", nargs="+", help="Hub ids, folders or random:ID (default: the recipe's candidates)")
     k.add_argument("--max-samples", type=_at_least(10), default=1000, help="training examples scored (default 1000)")
-    k.add_argument("--validate", action="store_true", help="also fine-tune every candidate by the recipe and report Kendall tau")
-    k.add_argument("--validate-override", action="append", default=[], metavar="KEY=VALUE", help="recipe change for the validation runs only")
+    k.add_argument(
+        "--validate", action="store_true", help="also fine-tune every candidate by the recipe and report Kendall tau"
+    )
+    k.add_argument(
+        "--validate-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe change for the validation runs only",
+    )
     k.add_argument("--out", type=Path, help="report folder (default: OUTPUT_DIR-rank)")
     k.add_argument("--write-recipe", type=Path, help="write the recipe with the best pretrained candidate here")
 
-    c = sub.add_parser("compare", help="transfer evidence: the recipe pretrained vs from scratch (+ a classical baseline)",
-                       description="Train the recipe from pretrained weights and from random init (a small learning-rate search "
-                       "for the latter) on one evaluation grid from step 0; report start, slope and asymptote.")
+    c = sub.add_parser(
+        "compare",
+        help="transfer evidence: the recipe pretrained vs from scratch (+ a classical baseline)",
+        description="Train the recipe from pretrained weights and from random init (a small learning-rate search "
+        "for the latter) on one evaluation grid from step 0; report start, slope and asymptote.",
+    )
     c.add_argument("recipe")
     c.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
-    c.add_argument("--scratch-lrs", nargs="+", type=float, help="learning rates tried from scratch (default: the recipe's x1, x3, x10)")
+    c.add_argument(
+        "--scratch-lrs",
+        nargs="+",
+        type=float,
+        help="learning rates tried from scratch (default: the recipe's x1, x3, x10)",
+    )
     c.add_argument("--eval-every", type=_at_least(1), help="evaluation interval in steps (default: a tenth of the run)")
     c.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
 
-    d = sub.add_parser("datasize", help="transfer evidence: metric vs training-set size, with a saturating fit",
-                       description="Train the recipe on nested fractions of its training split, pretrained and from scratch.")
+    d = sub.add_parser(
+        "datasize",
+        help="transfer evidence: metric vs training-set size, with a saturating fit",
+        description="Train the recipe on nested fractions of its training split, pretrained and from scratch.",
+    )
     d.add_argument("recipe")
     d.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
-    d.add_argument("--fractions", nargs="+", type=float, help="shares of the training split (default 1/16 1/8 1/4 1/2 1)")
+    d.add_argument(
+        "--fractions", nargs="+", type=float, help="shares of the training split (default 1/16 1/8 1/4 1/2 1)"
+    )
     d.add_argument("--seeds", type=_at_least(1), default=3, help="runs per size for the smallest sizes (default 3)")
-    d.add_argument("--seeds-up-to", type=float, default=1 / 16, help="sizes up to this share get --seeds runs (default 1/16)")
+    d.add_argument(
+        "--seeds-up-to", type=float, default=1 / 16, help="sizes up to this share get --seeds runs (default 1/16)"
+    )
     d.add_argument("--no-scratch", action="store_true", help="skip the from-scratch runs")
-    d.add_argument("--scratch-fractions", nargs="+", type=float, help="sizes trained from scratch (default: every other size)")
-    d.add_argument("--scratch-lr", type=float, help="from-scratch learning rate (default: compare.json's winner, else the recipe's)")
+    d.add_argument(
+        "--scratch-fractions", nargs="+", type=float, help="sizes trained from scratch (default: every other size)"
+    )
+    d.add_argument(
+        "--scratch-lr",
+        type=float,
+        help="from-scratch learning rate (default: compare.json's winner, else the recipe's)",
+    )
     d.add_argument("--target", type=float, help="metric value to estimate the examples needed for, e.g. 0.78")
-    d.add_argument("--min-steps", type=_at_least(1), default=100, help="fewest optimizer steps any size trains (default 100)")
+    d.add_argument(
+        "--min-steps", type=_at_least(1), default=100, help="fewest optimizer steps any size trains (default 100)"
+    )
     d.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
 
-    g = sub.add_parser("strategies", help="transfer evidence: head / top:K / full / lp-ft compared, the best written as a recipe",
-                       description="Train the recipe under several strategies and recommend the best by validation.")
+    g = sub.add_parser(
+        "strategies",
+        help="transfer evidence: head / top:K / full / lp-ft compared, the best written as a recipe",
+        description="Train the recipe under several strategies and recommend the best by validation.",
+    )
     g.add_argument("recipe")
     g.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
     g.add_argument("--strategies", nargs="+", help="default: head, top:1, top:2, top:(blocks/2), full, lp-ft")
     g.add_argument("--write-recipe", type=Path, help="also write the recommended recipe here")
     g.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
 
-    o = sub.add_parser("source", help="transfer evidence: the recipe from a developed source model vs from the original checkpoint",
-                       description="Train the recipe (whose model.id is a source model, e.g. after masked-LM on in-domain text) "
-                       "and the same recipe from --original, at each size and seed; report whether the source step helped.")
+    o = sub.add_parser(
+        "source",
+        help="transfer evidence: the recipe from a developed source model vs from the original checkpoint",
+        description="Train the recipe (whose model.id is a source model, e.g. after masked-LM on in-domain text) "
+        "and the same recipe from --original, at each size and seed; report whether the source step helped.",
+    )
     o.add_argument("recipe")
     o.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
-    o.add_argument("--original", required=True, help="the checkpoint the source model was developed from (Hub id or folder)")
-    o.add_argument("--sizes", nargs="+", type=_at_least(1), help="training-set sizes (default: the whole training split)")
+    o.add_argument(
+        "--original", required=True, help="the checkpoint the source model was developed from (Hub id or folder)"
+    )
+    o.add_argument(
+        "--sizes", nargs="+", type=_at_least(1), help="training-set sizes (default: the whole training split)"
+    )
     o.add_argument("--seeds", type=_at_least(1), default=1, help="runs per size (default 1)")
     o.add_argument("--seeds-up-to", type=_at_least(1), help="only sizes up to this many examples get --seeds runs")
-    o.add_argument("--min-steps", type=_at_least(1), default=100, help="fewest optimizer steps any size trains (default 100)")
+    o.add_argument(
+        "--min-steps", type=_at_least(1), default=100, help="fewest optimizer steps any size trains (default 100)"
+    )
     o.add_argument("--source-run", type=Path, help="run folder of the source model, to report what developing it cost")
     o.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
 
@@ -136,7 +200,11 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--repo-id", help="default: hub.repo_id of the run's recipe")
     u.add_argument("--revision", help="branch (default: hub.revision of the recipe)")
     u.add_argument("--public", action="store_true", help="create the repo public (default: the recipe's hub.private)")
-    u.add_argument("--evidence", type=Path, help="evidence folder whose reports go into the card (default: OUTPUT_DIR-evidence if present)")
+    u.add_argument(
+        "--evidence",
+        type=Path,
+        help="evidence folder whose reports go into the card (default: OUTPUT_DIR-evidence if present)",
+    )
     return p
 
 
@@ -145,7 +213,11 @@ def _hub(args) -> int:
         from hubtransfer.localhub.server import serve
 
         tokens = json.loads(args.tokens_file.read_text()) if args.tokens_file else None
-        print(f"local Hub on http://{args.host}:{args.port} (root {args.root}); clients: HF_ENDPOINT=http://{args.host}:{args.port} HF_HUB_DISABLE_XET=1", flush=True)
+        print(
+            f"local Hub on http://{args.host}:{args.port} (root {args.root}); clients: "
+            f"HF_ENDPOINT=http://{args.host}:{args.port} HF_HUB_DISABLE_XET=1",
+            flush=True,
+        )
         serve(args.root, args.host, args.port, tokens=tokens)
         return 0
     from huggingface_hub import HfApi
@@ -171,17 +243,27 @@ def _push(args) -> int:
         from hubtransfer.card.evidence import attach
 
         if not args.evidence.is_dir():
-            raise FileNotFoundError(f"--evidence: '{args.evidence}' is not a folder; pass the folder `hubtransfer compare` wrote (--out)")
+            raise FileNotFoundError(
+                f"--evidence: '{args.evidence}' is not a folder; pass the folder `hubtransfer compare` wrote (--out)"
+            )
         attached = attach(folder, args.evidence)
         if not attached:
-            raise FileNotFoundError(f"--evidence: '{args.evidence}' holds no compare.json, datasize.json or strategies.json")
+            raise FileNotFoundError(
+                f"--evidence: '{args.evidence}' holds no compare.json, datasize.json or strategies.json"
+            )
     if repo_id != hub.repo_id or attached:  # the card names the repo and shows the evidence: rebuild it
         from hubtransfer.card.card import write_card
         from hubtransfer.files import RUN_MARKER
 
         facts = json.loads((folder / RUN_MARKER).read_text()).get("card", {})
         write_card(folder, repo_id=repo_id, **facts)
-    result = push_folder(folder, repo_id, private=hub.private and not args.public, revision=args.revision or hub.revision, commit_message=hub.commit_message)
+    result = push_folder(
+        folder,
+        repo_id,
+        private=hub.private and not args.public,
+        revision=args.revision or hub.revision,
+        commit_message=hub.commit_message,
+    )
     print(json.dumps(result.__dict__))
     return 0
 
@@ -212,17 +294,36 @@ def _rank(args) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     out = args.out or Path(recipe.output_dir + "-rank")
-    result = rank(recipe, args.candidates, max_samples=args.max_samples, report_dir=out, validate=args.validate,
-                  validate_overrides=args.validate_override)
+    result = rank(
+        recipe,
+        args.candidates,
+        max_samples=args.max_samples,
+        report_dir=out,
+        validate=args.validate,
+        validate_overrides=args.validate_override,
+    )
     print(result.table())
-    print(f"\nranked {len(result.candidates)} candidates on {result.candidates[0].n} examples in {result.rank_seconds:.1f} s; report: {out}")
+    print(
+        f"\nranked {len(result.candidates)} candidates on {result.candidates[0].n} examples in "
+        f"{result.rank_seconds:.1f} s; report: {out}"
+    )
     if result.validation:
         v = result.validation
-        print(f"validation: fine-tuning took {v['finetune_seconds']:.0f} s; Kendall tau (score vs test {v['metric']}): {json.dumps(v['kendall_tau'])}")
-        print(f"ranking cost: {result.rank_seconds / v['finetune_seconds']:.1%} of fine-tuning the candidates by the recipe")
+        print(
+            f"validation: fine-tuning took {v['finetune_seconds']:.0f} s; Kendall tau (score vs test {v['metric']}): "
+            f"{json.dumps(v['kendall_tau'])}"
+        )
+        print(
+            f"ranking cost: {result.rank_seconds / v['finetune_seconds']:.1%} of fine-tuning the candidates by the "
+            "recipe"
+        )
     if args.write_recipe and result.winner:
         args.write_recipe.parent.mkdir(parents=True, exist_ok=True)
-        args.write_recipe.write_text(f"# Written by `hubtransfer rank`: best pretrained candidate by LogME.\n{candidate_recipe(recipe, result.winner).to_yaml()}", encoding="utf-8")
+        args.write_recipe.write_text(
+            "# Written by `hubtransfer rank`: best pretrained candidate by "
+            f"LogME.\n{candidate_recipe(recipe, result.winner).to_yaml()}",
+            encoding="utf-8",
+        )
         print(f"recipe for {result.winner}: {args.write_recipe}")
     return 0
 
@@ -238,18 +339,37 @@ def _evidence(args) -> int:
     elif args.command == "datasize":
         from hubtransfer.evidence.datasize import datasize
 
-        report = datasize(recipe, fractions=args.fractions, seeds=args.seeds, seeds_up_to=args.seeds_up_to, scratch=not args.no_scratch,
-                          scratch_fractions=args.scratch_fractions, scratch_lr=args.scratch_lr, target=args.target,
-                          min_steps=args.min_steps, report_dir=args.out)
+        report = datasize(
+            recipe,
+            fractions=args.fractions,
+            seeds=args.seeds,
+            seeds_up_to=args.seeds_up_to,
+            scratch=not args.no_scratch,
+            scratch_fractions=args.scratch_fractions,
+            scratch_lr=args.scratch_lr,
+            target=args.target,
+            min_steps=args.min_steps,
+            report_dir=args.out,
+        )
     elif args.command == "source":
         from hubtransfer.evidence.source_effect import source_effect
 
-        report = source_effect(recipe, args.original, sizes=args.sizes, seeds=args.seeds, seeds_up_to=args.seeds_up_to,
-                               min_steps=args.min_steps, report_dir=args.out, source_run=args.source_run)
+        report = source_effect(
+            recipe,
+            args.original,
+            sizes=args.sizes,
+            seeds=args.seeds,
+            seeds_up_to=args.seeds_up_to,
+            min_steps=args.min_steps,
+            report_dir=args.out,
+            source_run=args.source_run,
+        )
     else:
         from hubtransfer.evidence.strategy_sweep import sweep_strategies
 
-        report = sweep_strategies(recipe, strategies=args.strategies, report_dir=args.out, write_recipe=args.write_recipe)
+        report = sweep_strategies(
+            recipe, strategies=args.strategies, report_dir=args.out, write_recipe=args.write_recipe
+        )
     from hubtransfer.evidence import default_dir
 
     print(report["table"])
@@ -273,7 +393,9 @@ def _predict(args) -> int:
 
     inputs = list(args.inputs)
     if args.file:
-        inputs += [line.rstrip("\n") for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        inputs += [
+            line.rstrip("\n") for line in Path(args.file).read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
     if not inputs:
         raise FileNotFoundError("predict needs inputs: texts / image paths as arguments, or --file")
     for item, pred in zip(inputs, predict(args.folder, inputs, top_k=args.top_k)):
@@ -285,11 +407,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     # Overrides may come after flags (`train r.yaml --print-recipe train.lr=1e-4`): collect them too.
     args, extra = parser.parse_known_args(argv)
-    if extra and not (args.command in ("train", "rank", "compare", "datasize", "strategies", "source") and all("=" in x and not x.startswith("-") for x in extra)):
+    if extra and not (
+        args.command in ("train", "rank", "compare", "datasize", "strategies", "source")
+        and all("=" in x and not x.startswith("-") for x in extra)
+    ):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides += extra
-    handler = {"train": _train, "rank": _rank, "compare": _evidence, "datasize": _evidence, "strategies": _evidence, "source": _evidence, "eval": _eval, "predict": _predict, "hub": _hub, "push": _push}[args.command]
+    handler = {
+        "train": _train,
+        "rank": _rank,
+        "compare": _evidence,
+        "datasize": _evidence,
+        "strategies": _evidence,
+        "source": _evidence,
+        "eval": _eval,
+        "predict": _predict,
+        "hub": _hub,
+        "push": _push,
+    }[args.command]
     try:
         return handler(args)
     except _user_errors() as e:
@@ -298,8 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
-        print(f"error: no space left on device while writing ({e.filename or 'output'}); free some space or set "
-              "output_dir on another disk. Checkpoints already written are kept and the same command resumes", file=sys.stderr)
+        print(
+            f"error: no space left on device while writing ({e.filename or 'output'}); free some space or set "
+            "output_dir on another disk. Checkpoints already written are kept and the same command resumes",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -18,6 +18,11 @@ EVIDENCE = "evidence"  # transfer-evidence reports carried into the card
 MODELING_FILE = "modeling_hubtransfer.py"  # custom heads ship their class beside the weights
 
 
+def evidence_dir(output_dir: str | Path) -> Path:
+    """Where a recipe's transfer-evidence reports go unless told otherwise, and where its runs look for them."""
+    return Path(str(output_dir) + "-evidence")
+
+
 def staging_dir(out_dir: Path) -> Path:
     """Where a run is written before it replaces ``out_dir`` (``.NAME.incomplete`` beside it)."""
     return out_dir.parent / f".{out_dir.name}.incomplete"

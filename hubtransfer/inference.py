@@ -36,7 +36,9 @@ def _task_of(folder: Path) -> str:
 def _require_folder(folder: str | Path) -> Path:
     path = Path(folder)
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"'{folder}' is not a saved model folder (no config.json); pass the output_dir of a run")
+        raise FileNotFoundError(
+            f"'{folder}' is not a saved model folder (no config.json); pass the output_dir of a run"
+        )
     return path
 
 
@@ -91,7 +93,10 @@ def label_scores(folder: str | Path, inputs: list) -> list[dict[str, float]]:
     pipe, config = _pipeline(path, get_task(_task_of(path)))
     function = problem_of_config(config).pipeline_function or "softmax"
     call = {"truncation": True} if pipe.tokenizer is not None else {}
-    return [{s["label"]: s["score"] for s in row} for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)]
+    return [
+        {s["label"]: s["score"] for s in row}
+        for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)
+    ]
 
 
 def _pipeline(path: Path, task):
@@ -99,7 +104,8 @@ def _pipeline(path: Path, task):
     model = load_trained(path, task)
     kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
     with quiet_transformers(transformers_logging.CRITICAL):
-        # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs them fine.
+        # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs
+        # them fine.
         pipe = pipeline(task.name, model=model, **kwargs, **task.pipeline_kwargs)
     return pipe, model.config
 

@@ -94,18 +94,27 @@ def check_recipe(recipe: Recipe) -> list[str]:
     problem = PROBLEMS.get(recipe.problem)
     problems += _metric_problems(recipe, task, problem)
     if task.custom_class is None and (recipe.head.type != "linear" or recipe.head.pooling not in ("native", "auto")):
-        problems.append(f"head.type / head.pooling do not apply to task '{recipe.task}' (got type={recipe.head.type}, "
-                        f"pooling={recipe.head.pooling}): pooled and MLP heads read one vector per input, and a {recipe.task} "
-                        "head reads every token. Drop the head settings (the checkpoint's own linear head per token is used)")
+        problems.append(
+            f"head.type / head.pooling do not apply to task '{recipe.task}' (got type={recipe.head.type}, "
+            f"pooling={recipe.head.pooling}): pooled and MLP heads read one vector per input, and a {recipe.task} "
+            "head reads every token. Drop the head settings (the checkpoint's own linear head per token is used)"
+        )
     if recipe.heads and not task.multi_head:
-        problems.append(f"heads: set for task '{recipe.task}', but only task 'multi-task' reads it; set task=multi-task or drop heads")
+        problems.append(
+            f"heads: set for task '{recipe.task}', but only task 'multi-task' reads it; set task=multi-task or drop "
+            "heads"
+        )
     if strategy is not None:
         problems += strategy.check(recipe, task)
     if not problem.single_label and not task.input_classification:
-        problems.append(f"problem '{recipe.problem}' applies to {list(PROBLEM_TASKS)}, not task '{recipe.task}'; drop problem")
+        problems.append(
+            f"problem '{recipe.problem}' applies to {list(PROBLEM_TASKS)}, not task '{recipe.task}'; drop problem"
+        )
     if recipe.data.label_separator is not None and recipe.problem is not ProblemType.MULTI_LABEL:
-        problems.append(f"data.label_separator is set but problem is {recipe.problem}; it splits multi-label strings only "
-                        "(set problem=multi-label or drop it)")
+        problems.append(
+            f"data.label_separator is set but problem is {recipe.problem}; it splits multi-label strings only "
+            "(set problem=multi-label or drop it)"
+        )
     return problems
 
 
@@ -119,9 +128,13 @@ def _metric_problems(recipe: Recipe, task: TaskSpec, problem: Problem) -> list[s
     if not problem.single_label:
         if metric in problem.watchable:
             return []
-        lower = " (lower is better; the best model maximises the watched metric)" if metric in REGRESSION_METRICS else ""
-        return [f"train.early_stopping.metric '{metric}' is not watched for problem {recipe.problem}{lower}; "
-                f"use one of {list(problem.watchable)}"]
+        lower = (
+            " (lower is better; the best model maximises the watched metric)" if metric in REGRESSION_METRICS else ""
+        )
+        return [
+            f"train.early_stopping.metric '{metric}' is not watched for problem {recipe.problem}{lower}; "
+            f"use one of {list(problem.watchable)}"
+        ]
     if metric in task.metric_keys:
         return []
     known = list(task.metric_keys)

@@ -22,8 +22,7 @@ from hubtransfer.card import evidence as evidence_report
 from hubtransfer.card.card import write_card
 from hubtransfer.checks import diagnostics
 from hubtransfer.data.prepare import prepare_task_data
-from hubtransfer.evidence import default_dir
-from hubtransfer.files import CHECKPOINTS, METRICS_LOG, staging_dir
+from hubtransfer.files import CHECKPOINTS, METRICS_LOG, evidence_dir, staging_dir
 from hubtransfer.job import Job, job_for, load_recipe
 from hubtransfer.push.push import push_folder
 from hubtransfer.recipe.schema import Recipe
@@ -36,7 +35,7 @@ from hubtransfer.tasks.problems import configure_model, tuned_for_test
 from hubtransfer.train import checkpoints
 from hubtransfer.train.batches import make_loaders
 from hubtransfer.train.evaluate import evaluate
-from hubtransfer.train.loop import FitResult, fit
+from hubtransfer.train.loop import FitResult, class_weight_tensor, fit
 from hubtransfer.train.precision import resolve_precision
 from hubtransfer.train.routes import Trainable, feature_route, linear_probe
 from hubtransfer.train.session import flat_hparams, make_accelerator, setup_logging
@@ -99,7 +98,13 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     if run.job.recipe.hub.push and PartialState().is_main_process:
         hub = run.job.recipe.hub
         # After the local folder is complete: a failed push loses nothing (`hubtransfer push` resumes).
-        pushed = push_folder(result.output_dir, hub.repo_id, private=hub.private, revision=hub.revision, commit_message=hub.commit_message)
+        pushed = push_folder(
+            result.output_dir,
+            hub.repo_id,
+            private=hub.private,
+            revision=hub.revision,
+            commit_message=hub.commit_message,
+        )
         logger.info("pushed to %s (%s)", pushed.url, "new commit" if pushed.new_commit else "already up to date")
         result.run["pushed"] = pushed.__dict__
     return result
@@ -134,7 +139,12 @@ def _sources_and_data(run: _Run) -> None:
         run.data = prepare_task_data(run.job.task, run.job.recipe)
     logger.info("data: %s", run.data.info["sizes"])
     run.model_dir = resolve_model_dir(run.job.recipe.model)
-    _choose(run, choices.from_data(run.job, run.data, run.job.task.load_processor(run.model_dir, run.job.recipe), accelerator.num_processes))
+    _choose(
+        run,
+        choices.from_data(
+            run.job, run.data, run.job.task.load_processor(run.model_dir, run.job.recipe), accelerator.num_processes
+        ),
+    )
     choices.log(run.chosen)
     run.processor = run.job.task.load_processor(run.model_dir, run.job.recipe)
 
@@ -148,11 +158,18 @@ def _model_and_strategy(run: _Run) -> None:
     configure_model(model, job.problem, run.data)  # problem_type (loss, pipeline) and a regression head's starting bias
     run.model, run.plan = job.strategy.prepare(model, job.recipe, base_reference(job.recipe), job.task)
     plan = run.plan
-    logger.info("strategy %s: %s of %s parameters train (%.2f%%)", plan["strategy"], f"{plan['trainable_params']:,}",
-                f"{plan['total_params']:,}", 100 * plan["trainable_share"])
+    logger.info(
+        "strategy %s: %s of %s parameters train (%.2f%%)",
+        plan["strategy"],
+        f"{plan['trainable_params']:,}",
+        f"{plan['total_params']:,}",
+        100 * plan["trainable_share"],
+    )
     run.trainer = Trainable(run.model, encoded, job.task.collate(run.processor, job.recipe))
     if job.strategy.head_only and job.recipe.train.cache_features:
-        run.trainer, run.features = feature_route(run.trainer, job, run.data, run.processor, run.model_dir, accelerator, run.precision[0])
+        run.trainer, run.features = feature_route(
+            run.trainer, job, run.data, run.processor, run.model_dir, accelerator, run.precision[0]
+        )
 
 
 def _train_and_save(run: _Run) -> FinetuneResult:
@@ -177,11 +194,18 @@ def _train_and_save(run: _Run) -> FinetuneResult:
         raise
     logger.info("test: %s", json.dumps(record.metrics.test))
     logger.info("saved to %s", out_dir)
-    return FinetuneResult(metrics=record.to_dict()["metrics"], model=unwrapped, output_dir=out_dir, history=result.history,
-                          run=record.to_dict())
+    return FinetuneResult(
+        metrics=record.to_dict()["metrics"],
+        model=unwrapped,
+        output_dir=out_dir,
+        history=result.history,
+        run=record.to_dict(),
+    )
 
 
-def _train_and_test(run: _Run, staging: Path, ckpt_dir: Path | None, resuming: bool) -> tuple[RunRecord, dict, FitResult]:
+def _train_and_test(
+    run: _Run, staging: Path, ckpt_dir: Path | None, resuming: bool
+) -> tuple[RunRecord, dict, FitResult]:
     """The loop (after LP-FT's probe), then test with the best weights, the classical baseline and the checks."""
     job, accelerator, trainer, data = run.job, run.accelerator, run.trainer, run.data
     if job.recipe.train.log_with:
@@ -192,16 +216,28 @@ def _train_and_test(run: _Run, staging: Path, ckpt_dir: Path | None, resuming: b
         probe = linear_probe(job, data, run.processor, run.model_dir, accelerator, run.precision[0], trainer)
     loaders, sampler = make_loaders(trainer.encoded, trainer.collate, job.recipe)
     scorer = job.scorer(data.labels)
-    result = fit(trainer.model, loaders, sampler, job.recipe, accelerator, scorer, staging / METRICS_LOG if accelerator.is_main_process else None,
-                 checkpoint_dir=ckpt_dir, best_dir=staging, class_weights=choices.class_weight_tensor(job.recipe, data.labels),
-                 strategy=job.strategy)
+    result = fit(
+        trainer.model,
+        loaders,
+        sampler,
+        job.recipe,
+        accelerator,
+        scorer,
+        staging / METRICS_LOG if accelerator.is_main_process else None,
+        checkpoint_dir=ckpt_dir,
+        best_dir=staging,
+        class_weights=class_weight_tensor(job.recipe, data.labels),
+        strategy=job.strategy,
+    )
     if result.lr_search is not None:  # the recipe saved with the model names the rate it trained at
         _choose(run, [_lr_choice(result.lr_search)])
     if job.strategy.grows_during_training:  # the share it reached by the last epoch, not all it might have
         run.plan["trainable_params"] = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
         run.plan["trainable_share"] = run.plan["trainable_params"] / run.plan["total_params"]
     # Multi-label thresholds: tuned on the best weights' validation predictions, applied unchanged to test.
-    scorer = tuned_for_test(scorer, lambda: evaluate(trainer.model, accelerator.prepare(loaders["validation"]), accelerator, scorer))
+    scorer = tuned_for_test(
+        scorer, lambda: evaluate(trainer.model, accelerator.prepare(loaders["validation"]), accelerator, scorer)
+    )
     test = evaluate(trainer.model, accelerator.prepare(loaders["test"]), accelerator, scorer)
     wall = time.perf_counter() - started
     for tracker in accelerator.trackers:
@@ -215,18 +251,61 @@ def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict |
     best = result.best or {}
     baseline = _classical_baseline(run.job, data)
     found = diagnostics.check_run(
-        history=result.history, metric=recipe.train.early_stopping.metric, best_step=best.get("step"), test=test["metrics"],
-        baseline=baseline, confusion=test.get("confusion"), labels=data.labels, n_validation=data.info["sizes"]["validation"],
-        validation_fraction=recipe.data.validation_fraction)
-    metrics = RunMetrics(test["metrics"], best.get("validation"), best.get("step"), test.get("per_label"),
-                         per_class(test["confusion"], data.labels) if test.get("confusion") else None,
-                         {k: v for k, v in baseline.items() if k != "seconds"} if baseline else None, found)
+        history=result.history,
+        metric=recipe.train.early_stopping.metric,
+        best_step=best.get("step"),
+        test=test["metrics"],
+        baseline=baseline,
+        confusion=test.get("confusion"),
+        labels=data.labels,
+        n_validation=data.info["sizes"]["validation"],
+        validation_fraction=recipe.data.validation_fraction,
+    )
+    metrics = RunMetrics(
+        test["metrics"],
+        best.get("validation"),
+        best.get("step"),
+        test.get("per_label"),
+        per_class(test["confusion"], data.labels) if test.get("confusion") else None,
+        {k: v for k, v in baseline.items() if k != "seconds"} if baseline else None,
+        found,
+    )
     mixed, why = run.precision
-    training = Training(result.steps, result.stopped_early, round(result.train_seconds, 2), round(wall, 2),
-                        round(result.samples_per_second, 2), result.lr, result.lr_search, mixed, why, run.features, probe)
-    plan = StrategyPlan(**{k: run.plan[k] for k in ("strategy", "trainable_params", "total_params", "trainable_share", "adapter") if k in run.plan})
-    return RunRecord(recipe.task, recipe.model.id, recipe.model.revision, recipe.model.init, data.info, plan, metrics, training,
-                     choices.as_records(run.chosen), environment(), baseline, found, card_facts(recipe, run.model_dir))
+    training = Training(
+        result.steps,
+        result.stopped_early,
+        round(result.train_seconds, 2),
+        round(wall, 2),
+        round(result.samples_per_second, 2),
+        result.lr,
+        result.lr_search,
+        mixed,
+        why,
+        run.features,
+        probe,
+    )
+    plan = StrategyPlan(
+        **{
+            k: run.plan[k]
+            for k in ("strategy", "trainable_params", "total_params", "trainable_share", "adapter")
+            if k in run.plan
+        }
+    )
+    return RunRecord(
+        recipe.task,
+        recipe.model.id,
+        recipe.model.revision,
+        recipe.model.init,
+        data.info,
+        plan,
+        metrics,
+        training,
+        choices.as_records(run.chosen),
+        environment(),
+        baseline,
+        found,
+        card_facts(recipe, run.model_dir),
+    )
 
 
 def _save(run: _Run, staging: Path, record: RunRecord, test: dict, history: list[dict]) -> torch.nn.Module:
@@ -235,13 +314,17 @@ def _save(run: _Run, staging: Path, record: RunRecord, test: dict, history: list
     unwrapped = accelerator.unwrap_model(run.model)  # the model itself when only its head was prepared
     if "thresholds" in test:  # saved with the model: `hubtransfer predict` and eval apply them
         unwrapped.config.hubtransfer_thresholds = test["thresholds"]
-    unwrapped = save_model(unwrapped, run.processor, staging, job.task, is_main=accelerator.is_main_process, merge=job.recipe.peft.merge)
+    unwrapped = save_model(
+        unwrapped, run.processor, staging, job.task, is_main=accelerator.is_main_process, merge=job.recipe.peft.merge
+    )
     if accelerator.is_main_process:
         shutil.rmtree(staging / CHECKPOINTS, ignore_errors=True)  # the finished model replaces them
         write_reports(staging, job.recipe, run.data, record, history, test.get("confusion"))
-        attached = evidence_report.attach(staging, default_dir(job.recipe))
+        attached = evidence_report.attach(staging, evidence_dir(job.recipe.output_dir))
         if attached:
-            logger.info("transfer evidence %s from %s goes into the card", attached, default_dir(job.recipe))
+            logger.info(
+                "transfer evidence %s from %s goes into the card", attached, evidence_dir(job.recipe.output_dir)
+            )
         write_card(staging, repo_id=job.recipe.hub.repo_id, **record.card)  # reads the reports
         commit(staging, Path(job.recipe.output_dir))  # the rename is what marks the run complete
     return unwrapped
@@ -249,8 +332,14 @@ def _save(run: _Run, staging: Path, record: RunRecord, test: dict, history: list
 
 def _lr_choice(search: dict) -> choices.Choice:
     scores = ", ".join(f"{lr:g}: {v:.4f}" for lr, v in zip(search["candidates"], search["scores"]))
-    return choices.Choice("train.lr", search["chosen"], "auto", f"best validation {search['metric']} after {search['rung_step']} of "
-                          f"{search['steps']} steps among the candidates ({scores})", search)
+    return choices.Choice(
+        "train.lr",
+        search["chosen"],
+        "auto",
+        f"best validation {search['metric']} after {search['rung_step']} of "
+        f"{search['steps']} steps among the candidates ({scores})",
+        search,
+    )
 
 
 def _classical_baseline(job: Job, data) -> dict | None:
@@ -262,8 +351,12 @@ def _classical_baseline(job: Job, data) -> dict | None:
     from hubtransfer.checks.baselines import classical_baseline  # late: sklearn stays out of training processes
 
     result = classical_baseline(data, job.task.modality, job.recipe.train.early_stopping.metric)
-    logger.info("classical baseline (%s): test %s (%.1f s)", result["name"],
-                json.dumps({k: round(v, 4) for k, v in result["test"].items()}), result["seconds"])
+    logger.info(
+        "classical baseline (%s): test %s (%.1f s)",
+        result["name"],
+        json.dumps({k: round(v, 4) for k, v in result["test"].items()}),
+        result["seconds"],
+    )
     return {k: result[k] for k in ("name", "C", "validation", "test")} | {"seconds": result["seconds"]}
 
 

@@ -54,8 +54,16 @@ def with_changes(recipe: Recipe, changes: dict) -> Recipe:
 
 def variant_recipe(recipe: Recipe, variant: Variant, root: Path) -> Recipe:
     """The variant's recipe: its own folder under ``root``, never pushed, never a candidates list."""
-    return with_changes(recipe, {**variant.changes, "output_dir": str(root / slug(variant.name)), "overwrite_output_dir": True,
-                                 "hub.push": False, "candidates": []})
+    return with_changes(
+        recipe,
+        {
+            **variant.changes,
+            "output_dir": str(root / slug(variant.name)),
+            "overwrite_output_dir": True,
+            "hub.push": False,
+            "candidates": [],
+        },
+    )
 
 
 def run_variants(recipe: Recipe, variants: list[Variant], root: Path, desc: str = "runs") -> list[VariantRun]:
@@ -93,7 +101,8 @@ def finished(folder: Path, recipe: Recipe) -> bool:
         return False
     try:
         old = load_recipe(saved)
-        # The saved recipe names what the run chose from the data ('auto' keys); so does ``recipe`` once those are written in.
+        # The saved recipe names what the run chose from the data ('auto' keys); so does ``recipe`` once those are
+        # written in.
         new = resolved(recipe, json.loads((folder / RUN_MARKER).read_text(encoding="utf-8")))
     except (RecipeError, ValueError):  # a recipe this version cannot read is not a run of this recipe
         return False
@@ -105,5 +114,9 @@ def read_run(folder: Path) -> tuple[dict, list[dict]]:
 
     run = json.loads((folder / RUN_MARKER).read_text(encoding="utf-8"))
     log = folder / METRICS_LOG
-    history = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()] if log.is_file() else []
+    history = (
+        [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if log.is_file()
+        else []
+    )
     return run, history

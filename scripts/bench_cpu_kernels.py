@@ -35,8 +35,10 @@ def median_ms(fn, repeats: int = 20, warmup: int = 2) -> float:
 
 def dropout_rows() -> list[tuple[str, float]]:
     x = torch.randn(32, 40, 384, dtype=torch.bfloat16)
-    return [("dropout, torch (bernoulli_)", median_ms(lambda: F.dropout(x, 0.1, True))),
-            ("dropout, 16-bit draw", median_ms(lambda: fast_dropout(x, 0.1)))]
+    return [
+        ("dropout, torch (bernoulli_)", median_ms(lambda: F.dropout(x, 0.1, True))),
+        ("dropout, 16-bit draw", median_ms(lambda: fast_dropout(x, 0.1))),
+    ]
 
 
 def attention_rows() -> list[tuple[str, float]]:
@@ -45,16 +47,24 @@ def attention_rows() -> list[tuple[str, float]]:
     mask[:5, :, :, 35:] = False
 
     def plain():
-        scores = (q @ k.transpose(-1, -2)).float() * 32 ** -0.5
+        scores = (q @ k.transpose(-1, -2)).float() * 32**-0.5
         probs = torch.softmax(scores.masked_fill(~mask, torch.finfo(torch.float32).min), -1).to(v.dtype)
         return fast_dropout(probs, 0.1) @ v
 
     def step(fn):
         return lambda: fn().float().sum().backward()
 
-    return [("attention fwd+bwd, SDPA dropout 0.1", median_ms(step(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.1)), 10)),
-            ("attention fwd+bwd, SDPA no dropout", median_ms(step(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)), 10)),
-            ("attention fwd+bwd, plain math + 16-bit dropout", median_ms(step(plain), 10))]
+    return [
+        (
+            "attention fwd+bwd, SDPA dropout 0.1",
+            median_ms(step(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.1)), 10),
+        ),
+        (
+            "attention fwd+bwd, SDPA no dropout",
+            median_ms(step(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)), 10),
+        ),
+        ("attention fwd+bwd, plain math + 16-bit dropout", median_ms(step(plain), 10)),
+    ]
 
 
 def efficientnet_rows() -> list[tuple[str, float]]:
@@ -63,11 +73,17 @@ def efficientnet_rows() -> list[tuple[str, float]]:
     x = torch.randn(32, 3, 96, 96).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (32,))
     rows = []
-    for name, bf16, kernels in (("bf16", True, False), ("fp32", False, False), ("bf16, depthwise in fp32 (kernels)", True, True)):
-        model = AutoModelForImageClassification.from_pretrained(ROOT / "assets" / "efficientnet-lite0", num_labels=10, ignore_mismatched_sizes=True)
+    for name, bf16, kernels in (
+        ("bf16", True, False),
+        ("fp32", False, False),
+        ("bf16, depthwise in fp32 (kernels)", True, True),
+    ):
+        model = AutoModelForImageClassification.from_pretrained(
+            ROOT / "assets" / "efficientnet-lite0", num_labels=10, ignore_mismatched_sizes=True
+        )
         model.train()
 
-        def step():
+        def step(model=model, bf16=bf16):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss = model(pixel_values=x, labels=y).loss
             loss.backward()

@@ -26,8 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CASES = {
-    "text": ("recipes/text/minilm_rotten_tomatoes_head.yaml", ["model.id=assets/all-MiniLM-L6-v2", "data.source=packaged:rotten-tomatoes"]),
-    "image": ("recipes/vision/efficientnet_lite0_animal_shapes_head.yaml", ["model.id=assets/efficientnet-lite0", "data.source=packaged:animal-shapes"]),
+    "text": (
+        "recipes/text/minilm_rotten_tomatoes_head.yaml",
+        ["model.id=assets/all-MiniLM-L6-v2", "data.source=packaged:rotten-tomatoes"],
+    ),
+    "image": (
+        "recipes/vision/efficientnet_lite0_animal_shapes_head.yaml",
+        ["model.id=assets/efficientnet-lite0", "data.source=packaged:animal-shapes"],
+    ),
 }
 
 
@@ -36,10 +42,22 @@ def one(case: str, cached: bool, epochs: int, work: Path) -> dict:
 
     recipe, overrides = CASES[case]
     os.environ["HUBTRANSFER_CACHE"] = tempfile.mkdtemp(dir=work)  # cold cache every time
-    smoke = ["data.max_train_samples=96", "data.max_eval_samples=64"] if os.environ.get("HUBTRANSFER_BENCH_SMOKE") else []
+    smoke = (
+        ["data.max_train_samples=96", "data.max_eval_samples=64"] if os.environ.get("HUBTRANSFER_BENCH_SMOKE") else []
+    )
     started = time.perf_counter()
-    result = finetune(ROOT / recipe, [*overrides, *smoke, f"train.epochs={epochs}", f"train.cache_features={str(cached).lower()}",
-                                      "train.checkpoint_every=null", f"output_dir={work}/{case}-{cached}", "overwrite_output_dir=true"])
+    result = finetune(
+        ROOT / recipe,
+        [
+            *overrides,
+            *smoke,
+            f"train.epochs={epochs}",
+            f"train.cache_features={str(cached).lower()}",
+            "train.checkpoint_every=null",
+            f"output_dir={work}/{case}-{cached}",
+            "overwrite_output_dir=true",
+        ],
+    )
     t = result.run["training"]
     features = t.get("features") or {}
     # Training time: the loop's, evaluations excluded, plus on the cached side the pass that makes the training
@@ -48,8 +66,14 @@ def one(case: str, cached: bool, epochs: int, work: Path) -> dict:
     cached = bool(features.get("cached"))
     training = t["train_seconds"] + (features["extract_seconds_by_split"]["train"] if cached else 0.0)
     all_passes = t["train_seconds"] + (features["extract_seconds"] if cached else 0.0)
-    return {"seconds": time.perf_counter() - started, "training_seconds": training, "all_passes_seconds": all_passes,
-            "accuracy": result.metrics["test"]["accuracy"], "features": features, "precision": t["precision"]}
+    return {
+        "seconds": time.perf_counter() - started,
+        "training_seconds": training,
+        "all_passes_seconds": all_passes,
+        "accuracy": result.metrics["test"]["accuracy"],
+        "features": features,
+        "precision": t["precision"],
+    }
 
 
 def main(argv=None) -> int:
@@ -70,20 +94,41 @@ def main(argv=None) -> int:
             trn = {k: statistics.median(r["training_seconds"] for r in v) for k, v in runs.items()}
             allp = {k: statistics.median(r["all_passes_seconds"] for r in v) for k, v in runs.items()}
             acc = {k: statistics.median(r["accuracy"] for r in v) for k, v in runs.items()}
-            rows.append({"case": case, "recipe": CASES[case][0], "epochs": args.epochs, "repeats": args.repeats,
-                         "precision": runs[True][0]["precision"], "uncached_s": round(med[False], 1), "cached_s": round(med[True], 1),
-                         "speedup": round(med[False] / med[True], 2), "uncached_acc": round(acc[False], 4), "cached_acc": round(acc[True], 4),
-                         "uncached_training_s": round(trn[False], 1), "cached_training_s": round(trn[True], 1),
-                         "training_speedup": round(trn[False] / trn[True], 2), "cached_all_passes_s": round(allp[True], 1),
-                         "all_passes_speedup": round(allp[False] / allp[True], 2),
-                         "accuracy_gap_points": round(100 * (acc[True] - acc[False]), 2),
-                         "feature_pass_s": runs[True][0]["features"]["extract_seconds"]})
-    print("| case | epochs | precision | training: backbone every epoch | training: cached (train pass + head) | speed-up | cached incl. val/test passes | speed-up | whole run: uncached / cached | speed-up | test acc (uncached / cached) |")
+            rows.append(
+                {
+                    "case": case,
+                    "recipe": CASES[case][0],
+                    "epochs": args.epochs,
+                    "repeats": args.repeats,
+                    "precision": runs[True][0]["precision"],
+                    "uncached_s": round(med[False], 1),
+                    "cached_s": round(med[True], 1),
+                    "speedup": round(med[False] / med[True], 2),
+                    "uncached_acc": round(acc[False], 4),
+                    "cached_acc": round(acc[True], 4),
+                    "uncached_training_s": round(trn[False], 1),
+                    "cached_training_s": round(trn[True], 1),
+                    "training_speedup": round(trn[False] / trn[True], 2),
+                    "cached_all_passes_s": round(allp[True], 1),
+                    "all_passes_speedup": round(allp[False] / allp[True], 2),
+                    "accuracy_gap_points": round(100 * (acc[True] - acc[False]), 2),
+                    "feature_pass_s": runs[True][0]["features"]["extract_seconds"],
+                }
+            )
+    print(
+        "| case | epochs | precision | training: backbone every epoch | training: cached (train pass + head) | "
+        "speed-up | cached incl. val/test passes | speed-up | whole run: uncached / cached | speed-up | "
+        "test acc (uncached / cached) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['epochs']} | {r['precision']} | {r['uncached_training_s']} s | {r['cached_training_s']} s | {r['training_speedup']}x | "
-              f"{r['cached_all_passes_s']} s | {r['all_passes_speedup']}x | {r['uncached_s']} s / {r['cached_s']} s | {r['speedup']}x | "
-              f"{r['uncached_acc']:.4f} / {r['cached_acc']:.4f} |")
+        print(
+            f"| {r['case']} | {r['epochs']} | {r['precision']} | {r['uncached_training_s']} s | "
+            f"{r['cached_training_s']} s | {r['training_speedup']}x | "
+            f"{r['cached_all_passes_s']} s | {r['all_passes_speedup']}x | {r['uncached_s']} s / {r['cached_s']} s | "
+            f"{r['speedup']}x | "
+            f"{r['uncached_acc']:.4f} / {r['cached_acc']:.4f} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2))
     return 0

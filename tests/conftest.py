@@ -29,12 +29,19 @@ def _tiny_bert(folder: Path) -> Path:
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS_POS + WORDS_NEG + FILLER
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS_POS, *WORDS_NEG, *FILLER]
     vocab += [str(i) for i in range(1000)]  # the synthetic texts carry their row number
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tok.save_pretrained(folder)
     torch.manual_seed(0)  # the same tiny checkpoint every session: test outcomes must not depend on the draw
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=64,
+    )
     BertForSequenceClassification(cfg).save_pretrained(folder)
     return folder
 
@@ -44,7 +51,15 @@ def _tiny_vit(folder: Path) -> Path:
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
     torch.manual_seed(0)
-    cfg = ViTConfig(image_size=30, patch_size=2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, num_labels=5)
+    cfg = ViTConfig(
+        image_size=30,
+        patch_size=2,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        num_labels=5,
+    )
     ViTForImageClassification(cfg).save_pretrained(folder)
     ViTImageProcessor(size={"height": 30, "width": 30}).save_pretrained(folder)
     return folder
@@ -56,7 +71,14 @@ def _tiny_efficientnet(folder: Path) -> Path:
 
     # hidden_dim must equal the top conv width, round_filters(1280 * 0.25) = 320, or the model cannot run.
     torch.manual_seed(0)
-    cfg = EfficientNetConfig(image_size=32, width_coefficient=0.25, depth_coefficient=0.2, hidden_dim=320, num_labels=7, batch_norm_momentum=0.1)
+    cfg = EfficientNetConfig(
+        image_size=32,
+        width_coefficient=0.25,
+        depth_coefficient=0.2,
+        hidden_dim=320,
+        num_labels=7,
+        batch_norm_momentum=0.1,
+    )
     EfficientNetForImageClassification(cfg).save_pretrained(folder)
     EfficientNetImageProcessor(size={"height": 32, "width": 32}, do_center_crop=False).save_pretrained(folder)
     return folder

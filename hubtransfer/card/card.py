@@ -46,7 +46,7 @@ def build_card(
     run_dir: str | Path,
     *,
     repo_id: str | None = None,
-    license: str | None = None,  # noqa: A002 - the Hub's metadata key
+    license: str | None = None,
     base_model_id: str | None = None,
     extra_sections: dict[str, str] | None = None,
 ) -> ModelCard:
@@ -228,7 +228,7 @@ def _dataset_ids(source: str) -> tuple[str, str]:
     if kind == "hub":
         return source, source
     if kind == "packaged":
-        return source, f"{source[len(PACKAGED_PREFIX):]} (packaged with hubtransfer)"
+        return source, f"{source[len(PACKAGED_PREFIX) :]} (packaged with hubtransfer)"
     name = _local_name(source)
     return f"local:{name}", f"{name} (local data)"
 
@@ -238,14 +238,14 @@ def _data_md(source: str) -> str:
     if kind == "hub":
         return f"the Hub dataset `{source}`"
     if kind == "packaged":
-        return f"the `{source[len(PACKAGED_PREFIX):]}` data packaged with hubtransfer (`{source}`)"
+        return f"the `{source[len(PACKAGED_PREFIX) :]}` data packaged with hubtransfer (`{source}`)"
     return f"local data `{_local_name(source)}`"
 
 
 # --------------------------------------------------------------------------- metadata
 
 
-def _card_data(run: _RunFolder, name: str, base: str | None, license: str | None) -> ModelCardData:  # noqa: A002
+def _card_data(run: _RunFolder, name: str, base: str | None, license: str | None) -> ModelCardData:
     hub_data = _source_kind(run.source) == "hub"
     return ModelCardData(
         base_model=base,
@@ -291,7 +291,8 @@ def _eval_results(run: _RunFolder) -> list[EvalResult]:
             dataset_config=spec.get("config") if hub_data else None,
             dataset_revision=spec.get("revision") if hub_data else None,
             dataset_split="test",
-            # A head's metric "head/accuracy" is an accuracy (its name says which head); some keys have Hub names of their own.
+            # A head's metric "head/accuracy" is an accuracy (its name says which head); some keys have Hub names of
+            # their own.
             metric_type=_HUB_METRIC_TYPES.get(key, key.rsplit("/", 1)[-1]),
             metric_name=f"Test {label}",
             metric_value=test[key],
@@ -320,9 +321,12 @@ def _context(run: _RunFolder, name: str, repo_id: str | None, base: str | None, 
         **_usage_context(run, repo_id),
         "labels": [(i, _cell(n)) for i, n in run.labels],
         "label_names": ", ".join(f"`{n}`" for _, n in run.labels),
-        "use_md": _text(run).use.format(input_kind=_input_kind(run), n_labels=len(run.labels),
-                                              label_names=", ".join(f"`{n}`" for _, n in run.labels),
-                                              **{f"target_{k}": v for k, v in (run.data.get("target") or {}).items()}),
+        "use_md": _text(run).use.format(
+            input_kind=_input_kind(run),
+            n_labels=len(run.labels),
+            label_names=", ".join(f"`{n}`" for _, n in run.labels),
+            **{f"target_{k}": v for k, v in (run.data.get("target") or {}).items()},
+        ),
         "env": [(k, v) for k, v in run.run.get("environment", {}).items() if k not in _HARDWARE_KEYS],
         "recipe_yaml": run.recipe_text.rstrip(),
         "extra_sections": [(title, body.strip()) for title, body in extra.items()],
@@ -341,14 +345,18 @@ def _base_context(run: _RunFolder, base: str | None) -> dict:
         return {
             "base_md": f"a randomly initialised network with the architecture of `{arch}` (no pretrained weights)",
             "base_name": arch,
-            "base_note": "This model was trained from scratch (model.init=random), as a baseline; it names no `base_model`.",
+            "base_note": (
+                "This model was trained from scratch (model.init=random), as a baseline; it names no `base_model`."
+            ),
         }
     if base is None:
         folder = _local_name(run.base_model)
         return {
             "base_md": f"a checkpoint from the local folder `{folder}`",
             "base_name": folder,
-            "base_note": "The base checkpoint was a local folder, not a Hub repository, so this card names no `base_model`.",
+            "base_note": (
+                "The base checkpoint was a local folder, not a Hub repository, so this card names no `base_model`."
+            ),
         }
     rev = f" (revision `{revision}`)" if not local and revision and revision != "main" else ""
     origin = " (loaded from a local copy)" if local else ""
@@ -410,10 +418,20 @@ def _head_md(run: _RunFolder) -> str:
 
 def _adapter_md(adapter: dict) -> str:
     targets = ", ".join(f"`{t}`" for t in adapter.get("target_modules") or [])
-    how = ("merged into the base weights after training, so this repository holds a plain transformers model"
-           if adapter.get("merged") else "saved alone in peft's format (`adapter_config.json`, `adapter_model.safetensors`); it loads on top of the base model")
-    return (f"{adapter['method'].upper()} rank {adapter['r']}, alpha {adapter['alpha']:g}, dropout {adapter['dropout']:g}, on {targets}; "
-            f"the head ({', '.join(f'`{m}`' for m in adapter.get('modules_to_save') or [])}) trains in full. The adapter is {how}")
+    how = (
+        "merged into the base weights after training, so this repository holds a plain transformers model"
+        if adapter.get("merged")
+        else (
+            "saved alone in peft's format (`adapter_config.json`, `adapter_model.safetensors`); "
+            "it loads on top of the base model"
+        )
+    )
+    return (
+        f"{adapter['method'].upper()} rank {adapter['r']}, alpha {adapter['alpha']:g}, dropout "
+        f"{adapter['dropout']:g}, on {targets}; "
+        f"the head ({', '.join(f'`{m}`' for m in adapter.get('modules_to_save') or [])}) trains in full. The adapter "
+        f"is {how}"
+    )
 
 
 def _strategy_md(name: str) -> str:
@@ -474,13 +492,19 @@ def _hardware(env: dict) -> str:
 
 
 def _choices_context(run: _RunFolder) -> dict:
-    """What the run chose from the data (the recipe's ``auto`` keys), its checks, and the classical baseline beside it."""
-    rows = [(f"`{c['key']}`", _cell(_value(c["value"])), _cell(_value(c["requested"])), _cell(c["why"])) for c in run.run.get("choices", [])]
+    """What the run chose from the data (the recipe's ``auto`` keys), its checks, and the classical baseline beside
+    it."""
+    rows = [
+        (f"`{c['key']}`", _cell(_value(c["value"])), _cell(_value(c["requested"])), _cell(c["why"]))
+        for c in run.run.get("choices", [])
+    ]
     base, test = run.run.get("baseline"), run.run["metrics"]["test"]
     baseline_md = None
     if base:
         names = [(k, label) for k, label, _ in _card_metrics(run) if k in base["test"]]
-        cells = "; ".join(f"{label.lower()} {_metric(base['test'][k])} (this model {_metric(test.get(k))})" for k, label in names)
+        cells = "; ".join(
+            f"{label.lower()} {_metric(base['test'][k])} (this model {_metric(test.get(k))})" for k, label in names
+        )
         baseline_md = f"{_cell(base['name'])}, C = {base['C']:g}, fitted on the same training split: {cells}"
     per_class = run.run["metrics"].get("test_per_class") or {}
     return {
@@ -488,8 +512,10 @@ def _choices_context(run: _RunFolder) -> dict:
         "checks": [_cell(f["message"]) for f in run.run.get("diagnostics", [])],
         "checks_ran": "diagnostics" in run.run,
         "baseline_md": baseline_md,
-        "per_class": [(_cell(name), _metric(v["precision"]), _metric(v["recall"]), _metric(v["f1"]), f"{v['support']:,}")
-                      for name, v in per_class.items()],
+        "per_class": [
+            (_cell(name), _metric(v["precision"]), _metric(v["recall"]), _metric(v["f1"]), f"{v['support']:,}")
+            for name, v in per_class.items()
+        ],
     }
 
 
@@ -517,13 +543,17 @@ def _results_context(run: _RunFolder) -> dict:
         "headline": f"{_metric(test.get(headline[0]))} {headline[1].lower()}",
         "metrics_note": _text(run).metrics_note.format(n_labels=len(run.labels)),
         "metric_names": [label for _, label, _ in _card_metrics(run)],
-        "test_rows": [(label, _metric(test.get(key)), _metric(best_val.get(key))) for key, label, _ in _card_metrics(run)],
+        "test_rows": [
+            (label, _metric(test.get(key)), _metric(best_val.get(key))) for key, label, _ in _card_metrics(run)
+        ],
         "history": [_history_row(rec, run.run["metrics"].get("best_step"), _card_metrics(run)) for rec in run.history],
         "curves_png": run.has(CURVES_PNG),
         "confusion_png": run.has(CONFUSION_PNG),
         "confusion": _confusion_table(run.confusion),
-        "per_label": [(_cell(name), _metric(v["f1"]), f"{v['threshold']:.3f}", f"{v['support']:,}")
-                      for name, v in (run.run["metrics"].get("test_per_label") or {}).items()],
+        "per_label": [
+            (_cell(name), _metric(v["f1"]), f"{v['threshold']:.3f}", f"{v['support']:,}")
+            for name, v in (run.run["metrics"].get("test_per_label") or {}).items()
+        ],
     }
 
 
@@ -547,7 +577,7 @@ def _card_metrics(run: _RunFolder) -> tuple:
     if not prefix:
         return rows
     keys = sorted(k for k in run.run["metrics"]["test"] if k.startswith(prefix))
-    return rows + tuple((k, f"F1 {k[len(prefix):]}", None) for k in keys)
+    return rows + tuple((k, f"F1 {k[len(prefix) :]}", None) for k in keys)
 
 
 def _history_row(rec: dict, best_step: int | None, metrics: tuple) -> list[str]:
@@ -578,7 +608,8 @@ def _usage_context(run: _RunFolder, repo_id: str | None) -> dict:
         "remote_code": run.remote_code,
         "adapter_only": run.adapter_only,
         "peft_class": task.peft_class,
-        "example_input": _text(run).example_input or ('"This is the text to classify."' if text else '"path/to/image.jpg"'),
+        "example_input": _text(run).example_input
+        or ('"This is the text to classify."' if text else '"path/to/image.jpg"'),
         # Extra pipeline() arguments of the task, as Python source (e.g. aggregation_strategy="simple").
         "pipeline_args": "".join(f", {k}={v!r}".replace("'", '"') for k, v in task.pipeline_kwargs.items()),
         "is_text": text,

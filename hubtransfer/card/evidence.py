@@ -28,7 +28,8 @@ def attach(run_dir: Path, evidence_dir: Path) -> list[str]:
     target.mkdir(parents=True, exist_ok=True)
     for name in found:
         for src in [evidence_dir / f"{name}{suffix}" for suffix in (".json", ".md", ".png")] + (
-                [evidence_dir / "recommended.yaml"] if name == "strategies" else []):
+            [evidence_dir / "recommended.yaml"] if name == "strategies" else []
+        ):
             if src.is_file():
                 shutil.copyfile(src, target / src.name)
     return found
@@ -48,6 +49,9 @@ def section(run_dir: Path) -> str | None:
             parts += [f"![{title}](evidence/{name}.png)", ""]
     if not parts:
         return None
-    intro = ("Measured by `hubtransfer compare`, `datasize`, `strategies` or `source` on the same data and split as this model "
-             "(the reports are in `evidence/`).")
+    intro = (
+        "Measured by `hubtransfer compare`, `datasize`, `strategies` or `source` on the same data and split as this "
+        "model "
+        "(the reports are in `evidence/`)."
+    )
     return "\n".join([intro, "", *parts]).strip()

@@ -1,21 +1,33 @@
-"""The card of a multi-task model: a metric row set per head, the labels of every head, and the AutoModel snippet (no transformers pipeline serves several heads)."""
+"""The card of a multi-task model: a metric row set per head, the labels of every head, and the AutoModel snippet (no
+transformers pipeline serves several heads)."""
 
 from __future__ import annotations
 
 
 def card_metrics(run: dict) -> tuple:
-    """The card's metric rows for this run's heads: the means over classification heads first (the headline), then each head's."""
+    """The card's metric rows for this run's heads: the means over classification heads first (the headline), then each
+    head's."""
     heads = run["data"]["heads"]
     n = sum(h["type"] == "classification" for h in heads)
     rows = []
     if n:
-        rows += [("accuracy", f"Accuracy (mean of {n} heads)", None), ("f1", f"F1 (macro, mean of {n} heads)", {"average": "macro"})]
+        rows += [
+            ("accuracy", f"Accuracy (mean of {n} heads)", None),
+            ("f1", f"F1 (macro, mean of {n} heads)", {"average": "macro"}),
+        ]
     for h in heads:
         name = h["name"]
         if h["type"] == "regression":
-            rows += [(f"{name}/rmse", f"{name}: RMSE", None), (f"{name}/mae", f"{name}: MAE", None), (f"{name}/r_squared", f"{name}: R²", None)]
+            rows += [
+                (f"{name}/rmse", f"{name}: RMSE", None),
+                (f"{name}/mae", f"{name}: MAE", None),
+                (f"{name}/r_squared", f"{name}: R²", None),
+            ]
         else:
-            rows += [(f"{name}/accuracy", f"{name}: accuracy", None), (f"{name}/f1", f"{name}: F1 (macro)", {"average": "macro"})]
+            rows += [
+                (f"{name}/accuracy", f"{name}: accuracy", None),
+                (f"{name}/f1", f"{name}: F1 (macro)", {"average": "macro"}),
+            ]
     return tuple(rows)
 
 
@@ -48,7 +60,8 @@ def _cell(text: str) -> str:
 
 def _usage_md(ref: str, revision: str | None) -> str:
     rev = f', revision="{revision}"' if revision else ""
-    return f"""No transformers pipeline serves a model with several heads: load it with `AutoModel` and read each head's slice of the logits.
+    return f"""No transformers pipeline serves a model with several heads: load it with `AutoModel` \
+and read each head's slice of the logits.
 
 ```python
 import torch
@@ -68,4 +81,5 @@ for name, out in model.split_logits(logits).items():  # head name -> (batch, out
         print(name, [heads[name]["labels"][i] for i in probs.argmax(-1).tolist()], probs.max(-1).values.tolist())
 ```
 
-`hubtransfer predict FOLDER "some text"` gives the same per head (label and score), loading the weights with hubtransfer's own class."""
+`hubtransfer predict FOLDER "some text"` gives the same per head (label and score), \
+loading the weights with hubtransfer's own class."""

@@ -28,8 +28,10 @@ GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 def settings(modality: str) -> dict:
     """What a cached baseline result depends on besides the data (a changed grid must not reuse it)."""
-    return {"text": {"C": TEXT_C, "ngrams": [1, 2], "warm_start": True},
-            "image": {"C": PIXEL_C, "side": PIXEL_SIDE, "gray": "one channel", "warm_start": True}}.get(modality, {})
+    return {
+        "text": {"C": TEXT_C, "ngrams": [1, 2], "warm_start": True},
+        "image": {"C": PIXEL_C, "side": PIXEL_SIDE, "gray": "one channel", "warm_start": True},
+    }.get(modality, {})
 
 
 def classical_baseline(data: PreparedData, modality: str, metric: str = "accuracy") -> dict:
@@ -40,7 +42,8 @@ def classical_baseline(data: PreparedData, modality: str, metric: str = "accurac
 def _tuned_logreg(name: str, x: dict, y: dict, grid, metric: str, started: float) -> dict:
     """Logistic regression at each C of ``grid`` (ascending), each fit starting from the last one's weights: the
     strong-regularisation end converges in few iterations and hands a near solution to the next C (the pixel
-    baseline of 7,772 silhouettes took a quarter less time). The grid stops once validation has fallen below its best at two
+    baseline of 7,772 silhouettes took a quarter less time). The grid stops once validation has fallen below its best at
+    two
     larger Cs."""
     from sklearn.linear_model import LogisticRegression
 
@@ -57,7 +60,14 @@ def _tuned_logreg(name: str, x: dict, y: dict, grid, metric: str, started: float
             break  # validation fell below the best at two larger Cs; the larger ones fit slowest and overfit more
     predicted, val, c = best
     test = classification_metrics(predicted, y["test"])
-    return {"name": name, "C": c, "validation": val, "test": test, "tried": tried, "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "name": name,
+        "C": c,
+        "validation": val,
+        "test": test,
+        "tried": tried,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def tfidf_logreg(data: PreparedData, metric: str) -> dict:
@@ -84,13 +94,22 @@ def pixels_logreg(data: PreparedData, metric: str) -> dict:
     splits = {s: ds[data.input_column] for s, ds in data.splits.items()}
     gray = all(im.mode in GRAYSCALE_MODES for images in splits.values() for im in images)
     convert = (lambda im: im.convert("L")) if gray else to_rgb
-    x = {s: np.stack([np.asarray(convert(im).resize((PIXEL_SIDE, PIXEL_SIDE)), dtype=np.float32).ravel() / 255.0 for im in images])
-         for s, images in splits.items()}
+    x = {
+        s: np.stack(
+            [
+                np.asarray(convert(im).resize((PIXEL_SIDE, PIXEL_SIDE)), dtype=np.float32).ravel() / 255.0
+                for im in images
+            ]
+        )
+        for s, images in splits.items()
+    }
     scaler = StandardScaler().fit(x["train"])
     x = {s: scaler.transform(v) for s, v in x.items()}
     y = {s: np.asarray(ds["label"]) for s, ds in data.splits.items()}
     kind = "grayscale" if gray else "RGB"
-    return _tuned_logreg(f"raw pixels ({PIXEL_SIDE}x{PIXEL_SIDE} {kind}) + logistic regression", x, y, PIXEL_C, metric, started)
+    return _tuned_logreg(
+        f"raw pixels ({PIXEL_SIDE}x{PIXEL_SIDE} {kind}) + logistic regression", x, y, PIXEL_C, metric, started
+    )
 
 
 BASELINES.register("text", tfidf_logreg)

@@ -27,13 +27,21 @@ def below_baseline(test: dict, baseline: dict | None, metric: str) -> dict | Non
     if not baseline:
         return None
     keys = list(dict.fromkeys([metric, "accuracy"]))
-    worse = [(k, test[k], baseline["test"][k]) for k in keys if k in test and k in baseline.get("test", {}) and test[k] < baseline["test"][k]]
+    worse = [
+        (k, test[k], baseline["test"][k])
+        for k in keys
+        if k in test and k in baseline.get("test", {}) and test[k] < baseline["test"][k]
+    ]
     if not worse:
         return None
     parts = ", ".join(f"{k} {m:.4f} vs {b:.4f}" for k, m, b in worse)
-    return {"code": "below_baseline", "message": f"The model is below the classical baseline ({baseline['name']}) on test: {parts}. "
-            "Use the baseline, or give the network more to work with (more epochs, another learning rate or strategy, more data).",
-            "detail": {k: {"model": m, "baseline": b} for k, m, b in worse}}
+    return {
+        "code": "below_baseline",
+        "message": f"The model is below the classical baseline ({baseline['name']}) on test: {parts}. "
+        "Use the baseline, or give the network more to work with (more epochs, another learning rate or strategy, "
+        "more data).",
+        "detail": {k: {"model": m, "baseline": b} for k, m, b in worse},
+    }
 
 
 def still_improving(history: list[dict], metric: str, best_step: int | None, n_validation: int) -> dict | None:
@@ -48,10 +56,14 @@ def still_improving(history: list[dict], metric: str, best_step: int | None, n_v
     se = standard_error(last, n_validation)
     if min(last - previous, previous - first) <= se:
         return None
-    return {"code": "still_improving", "message": f"Validation {metric} was still rising over the last evaluations ({first:.4f} -> "
-            f"{previous:.4f} -> {last:.4f} at step {evals[-1]['step']}, each rise more than its standard error {se:.4f}): the "
-            "model is likely under-trained. Train longer (train.epochs, train.min_steps) or at a higher learning rate.",
-            "detail": {"values": [first, previous, last], "standard_error": se}}
+    return {
+        "code": "still_improving",
+        "message": f"Validation {metric} was still rising over the last evaluations ({first:.4f} -> "
+        f"{previous:.4f} -> {last:.4f} at step {evals[-1]['step']}, each rise more than its standard error {se:.4f}): "
+        "the "
+        "model is likely under-trained. Train longer (train.epochs, train.min_steps) or at a higher learning rate.",
+        "detail": {"values": [first, previous, last], "standard_error": se},
+    }
 
 
 def never_predicted(confusion: list[list[int]] | None, labels: list[str]) -> dict | None:
@@ -61,28 +73,51 @@ def never_predicted(confusion: list[list[int]] | None, labels: list[str]) -> dic
     missing = [labels[i] for i, row in enumerate(confusion) if sum(row) > 0 and sum(r[i] for r in confusion) == 0]
     if not missing:
         return None
-    shown = ", ".join(missing[:MAX_NAMES]) + (f" and {len(missing) - MAX_NAMES} more" if len(missing) > MAX_NAMES else "")
-    return {"code": "never_predicted", "message": f"{len(missing)} of {len(labels)} classes are never predicted on test ({shown}): "
-            "the model cannot recognise them. More examples of them, train.class_weights or a longer run may help.",
-            "detail": {"labels": missing}}
+    shown = ", ".join(missing[:MAX_NAMES]) + (
+        f" and {len(missing) - MAX_NAMES} more" if len(missing) > MAX_NAMES else ""
+    )
+    return {
+        "code": "never_predicted",
+        "message": f"{len(missing)} of {len(labels)} classes are never predicted on test ({shown}): "
+        "the model cannot recognise them. More examples of them, train.class_weights or a longer run may help.",
+        "detail": {"labels": missing},
+    }
 
 
 def small_validation(n_validation: int, metric: str, value: float | None, fraction: float) -> dict | None:
     if n_validation >= SMALL_VALIDATION:
         return None
     se = standard_error(value if value is not None else 0.5, n_validation)
-    return {"code": "small_validation", "message": f"The validation split has {n_validation} examples (under {SMALL_VALIDATION}): its "
-            f"{metric} has a standard error of about {se:.3f}, too coarse to choose between checkpoints or learning rates reliably. "
-            f"Raise data.validation_fraction (now {fraction:g}) or supply a validation split.",
-            "detail": {"n": n_validation, "standard_error": se}}
+    return {
+        "code": "small_validation",
+        "message": f"The validation split has {n_validation} examples (under {SMALL_VALIDATION}): its "
+        f"{metric} has a standard error of about {se:.3f}, too coarse to choose between checkpoints or learning rates "
+        "reliably. "
+        f"Raise data.validation_fraction (now {fraction:g}) or supply a validation split.",
+        "detail": {"n": n_validation, "standard_error": se},
+    }
 
 
-def check_run(*, history: list[dict], metric: str, best_step: int | None, test: dict, baseline: dict | None,
-              confusion: list[list[int]] | None, labels: list[str], n_validation: int, validation_fraction: float) -> list[dict]:
+def check_run(
+    *,
+    history: list[dict],
+    metric: str,
+    best_step: int | None,
+    test: dict,
+    baseline: dict | None,
+    confusion: list[list[int]] | None,
+    labels: list[str],
+    n_validation: int,
+    validation_fraction: float,
+) -> list[dict]:
     """Every finding about a finished run, each ``{"code", "message", "detail"}``; also logged as warnings."""
     best = next((r["validation"].get(metric) for r in history if r["step"] == best_step), None)
-    found = [below_baseline(test, baseline, metric), still_improving(history, metric, best_step, n_validation),
-             never_predicted(confusion, labels), small_validation(n_validation, metric, best, validation_fraction)]
+    found = [
+        below_baseline(test, baseline, metric),
+        still_improving(history, metric, best_step, n_validation),
+        never_predicted(confusion, labels),
+        small_validation(n_validation, metric, best, validation_fraction),
+    ]
     found = [f for f in found if f is not None]
     for f in found:
         logger.warning("%s", f["message"])

@@ -1,4 +1,5 @@
-"""Columns and labels: the input and label columns checked, labels unified across splits (single-label names, per-word IOB2 tags; multi-label and regression in hubtransfer.data.problem_labels)."""
+"""Columns and labels: the input and label columns checked, labels unified across splits (single-label names, per-word
+IOB2 tags; multi-label and regression in hubtransfer.data.problem_labels)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.recipe.schema import DataSpec
 
 
-def standard_columns(dd: DatasetDict, input_col: str, label_col: str | None, modality: str, per_token: bool = False) -> DatasetDict:
+def standard_columns(
+    dd: DatasetDict, input_col: str, label_col: str | None, modality: str, per_token: bool = False
+) -> DatasetDict:
     key = "data.text_column" if modality == "text" else "data.image_column"
     wanted = [(input_col, key)] + ([(label_col, "data.label_column")] if label_col else [])
     for split, ds in dd.items():
@@ -37,7 +40,9 @@ def _require_texts(texts: list, split: str, key: str) -> None:
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
     if bad:
         rows = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-        raise DataError(f"{key}: {len(bad)} empty or missing text(s) in the {split} split (rows {rows}); drop or fill those rows")
+        raise DataError(
+            f"{key}: {len(bad)} empty or missing text(s) in the {split} split (rows {rows}); drop or fill those rows"
+        )
 
 
 def _require_word_lists(words: list, tags: list, split: str, key: str) -> None:
@@ -45,13 +50,18 @@ def _require_word_lists(words: list, tags: list, split: str, key: str) -> None:
     bad = [i for i, w in enumerate(words) if not isinstance(w, list) or not w or not all(isinstance(x, str) for x in w)]
     if bad:
         got = type(words[bad[0]]).__name__
-        raise DataError(f"{key}: token classification needs a list of words per row; {len(bad)} row(s) of the {split} split "
-                        f"are not a non-empty list of strings (rows {_rows(bad)}, e.g. a {got}). Split sentences into words "
-                        "(a JSON list per row) and drop empty ones")
+        raise DataError(
+            f"{key}: token classification needs a list of words per row; {len(bad)} row(s) of the {split} split "
+            f"are not a non-empty list of strings (rows {_rows(bad)}, e.g. a {got}). Split sentences into words "
+            "(a JSON list per row) and drop empty ones"
+        )
     uneven = [i for i, (w, t) in enumerate(zip(words, tags)) if not isinstance(t, list) or len(t) != len(w)]
     if uneven:
-        raise DataError(f"data.label_column: token classification needs one tag per word; {len(uneven)} row(s) of the {split} split "
-                        f"have a different number of tags and words (rows {_rows(uneven)}); fix those rows")
+        raise DataError(
+            f"data.label_column: token classification needs one tag per word; {len(uneven)} row(s) of the {split} "
+            "split "
+            f"have a different number of tags and words (rows {_rows(uneven)}); fix those rows"
+        )
 
 
 def _rows(indices: list[int]) -> str:
@@ -71,8 +81,10 @@ def unify_tags(dd: DatasetDict) -> tuple[DatasetDict, list[str]]:
     extra = {s: sorted(set().union(*map(set, ds["label"])) - set(names)) for s, ds in dd.items() if s != "train"}
     extra = {s: v for s, v in extra.items() if v}
     if extra:
-        raise DataError(f"data.label_column: tags {extra} appear in a split but not in train; the model cannot learn them. "
-                        "Fix the data, merge the splits, or map those tags to ones train has")
+        raise DataError(
+            f"data.label_column: tags {extra} appear in a split but not in train; the model cannot learn them. "
+            "Fix the data, merge the splits, or map those tags to ones train has"
+        )
     index = {n: i for i, n in enumerate(names)}
     feature = Sequence(ClassLabel(names=names))
     dd = dd.map(lambda b: {"label": [[index[t] for t in row] for row in b["label"]]}, batched=True)
@@ -85,7 +97,11 @@ def _tag_names(ds: Dataset) -> Dataset:
     if isinstance(inner, ClassLabel):
         features = ds.features.copy()
         features["label"] = Sequence(Value("string"))
-        return ds.map(lambda b: {"label": [[inner.int2str(int(t)) for t in row] for row in b["label"]]}, batched=True, features=features)
+        return ds.map(
+            lambda b: {"label": [[inner.int2str(int(t)) for t in row] for row in b["label"]]},
+            batched=True,
+            features=features,
+        )
     return ds
 
 
@@ -105,7 +121,10 @@ def unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[str
         raise DataError(f"data.label_column '{label_col}' has empty values; drop or fill those rows")
     extra = {s: sorted(map(str, v - seen["train"])) for s, v in seen.items() if v - seen["train"]}
     if extra:
-        raise DataError(f"data.label_column: labels {extra} appear in a split but not in train; the model cannot learn them. Fix the data or merge the splits")
+        raise DataError(
+            f"data.label_column: labels {extra} appear in a split but not in train; the model cannot learn them. Fix "
+            "the data or merge the splits"
+        )
     names = [str(v) for v in sorted(seen["train"], key=lambda v: (isinstance(v, str), v))]
     _require_classes(dd["train"]["label"], names)
     index = {v: i for i, v in enumerate(sorted(seen["train"], key=lambda v: (isinstance(v, str), v)))}
@@ -125,4 +144,7 @@ def problem_labels(dd: DatasetDict, spec: DataSpec, problem: ProblemType) -> tup
 def _require_classes(values, names) -> None:
     present = len(set(values))
     if present < 2:
-        raise DataError(f"data.label_column: the training split holds {present} class(es) ({names}); classification needs at least 2")
+        raise DataError(
+            f"data.label_column: the training split holds {present} class(es) ({names}); classification needs at "
+            "least 2"
+        )

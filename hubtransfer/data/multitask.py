@@ -32,7 +32,9 @@ class HeadLabels(list):
     ``{name, type, label_column, weight, labels}`` (``labels`` empty for regression)."""
 
     def __init__(self, heads: list[dict]):
-        super().__init__(name for h in heads for name in ([f"{h['name']}/{label}" for label in h["labels"]] or [h["name"]]))
+        super().__init__(
+            name for h in heads for name in ([f"{h['name']}/{label}" for label in h["labels"]] or [h["name"]])
+        )
         self.heads = heads
 
 
@@ -50,7 +52,15 @@ def prepare_multitask(recipe: Recipe) -> PreparedData:
     for head in recipe.heads:
         values, labels = _head_values(raw, head)
         dd = DatasetDict({s: ds.add_column(COLUMN.format(head.name), values[s]) for s, ds in dd.items()})
-        heads.append({"name": head.name, "type": head.type, "label_column": head.label_column, "weight": head.weight, "labels": labels})
+        heads.append(
+            {
+                "name": head.name,
+                "type": head.type,
+                "label_column": head.label_column,
+                "weight": head.weight,
+                "labels": labels,
+            }
+        )
     splits, info = dedup_and_split(dd, spec, "text")  # rows move whole: every head's label stays with its text
     splits = apply_limits(splits, spec)
     info.update(source=spec.source, sizes={k: len(v) for k, v in splits.items()}, labels=[], heads=heads)
@@ -78,9 +88,15 @@ def _head_values(raw: DatasetDict, head) -> tuple[dict, list[str]]:
 
 
 def _numbers(values: list, where: str, split: str) -> list[float]:
-    bad = [i for i, v in enumerate(values) if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+    bad = [
+        i
+        for i, v in enumerate(values)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+    ]
     if bad:
         rows = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-        raise DataError(f"{where}: a regression head needs numbers; {len(bad)} value(s) in the {split} split are not (rows {rows}, "
-                        f"e.g. {values[bad[0]]!r}); fix them or make it a classification head")
+        raise DataError(
+            f"{where}: a regression head needs numbers; {len(bad)} value(s) in the {split} split are not (rows {rows}, "
+            f"e.g. {values[bad[0]]!r}); fix them or make it a classification head"
+        )
     return [float(v) for v in values]

@@ -38,8 +38,14 @@ class PreparedData:
     info: dict = field(default_factory=dict)
 
 
-def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: ProblemType = ProblemType.SINGLE_LABEL, *,
-                 per_token: bool = False) -> PreparedData:
+def prepare_data(
+    spec: DataSpec,
+    modality: str,
+    labeled: bool = True,
+    problem: ProblemType = ProblemType.SINGLE_LABEL,
+    *,
+    per_token: bool = False,
+) -> PreparedData:
     """Load ``spec.source`` and return deduplicated, labeled, fixed splits.
 
     Args:
@@ -49,7 +55,8 @@ def prepare_data(spec: DataSpec, modality: str, labeled: bool = True, problem: P
         per_token: the text column holds word lists and the label column one IOB2 tag per word
             (token classification); the labels are then the tag set of the training split.
         problem: the recipe's problem type; multi-label and regression labels are read by ``problem_data``
-            (multi-hot float vectors; float targets, ``labels`` = [the target column], ``info["target"]`` its statistics).
+            (multi-hot float vectors; float targets, ``labels`` = [the target column], ``info["target"]`` its
+            statistics).
 
     Raises:
         DataError: a missing column, an empty split, labels only some splits have, a bad source,
@@ -91,5 +98,3 @@ def prepare_task_data(task, recipe) -> PreparedData:
     if task.prepare is not None:
         return task.prepare(recipe)
     return prepare_data(recipe.data, task.modality, task.labeled, recipe.problem, per_token=task.per_token)
-
-

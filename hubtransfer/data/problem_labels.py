@@ -49,10 +49,15 @@ def _label_sets(values: list, split: str, column: str, separator: str | None) ->
         else:
             bad.append((i, v))
     if bad:
-        hint = ("set data.label_separator (e.g. '|') if each string joins several labels" if isinstance(bad[0][1], str)
-                else "give each row a list of label names (an empty list for none)")
-        raise DataError(f"data.label_column '{column}': problem multi-label needs a list of labels per row; {len(bad)} row(s) "
-                        f"of the {split} split are not one (rows {_rows(bad)}); {hint}")
+        hint = (
+            "set data.label_separator (e.g. '|') if each string joins several labels"
+            if isinstance(bad[0][1], str)
+            else "give each row a list of label names (an empty list for none)"
+        )
+        raise DataError(
+            f"data.label_column '{column}': problem multi-label needs a list of labels per row; {len(bad)} row(s) "
+            f"of the {split} split are not one (rows {_rows(bad)}); {hint}"
+        )
     return out
 
 
@@ -66,12 +71,17 @@ def multi_hot(dd: DatasetDict, column: str, separator: str | None) -> tuple[Data
     sets = {s: _label_sets(_names_of(ds), s, column, separator) for s, ds in dd.items()}
     names = sorted(set().union(*sets["train"]))
     if len(names) < 2:
-        raise DataError(f"data.label_column '{column}': the training split holds {len(names)} label(s) ({names}); multi-label needs at least 2")
+        raise DataError(
+            f"data.label_column '{column}': the training split holds {len(names)} label(s) ({names}); multi-label "
+            "needs at least 2"
+        )
     unseen = {s: sorted(set().union(*v) - set(names)) for s, v in sets.items() if s != "train"}
     unseen = {s: v for s, v in unseen.items() if v}
     if unseen:
-        raise DataError(f"data.label_column '{column}': labels {unseen} appear in a split but never in train; the model cannot "
-                        "learn them. Drop them from those rows, or move examples with them into training")
+        raise DataError(
+            f"data.label_column '{column}': labels {unseen} appear in a split but never in train; the model cannot "
+            "learn them. Drop them from those rows, or move examples with them into training"
+        )
     index = {n: i for i, n in enumerate(names)}
     feature = Sequence(Value("float32"), length=len(names))
     out = {}
@@ -100,13 +110,18 @@ def regression_targets(dd: DatasetDict, column: str) -> tuple[DatasetDict, list[
     out = {}
     for split, ds in dd.items():
         if isinstance(ds.features["label"], ClassLabel):
-            raise DataError(f"data.label_column '{column}' holds categories ({ds.features['label'].names[:5]}), not numbers; "
-                            "problem regression needs a numeric column (or use problem single-label)")
+            raise DataError(
+                f"data.label_column '{column}' holds categories ({ds.features['label'].names[:5]}), not numbers; "
+                "problem regression needs a numeric column (or use problem single-label)"
+            )
         values = list(ds["label"])
         bad = [(i, v) for i, v in enumerate(values) if not _is_number(v)]
         if bad:
-            raise DataError(f"data.label_column '{column}': problem regression needs a finite number in every row; {len(bad)} row(s) "
-                            f"of the {split} split are not (rows {_rows(bad)}); convert or drop those rows")
+            raise DataError(
+                f"data.label_column '{column}': problem regression needs a finite number in every row; {len(bad)} "
+                "row(s) "
+                f"of the {split} split are not (rows {_rows(bad)}); convert or drop those rows"
+            )
         out[split] = ds.cast_column("label", Value("float32"))
     return DatasetDict(out), [column]
 

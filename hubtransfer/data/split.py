@@ -31,7 +31,10 @@ def fingerprint(ds: Dataset, modality: str) -> str:
 
 
 def dedup_and_split(dd: DatasetDict, spec: DataSpec, modality: str) -> tuple[DatasetDict, dict]:
-    keys = {s: [hashlib.sha256(f"{spec.split_seed}:".encode() + c).hexdigest() for c in _content(ds, modality)] for s, ds in dd.items()}
+    keys = {
+        s: [hashlib.sha256(f"{spec.split_seed}:".encode() + c).hexdigest() for c in _content(ds, modality)]
+        for s, ds in dd.items()
+    }
     dropped = {}
     held_out: set[str] = set()
     kept: dict[str, list[int]] = {}

@@ -23,7 +23,8 @@ def check_iob2(rows: list[list], split: str) -> None:
     odd = sorted({str(t) for row in rows for t in row if not (isinstance(t, str) and (t == OUTSIDE or _TAG.match(t)))})
     if odd:
         raise ValueError(
-            f"token classification expects IOB2 tags ('O', 'B-TYPE', 'I-TYPE'); the {split} split has {len(odd)} other tag(s): "
+            f"token classification expects IOB2 tags ('O', 'B-TYPE', 'I-TYPE'); the {split} split has {len(odd)} "
+            "other tag(s): "
             f"{odd[:8]}{' ...' if len(odd) > 8 else ''}. Convert them to IOB2 (e.g. BIOES S-X -> B-X, E-X -> I-X; "
             "integer ids -> their names, or give the column a Sequence(ClassLabel) feature)"
         )
@@ -31,8 +32,10 @@ def check_iob2(rows: list[list], split: str) -> None:
     if starts:
         i, j, tag = starts[0]
         raise ValueError(
-            f"token classification expects IOB2 tags, where every entity starts with B-; the {split} split has {len(starts)} "
-            f"entit(ies) starting with I- (first: row {i}, word {j}, '{tag}' after '{rows[i][j - 1] if j else 'the sentence start'}'), "
+            f"token classification expects IOB2 tags, where every entity starts with B-; the {split} split has "
+            f"{len(starts)} "
+            f"entit(ies) starting with I- (first: row {i}, word {j}, '{tag}' after "
+            f"'{rows[i][j - 1] if j else 'the sentence start'}'), "
             "which is IOB1. Convert to IOB2: an I-X that does not follow B-X or I-X becomes B-X"
         )
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hubtransfer.files import evidence_dir
+
 
 def default_dir(recipe) -> Path:
-    """Where a recipe's evidence reports go unless told otherwise, and where its runs look for them."""
-    return Path(recipe.output_dir + "-evidence")
+    """Where a recipe's evidence reports go unless told otherwise (``OUTPUT_DIR-evidence``)."""
+    return evidence_dir(recipe.output_dir)

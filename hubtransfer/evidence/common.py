@@ -30,7 +30,9 @@ def steps_for(recipe: Recipe, n_train: int) -> int:
 
 def first_n(data: PreparedData, n: int) -> PreparedData:
     """The first ``n`` training examples of the fixed split (what ``data.max_train_samples=n`` trains on)."""
-    splits = DatasetDict({**data.splits, "train": data.splits["train"].select(range(min(n, len(data.splits["train"]))))})
+    splits = DatasetDict(
+        {**data.splits, "train": data.splits["train"].select(range(min(n, len(data.splits["train"]))))}
+    )
     return PreparedData(splits, data.labels, data.input_column, data.info)
 
 
@@ -43,7 +45,12 @@ def majority_share(data: PreparedData, split: str) -> float:
 def baseline(data: PreparedData, modality: str, metric: str, folder: Path, spec) -> dict:
     """The classical baseline on ``data`` (prepared from the recipe's data section ``spec``), computed once per
     spec, training size, metric and baseline settings, and kept in ``folder``."""
-    parts = {**spec.model_dump(mode="json"), "n": len(data.splits["train"]), "metric": metric, "settings": settings(modality)}
+    parts = {
+        **spec.model_dump(mode="json"),
+        "n": len(data.splits["train"]),
+        "metric": metric,
+        "settings": settings(modality),
+    }
     digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
     path = folder / "baselines" / f"{modality}-{digest}.json"
     if path.is_file():
@@ -62,7 +69,10 @@ def baseline_sentence(metric: str, transfer: float, base: dict, what: str = "The
     elif gap == 0:
         verdict = f"tied the classical baseline ({base['name']}, C={base['C']:g})"
     else:
-        verdict = f"did NOT beat the classical baseline ({base['name']}, C={base['C']:g}): it fell {100 * -gap:.1f} points short"
+        verdict = (
+            f"did NOT beat the classical baseline ({base['name']}, C={base['C']:g}): "
+            f"it fell {100 * -gap:.1f} points short"
+        )
     return f"{what} {verdict} of test {metric} ({transfer:.4f} vs {value:.4f})."
 
 

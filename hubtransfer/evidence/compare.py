@@ -34,7 +34,13 @@ SCRATCH_LR_FACTORS = (1, 3, 10)
 EVALUATIONS = 10  # evaluations per run after step 0, when no interval is given
 
 
-def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_every: int | None = None, report_dir: Path | None = None) -> dict:
+def compare(
+    recipe: Recipe,
+    *,
+    scratch_lrs: list[float] | None = None,
+    eval_every: int | None = None,
+    report_dir: Path | None = None,
+) -> dict:
     """Train ``recipe`` pretrained and from scratch (one run per scratch learning rate); report and plot.
 
     Args:
@@ -58,33 +64,60 @@ def compare(recipe: Recipe, *, scratch_lrs: list[float] | None = None, eval_ever
     every = eval_every or max(1, steps // EVALUATIONS)
     # Same budget on both sides: no early stopping, evaluations on one grid starting at step 0.
     common = {"train.eval_every": every, "train.eval_at_start": True, "train.early_stopping.patience": None}
-    variants = [Variant("pretrained", {**common, "model.init": "pretrained"}, {"init": "pretrained", "lr": recipe.train.lr})]
-    variants += [Variant(f"scratch-lr{lr:g}", {**common, "model.init": "random", "train.lr": lr}, {"init": "random", "lr": lr}) for lr in lrs]
+    variants = [
+        Variant("pretrained", {**common, "model.init": "pretrained"}, {"init": "pretrained", "lr": recipe.train.lr})
+    ]
+    variants += [
+        Variant(f"scratch-lr{lr:g}", {**common, "model.init": "random", "train.lr": lr}, {"init": "random", "lr": lr})
+        for lr in lrs
+    ]
     runs = run_variants(recipe, variants, folder / "runs" / "compare", desc="compare")
     sides = [_side(r, metric) for r in runs]
     pretrained, scratch_all = sides[0], sides[1:]
     best_scratch = max(range(len(scratch_all)), key=lambda i: scratch_all[i]["validation_best"])
     scratch = scratch_all[best_scratch]
-    # One bar for both sides: 90% of the better final value (a side's own 90% says little when it stayed near the floor).
+    # One bar for both sides: 90% of the better final value (a side's own 90% says little when it stayed near the
+    # floor).
     bar = 0.9 * max(pretrained["final"], scratch["final"])
     for side, done in ((pretrained, runs[0]), (scratch, runs[1 + best_scratch])):
         side["steps_to_common"] = steps_to(done.history, metric, bar)
     base = baseline(data, modality, metric, folder, recipe.data)
     frozen = _frozen_start(recipe)
     report = {
-        "metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": str(recipe.strategy),
-        "train_examples": data.info["sizes"]["train"], "steps": steps, "eval_every": every,
-        "pretrained": pretrained, "scratch": scratch, "scratch_search": scratch_all, "baseline": base,
-        "gaps": _gaps(pretrained, scratch), "common_bar": round(bar, 5),
-        "majority": majority_share(data, "validation"), "frozen_start": frozen,
-        "noise": round(math.sqrt(0.25 / data.info["sizes"]["validation"]), 5), "seconds": round(time.perf_counter() - started, 1),
+        "metric": metric,
+        "model": recipe.model.id,
+        "data": recipe.data.source,
+        "strategy": str(recipe.strategy),
+        "train_examples": data.info["sizes"]["train"],
+        "steps": steps,
+        "eval_every": every,
+        "pretrained": pretrained,
+        "scratch": scratch,
+        "scratch_search": scratch_all,
+        "baseline": base,
+        "gaps": _gaps(pretrained, scratch),
+        "common_bar": round(bar, 5),
+        "majority": majority_share(data, "validation"),
+        "frozen_start": frozen,
+        "noise": round(math.sqrt(0.25 / data.info["sizes"]["validation"]), 5),
+        "seconds": round(time.perf_counter() - started, 1),
     }
-    report["benefits"] = {"start": frozen["gap"] > 0, "slope": report["gaps"]["auc"] > report["noise"], "asymptote": report["gaps"]["best"] > report["noise"]}
+    report["benefits"] = {
+        "start": frozen["gap"] > 0,
+        "slope": report["gaps"]["auc"] > report["noise"],
+        "asymptote": report["gaps"]["best"] > report["noise"],
+    }
     report["summary"] = _summary(report)
     report["table"] = _table(report)
     from hubtransfer.save import plots
 
-    write_report(folder, "compare", report, f"Pretrained vs from scratch: `{recipe.model.id}` on `{recipe.data.source}`", plots.compare_curves)
+    write_report(
+        folder,
+        "compare",
+        report,
+        f"Pretrained vs from scratch: `{recipe.model.id}` on `{recipe.data.source}`",
+        plots.compare_curves,
+    )
     return report
 
 
@@ -96,7 +129,10 @@ def base_lr(recipe: Recipe) -> float:
     from hubtransfer.tasks import get_task
     from hubtransfer.train.search import default_candidates
 
-    lrs = sorted(recipe.train.lr_search.candidates or default_candidates(get_strategy(recipe.strategy).lr_family, get_task(recipe.task).modality))
+    lrs = sorted(
+        recipe.train.lr_search.candidates
+        or default_candidates(get_strategy(recipe.strategy).lr_family, get_task(recipe.task).modality)
+    )
     return lrs[len(lrs) // 2]
 
 
@@ -107,23 +143,40 @@ def _frozen_start(recipe: Recipe, samples: int = 1000) -> dict:
 
     result = rank(recipe, [recipe.model.id, f"random:{recipe.model.id}"], max_samples=samples)
     by_init = {c.init: c.scores["knn"] for c in result.candidates}
-    return {"measure": f"leave-one-out kNN accuracy of frozen features, {result.candidates[0].n:,} training examples",
-            "pretrained": by_init["pretrained"], "scratch": by_init["random"], "gap": round(by_init["pretrained"] - by_init["random"], 5)}
+    return {
+        "measure": f"leave-one-out kNN accuracy of frozen features, {result.candidates[0].n:,} training examples",
+        "pretrained": by_init["pretrained"],
+        "scratch": by_init["random"],
+        "gap": round(by_init["pretrained"] - by_init["random"], 5),
+    }
 
 
 def _side(done, metric: str) -> dict:
     stats = curve_stats(done.history, metric)
     run = done.run
-    return {"name": done.variant.name, **done.variant.meta, **stats,
-            "validation_best": run["metrics"]["validation_best"][metric], "test": run["metrics"]["test"][metric],
-            "train_seconds": run["training"]["train_seconds"], "run": Path(done.recipe.output_dir).name,
-            "curve": [[r["step"], r["validation"][metric]] for r in done.history]}
+    return {
+        "name": done.variant.name,
+        **done.variant.meta,
+        **stats,
+        "validation_best": run["metrics"]["validation_best"][metric],
+        "test": run["metrics"]["test"][metric],
+        "train_seconds": run["training"]["train_seconds"],
+        "run": Path(done.recipe.output_dir).name,
+        "curve": [[r["step"], r["validation"][metric]] for r in done.history],
+    }
 
 
 def _gaps(p: dict, s: dict) -> dict:
-    gap = lambda k: None if p[k] is None or s[k] is None else round(p[k] - s[k], 5)  # noqa: E731
-    return {"start": gap("start"), "first": gap("first"), "auc": gap("auc"), "best": gap("best"), "final": gap("final"),
-            "test": gap("test"), "steps_to_90": s["steps_to_90"] - p["steps_to_90"]}
+    gap = lambda k: None if p[k] is None or s[k] is None else round(p[k] - s[k], 5)
+    return {
+        "start": gap("start"),
+        "first": gap("first"),
+        "auc": gap("auc"),
+        "best": gap("best"),
+        "final": gap("final"),
+        "test": gap("test"),
+        "steps_to_90": s["steps_to_90"] - p["steps_to_90"],
+    }
 
 
 def _summary(r: dict) -> list[str]:
@@ -138,19 +191,27 @@ def _summary(r: dict) -> list[str]:
         return "higher with pretrained weights" if x > 0 else "LOWER with pretrained weights"
 
     return [
-        f"Same recipe, data ({r['train_examples']:,} training examples) and budget ({r['steps']:,} steps); the from-scratch side took the "
+        f"Same recipe, data ({r['train_examples']:,} training examples) and budget ({r['steps']:,} steps); the "
+        "from-scratch side took the "
         f"best of {len(r['scratch_search'])} learning rates by validation ({tried}): {s['lr']:g} won.",
-        f"Start: the frozen features already separate the classes {'better' if f['gap'] > 0 else 'NOT better'} with pretrained weights "
-        f"({f['measure']}: {fmt(f['pretrained'])} vs {fmt(f['scratch'])}). Through the new head, which starts random on both sides: "
+        f"Start: the frozen features already separate the classes {'better' if f['gap'] > 0 else 'NOT better'} with "
+        "pretrained weights "
+        f"({f['measure']}: {fmt(f['pretrained'])} vs {fmt(f['scratch'])}). Through the new head, which starts random "
+        "on both sides: "
         f"{word(g['first'])} at the first evaluation (step {p['first_step']}: {fmt(p['first'])} vs {fmt(s['first'])}); "
-        f"{fmt(p['start'])} vs {fmt(s['start'])} at step 0 (always answering the majority label scores {fmt(r['majority'])}).",
-        f"Slope: {word(g['auc'])}: mean validation {m} over the run (area under the curve) {fmt(p['auc'])} vs {fmt(s['auc'])}; "
-        f"{fmt(r['common_bar'])} (90% of the better final value) reached at step {_step(p['steps_to_common'])} vs {_step(s['steps_to_common'])}; "
+        f"{fmt(p['start'])} vs {fmt(s['start'])} at step 0 (always answering the majority label scores "
+        f"{fmt(r['majority'])}).",
+        f"Slope: {word(g['auc'])}: mean validation {m} over the run (area under the curve) {fmt(p['auc'])} vs "
+        f"{fmt(s['auc'])}; "
+        f"{fmt(r['common_bar'])} (90% of the better final value) reached at step {_step(p['steps_to_common'])} vs "
+        f"{_step(s['steps_to_common'])}; "
         f"each side's own 90% mark at step {p['steps_to_90']} vs {s['steps_to_90']}.",
-        f"Asymptote: {word(g['best'])}: best validation {m} {fmt(p['best'])} vs {fmt(s['best'])}; test {m} of the saved models "
+        f"Asymptote: {word(g['best'])}: best validation {m} {fmt(p['best'])} vs {fmt(s['best'])}; test {m} of the "
+        "saved models "
         f"{fmt(p['test'])} vs {fmt(s['test'])} ({100 * g['test']:+.1f} points).",
         baseline_sentence(m, p["test"], r["baseline"], "The pretrained model")
-        + f" From scratch the network {'beat' if s['test'] > r['baseline']['test'][m] else 'did not beat'} it ({fmt(s['test'])}).",
+        + f" From scratch the network {'beat' if s['test'] > r['baseline']['test'][m] else 'did not beat'} it "
+        f"({fmt(s['test'])}).",
     ]
 
 
@@ -162,18 +223,40 @@ def _table(r: dict) -> str:
         ["start: step 0", fmt(p["start"]), fmt(s["start"]), fmt(g["start"])],
         [f"start: first evaluation (step {p['first_step']})", fmt(p["first"]), fmt(s["first"]), fmt(g["first"])],
         ["slope: area under the curve", fmt(p["auc"]), fmt(s["auc"]), fmt(g["auc"])],
-        [f"slope: steps to {r['common_bar']:.4f} (90% of the better final)", _step(p["steps_to_common"]), _step(s["steps_to_common"]), ""],
-        ["slope: steps to 90% of its own final", fmt(p["steps_to_90"]), fmt(s["steps_to_90"]), f"{g['steps_to_90']:+,} steps"],
+        [
+            f"slope: steps to {r['common_bar']:.4f} (90% of the better final)",
+            _step(p["steps_to_common"]),
+            _step(s["steps_to_common"]),
+            "",
+        ],
+        [
+            "slope: steps to 90% of its own final",
+            fmt(p["steps_to_90"]),
+            fmt(s["steps_to_90"]),
+            f"{g['steps_to_90']:+,} steps",
+        ],
         ["asymptote: best validation", fmt(p["best"]), fmt(s["best"]), fmt(g["best"])],
         ["asymptote: final validation", fmt(p["final"]), fmt(s["final"]), fmt(g["final"])],
         ["test (saved model)", fmt(p["test"]), fmt(s["test"]), fmt(g["test"])],
     ]
     head = ["measure", f"pretrained (lr {p['lr']:g})", f"from scratch (lr {s['lr']:g})", "gap"]
     base = r["baseline"]
-    search = md_table(["from-scratch lr", f"best validation {r['metric']}", f"test {r['metric']}"],
-                      [[f"{x['lr']:g}" + (" (chosen)" if x["name"] == s["name"] else ""), fmt(x["validation_best"]), fmt(x["test"])] for x in r["scratch_search"]])
-    return (md_table(head, rows) + f"\n\nClassical baseline: {base['name']}, C={base['C']:g} picked on validation: test {r['metric']} "
-            f"{fmt(base['test'][r['metric']])}.\n\n" + search)
+    search = md_table(
+        ["from-scratch lr", f"best validation {r['metric']}", f"test {r['metric']}"],
+        [
+            [
+                f"{x['lr']:g}" + (" (chosen)" if x["name"] == s["name"] else ""),
+                fmt(x["validation_best"]),
+                fmt(x["test"]),
+            ]
+            for x in r["scratch_search"]
+        ],
+    )
+    return (
+        md_table(head, rows)
+        + f"\n\nClassical baseline: {base['name']}, C={base['C']:g} picked on validation: test {r['metric']} "
+        f"{fmt(base['test'][r['metric']])}.\n\n" + search
+    )
 
 
 def _step(step: int | None) -> str:

@@ -35,8 +35,16 @@ def curve_stats(history: list[dict], metric: str) -> dict:
     span = steps[-1] - steps[0]
     auc = float(np.trapezoid(values, steps) / span) if span > 0 else final
     reached = [s for s, v in points if v >= 0.9 * final]
-    return {"start": start, "first": first, "first_step": first_step, "auc": round(auc, 5), "steps_to_90": int(reached[0]),
-            "best": float(values.max()), "final": final, "steps": int(steps[-1])}
+    return {
+        "start": start,
+        "first": first,
+        "first_step": first_step,
+        "auc": round(auc, 5),
+        "steps_to_90": int(reached[0]),
+        "best": float(values.max()),
+        "final": final,
+        "steps": int(steps[-1]),
+    }
 
 
 def steps_to(history: list[dict], metric: str, threshold: float) -> int | None:
@@ -60,7 +68,9 @@ def _fit_once(n: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            params, _ = curve_fit(_power, n, y, p0=p0, bounds=([top - 1e-9, 0.0, 0.01], [1.0 + 1e-9, np.inf, 3.0]), maxfev=20000)
+            params, _ = curve_fit(
+                _power, n, y, p0=p0, bounds=([top - 1e-9, 0.0, 0.01], [1.0 + 1e-9, np.inf, 3.0]), maxfev=20000
+            )
         except (RuntimeError, ValueError):
             return None
     return params
@@ -76,7 +86,9 @@ def examples_for(params, target: float) -> float:
     return float((b / (a - target)) ** (1.0 / c))
 
 
-def saturating_fit(n: list[float], y: list[float], target: float | None = None, *, boots: int = 300, seed: int = 0, level: float = 0.8) -> dict:
+def saturating_fit(
+    n: list[float], y: list[float], target: float | None = None, *, boots: int = 300, seed: int = 0, level: float = 0.8
+) -> dict:
     """Fit ``a - b * n**-c`` (a: the asymptote, at most 1) to (examples, metric) points, several per size allowed.
 
     The interval comes from a residual bootstrap: refit on fitted values plus resampled residuals,
@@ -97,18 +109,28 @@ def saturating_fit(n: list[float], y: list[float], target: float | None = None, 
         if p is not None:
             samples.append(p)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-    out = {"a": float(params[0]), "b": float(params[1]), "c": float(params[2]), "rmse": float(np.sqrt(np.mean(resid**2))),
-           "asymptote_interval": [float(np.quantile([s[0] for s in samples], q)) for q in (lo_q, hi_q)] if samples else None,
-           "level": level, "boots": len(samples),
-           # The asymptote pinned at its upper bound: the points show no plateau yet, so it is not identified
-           # and the fit serves to interpolate between the sizes measured, not to predict beyond them.
-           "asymptote_at_bound": bool(params[0] >= 1.0 - 1e-3)}
+    out = {
+        "a": float(params[0]),
+        "b": float(params[1]),
+        "c": float(params[2]),
+        "rmse": float(np.sqrt(np.mean(resid**2))),
+        "asymptote_interval": [float(np.quantile([s[0] for s in samples], q)) for q in (lo_q, hi_q)]
+        if samples
+        else None,
+        "level": level,
+        "boots": len(samples),
+        # The asymptote pinned at its upper bound: the points show no plateau yet, so it is not identified
+        # and the fit serves to interpolate between the sizes measured, not to predict beyond them.
+        "asymptote_at_bound": bool(params[0] >= 1.0 - 1e-3),
+    }
     if target is not None:
         need = [examples_for(s, target) for s in samples]
         out["target"] = target
         out["examples_needed"] = examples_for(params, target)
         # "nearest": a bootstrap curve that never reaches the target counts as inf, and interpolating to inf gives NaN
-        out["examples_interval"] = [float(np.quantile(need, q, method="nearest")) for q in (lo_q, hi_q)] if need else None
+        out["examples_interval"] = (
+            [float(np.quantile(need, q, method="nearest")) for q in (lo_q, hi_q)] if need else None
+        )
         out["share_unreachable"] = float(np.mean([math.isinf(x) for x in need])) if need else None
     return out
 

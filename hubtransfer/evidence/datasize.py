@@ -39,9 +39,19 @@ from hubtransfer.variants import Variant, run_variants
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 
 
-def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int = 3, seeds_up_to: float = 1 / 16,
-             scratch: bool = True, scratch_fractions: list[float] | None = None, scratch_lr: float | None = None,
-             target: float | None = None, min_steps: int = 100, report_dir: Path | None = None) -> dict:
+def datasize(
+    recipe: Recipe,
+    *,
+    fractions: list[float] | None = None,
+    seeds: int = 3,
+    seeds_up_to: float = 1 / 16,
+    scratch: bool = True,
+    scratch_fractions: list[float] | None = None,
+    scratch_lr: float | None = None,
+    target: float | None = None,
+    min_steps: int = 100,
+    report_dir: Path | None = None,
+) -> dict:
     """Fine-tune ``recipe`` on nested fractions of its training split, pretrained and from scratch; fit and report.
 
     Args:
@@ -76,13 +86,36 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
             variants.append(_variant(recipe, n, seed, min_steps, "pretrained"))
     variants += [_variant(recipe, n, 0, min_steps, "random", lr) for n in scratch_sizes]
     runs = run_variants(recipe, variants, folder / "runs" / "datasize", desc="datasize")
-    points = [{**r.variant.meta, "test": r.run["metrics"]["test"][metric], "validation": r.run["metrics"]["validation_best"][metric],
-               "train_seconds": r.run["training"]["train_seconds"], "reused": r.reused} for r in runs]
+    points = [
+        {
+            **r.variant.meta,
+            "test": r.run["metrics"]["test"][metric],
+            "validation": r.run["metrics"]["validation_best"][metric],
+            "train_seconds": r.run["training"]["train_seconds"],
+            "reused": r.reused,
+        }
+        for r in runs
+    ]
     baselines = {n: baseline(first_n(data, n), modality, metric, folder, recipe.data) for n in sizes}
-    report = {"metric": metric, "model": recipe.model.id, "data": recipe.data.source, "strategy": str(recipe.strategy), "train_examples": n_train,
-              "sizes": sizes, "min_steps": min_steps, "scratch_lr": lr, "scratch_lr_from": lr_from, "points": points,
-              "baseline": {"name": baselines[sizes[-1]]["name"], "points": [{"n": n, "test": b["test"][metric]} for n, b in baselines.items()]},
-              "fits": {}, "target": target, "majority": majority_share(data, "test")}
+    report = {
+        "metric": metric,
+        "model": recipe.model.id,
+        "data": recipe.data.source,
+        "strategy": str(recipe.strategy),
+        "train_examples": n_train,
+        "sizes": sizes,
+        "min_steps": min_steps,
+        "scratch_lr": lr,
+        "scratch_lr_from": lr_from,
+        "points": points,
+        "baseline": {
+            "name": baselines[sizes[-1]]["name"],
+            "points": [{"n": n, "test": b["test"][metric]} for n, b in baselines.items()],
+        },
+        "fits": {},
+        "target": target,
+        "majority": majority_share(data, "test"),
+    }
     for init in ("pretrained", "random"):
         pts = [p for p in points if p["init"] == init]
         if len({p["n"] for p in pts}) >= 3:
@@ -102,7 +135,9 @@ def datasize(recipe: Recipe, *, fractions: list[float] | None = None, seeds: int
     report["table"] = _table(report)
     from hubtransfer.save import plots
 
-    write_report(folder, "datasize", report, f"Data-size sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.datasize)
+    write_report(
+        folder, "datasize", report, f"Data-size sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.datasize
+    )
     return report
 
 
@@ -124,8 +159,14 @@ def _scratch_lr(recipe: Recipe, folder: Path, given: float | None) -> tuple[floa
 
 def _variant(recipe: Recipe, n: int, seed: int, min_steps: int, init: str, lr: float | None = None) -> Variant:
     steps = max(steps_for(recipe, n), min_steps)
-    changes = {"data.max_train_samples": n, "train.seed": seed, "model.init": init, "train.max_steps": steps,
-               "train.eval_every": steps, "train.early_stopping.patience": None}
+    changes = {
+        "data.max_train_samples": n,
+        "train.seed": seed,
+        "model.init": init,
+        "train.max_steps": steps,
+        "train.eval_every": steps,
+        "train.early_stopping.patience": None,
+    }
     if lr is not None:
         changes["train.lr"] = lr
     name = f"{'pretrained' if init == 'pretrained' else 'scratch'}-n{n}-seed{seed}"
@@ -139,8 +180,13 @@ def _agreement(r: dict) -> dict | None:
     interval = fit.get("examples_interval")
     inside = bool(measured is not None and interval and interval[0] <= measured <= interval[1])
     ratio = fit["examples_needed"] / measured if measured and math.isfinite(fit["examples_needed"]) else None
-    return {"estimate": fit["examples_needed"], "interval": interval, "measured": measured, "measured_inside_interval": inside,
-            "ratio": round(ratio, 3) if ratio else None}
+    return {
+        "estimate": fit["examples_needed"],
+        "interval": interval,
+        "measured": measured,
+        "measured_inside_interval": inside,
+        "ratio": round(ratio, 3) if ratio else None,
+    }
 
 
 def _by_size(points: list[dict], init: str) -> dict[int, list[float]]:
@@ -156,32 +202,69 @@ def _summary(r: dict) -> list[str]:
     pre, scr = _by_size(r["points"], "pretrained"), _by_size(r["points"], "random")
     base = {b["n"]: b["test"] for b in r["baseline"]["points"]}
     small, large = min(pre), max(pre)
-    out = [f"{len(r['points'])} runs on nested subsets of {r['train_examples']:,} training examples ({', '.join(f'{n:,}' for n in r['sizes'])}); "
-           f"each trains the recipe's epochs but at least {r['min_steps']} steps; test {m} of each saved model; "
-           f"{r['run_seconds']:.0f} s of training and {r['run_wall_seconds']:.0f} s wall time over the runs"
-           + (f" ({r['reused_runs']} reused from an earlier call)." if r["reused_runs"] else f"; {r['sweep_seconds']:.0f} s for the whole call.")]
-    line = f"Pretrained: {fmt(float(np.mean(pre[small])))} with {small:,} examples, {fmt(float(np.mean(pre[large])))} with {large:,}"
+    out = [
+        f"{len(r['points'])} runs on nested subsets of {r['train_examples']:,} training examples "
+        f"({', '.join(f'{n:,}' for n in r['sizes'])}); "
+        f"each trains the recipe's epochs but at least {r['min_steps']} steps; test {m} of each saved model; "
+        f"{r['run_seconds']:.0f} s of training and {r['run_wall_seconds']:.0f} s wall time over the runs"
+        + (
+            f" ({r['reused_runs']} reused from an earlier call)."
+            if r["reused_runs"]
+            else f"; {r['sweep_seconds']:.0f} s for the whole call."
+        )
+    ]
+    line = (
+        f"Pretrained: {fmt(float(np.mean(pre[small])))} with {small:,} examples, "
+        f"{fmt(float(np.mean(pre[large])))} with {large:,}"
+    )
     if scr:
-        line += f"; from scratch (lr {r['scratch_lr']:g}): " + ", ".join(f"{fmt(float(np.mean(v)))} with {n:,}" for n, v in sorted(scr.items()))
-    out.append(line + f"; classical baseline ({r['baseline']['name']}): {fmt(base[small])} with {small:,}, {fmt(base[large])} with {large:,}.")
+        line += f"; from scratch (lr {r['scratch_lr']:g}): " + ", ".join(
+            f"{fmt(float(np.mean(v)))} with {n:,}" for n, v in sorted(scr.items())
+        )
+    out.append(
+        line + f"; classical baseline ({r['baseline']['name']}): {fmt(base[small])} with {small:,}, "
+        f"{fmt(base[large])} with {large:,}."
+    )
     fit = r["fits"].get("pretrained") or {}
     if fit.get("asymptote_at_bound"):
-        out.append(f"Saturating fit {m}(n) = {fit['a']:.3f} - {fit['b']:.3g} n^-{fit['c']:.3f} (RMSE {fit['rmse']:.4f}): its asymptote sits at the "
-                   "bound of a perfect score, i.e. these sizes show no plateau yet; the fit interpolates between the measured sizes "
-                   "and says nothing about the ceiling.")
+        out.append(
+            f"Saturating fit {m}(n) = {fit['a']:.3f} - {fit['b']:.3g} n^-{fit['c']:.3f} (RMSE {fit['rmse']:.4f}): its "
+            "asymptote sits at the "
+            "bound of a perfect score, i.e. these sizes show no plateau yet; the fit interpolates between the "
+            "measured sizes "
+            "and says nothing about the ceiling."
+        )
     elif "a" in fit:
-        out.append(f"Saturating fit {m}(n) = {fit['a']:.3f} - {fit['b']:.3g} n^-{fit['c']:.3f} (RMSE {fit['rmse']:.4f}): the curve flattens "
-                   f"towards {fit['a']:.3f}" + (f" ({fit['level']:.0%} bootstrap interval {fit['asymptote_interval'][0]:.3f}-{fit['asymptote_interval'][1]:.3f})." if fit.get("asymptote_interval") else "."))
+        out.append(
+            f"Saturating fit {m}(n) = {fit['a']:.3f} - {fit['b']:.3g} n^-{fit['c']:.3f} (RMSE {fit['rmse']:.4f}): the "
+            "curve flattens "
+            f"towards {fit['a']:.3f}"
+            + (
+                f" ({fit['level']:.0%} bootstrap interval "
+                f"{fit['asymptote_interval'][0]:.3f}-{fit['asymptote_interval'][1]:.3f})."
+                if fit.get("asymptote_interval")
+                else "."
+            )
+        )
     ag = r.get("agreement")
     if ag:
         iv = ag["interval"]
-        est = "never (the fitted asymptote stays below)" if math.isinf(ag["estimate"]) else f"about {ag['estimate']:,.0f}"
+        est = (
+            "never (the fitted asymptote stays below)" if math.isinf(ag["estimate"]) else f"about {ag['estimate']:,.0f}"
+        )
         text = f"Examples needed for test {m} {r['target']}: {est} by the fit"
         if iv:
             text += f" ({fit['level']:.0%} interval {_count(iv[0])}-{_count(iv[1])})"
         if ag["measured"] is not None:
-            text += f"; the measured curve crosses {r['target']} at about {ag['measured']:,.0f} (log-linear between sizes), " + (
-                "inside the interval." if ag["measured_inside_interval"] else "OUTSIDE the interval: treat the estimate with care.")
+            text += (
+                f"; the measured curve crosses {r['target']} at about {ag['measured']:,.0f} (log-linear between "
+                "sizes), "
+                + (
+                    "inside the interval."
+                    if ag["measured_inside_interval"]
+                    else "OUTSIDE the interval: treat the estimate with care."
+                )
+            )
         else:
             text += f"; the measured curve never reaches {r['target']} at these sizes."
         out.append(text)
@@ -198,7 +281,13 @@ def _table(r: dict) -> str:
     rows = []
     for n in r["sizes"]:
         p = pre.get(n, [])
-        cell = f"{np.mean(p):.4f}" + (f" ± {np.std(p, ddof=1):.4f} ({len(p)} seeds)" if len(p) > 1 else "") if p else "–"
+        cell = (
+            f"{np.mean(p):.4f}" + (f" ± {np.std(p, ddof=1):.4f} ({len(p)} seeds)" if len(p) > 1 else "") if p else "–"
+        )
         s = scr.get(n)
-        rows.append([f"{n:,}", f"{n / r['train_examples']:.3g}", cell, f"{np.mean(s):.4f}" if s else "–", fmt(base.get(n))])
-    return md_table(["training examples", "share", f"pretrained test {r['metric']}", "from scratch", "classical baseline"], rows)
+        rows.append(
+            [f"{n:,}", f"{n / r['train_examples']:.3g}", cell, f"{np.mean(s):.4f}" if s else "–", fmt(base.get(n))]
+        )
+    return md_table(
+        ["training examples", "share", f"pretrained test {r['metric']}", "from scratch", "classical baseline"], rows
+    )

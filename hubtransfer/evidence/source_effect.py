@@ -26,8 +26,17 @@ from hubtransfer.tasks import require_evidence_task
 from hubtransfer.variants import Variant, read_run, run_variants
 
 
-def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = None, seeds: int = 1, seeds_up_to: int | None = None,
-                  min_steps: int = 100, report_dir: Path | None = None, source_run: Path | None = None) -> dict:
+def source_effect(
+    recipe: Recipe,
+    original: str,
+    *,
+    sizes: list[int] | None = None,
+    seeds: int = 1,
+    seeds_up_to: int | None = None,
+    min_steps: int = 100,
+    report_dir: Path | None = None,
+    source_run: Path | None = None,
+) -> dict:
     """Fine-tune ``recipe`` from its own ``model.id`` (the source model) and from ``original`` at each training size.
 
     Args:
@@ -50,8 +59,16 @@ def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = No
     if sizes[0] < 1:
         raise ValueError(f"sizes must be positive, got {sizes}")
     metric = watched_metric(recipe)
-    variants = [Variant(f"{start}-n{n}-seed{seed}", _changes(recipe, start_id, n, full, seed, min_steps), {"start": start, "n": n, "seed": seed})
-                for n in sizes for seed in range(seeds if seeds_up_to is None or n <= seeds_up_to else 1) for start, start_id in (("original", original), ("source", source))]
+    variants = [
+        Variant(
+            f"{start}-n{n}-seed{seed}",
+            _changes(recipe, start_id, n, full, seed, min_steps),
+            {"start": start, "n": n, "seed": seed},
+        )
+        for n in sizes
+        for seed in range(seeds if seeds_up_to is None or n <= seeds_up_to else 1)
+        for start, start_id in (("original", original), ("source", source))
+    ]
     runs = run_variants(recipe, variants, folder / "runs" / "source", desc="source effect")
     report = _report(recipe, original, runs, sizes, metric, source_run)
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -60,7 +77,11 @@ def source_effect(recipe: Recipe, original: str, *, sizes: list[int] | None = No
 
 
 def _changes(recipe: Recipe, model_id: str, n: int, full: int, seed: int, min_steps: int) -> dict:
-    changes = {"model.id": model_id, "train.seed": recipe.train.seed + seed, "data.max_train_samples": n if n < full else None}
+    changes = {
+        "model.id": model_id,
+        "train.seed": recipe.train.seed + seed,
+        "data.max_train_samples": n if n < full else None,
+    }
     if steps_for(recipe, n) < min_steps:  # few examples: more epochs, so both starts get the same real chance
         changes["train.max_steps"] = min_steps
     return changes
@@ -78,22 +99,58 @@ def _report(recipe: Recipe, original: str, runs, sizes: list[int], metric: str, 
     rows, table = [], []
     n_test = runs[0].run["data"]["sizes"]["test"]
     for n in sizes:
-        at = {start: [r.run["metrics"]["test"][metric] for r in runs if r.variant.meta["n"] == n and r.variant.meta["start"] == start]
-              for start in ("original", "source")}
+        at = {
+            start: [
+                r.run["metrics"]["test"][metric]
+                for r in runs
+                if r.variant.meta["n"] == n and r.variant.meta["start"] == start
+            ]
+            for start in ("original", "source")
+        }
         diffs = [s - o for o, s in zip(at["original"], at["source"])]
         mean_diff = statistics.fmean(diffs)
         if len(diffs) > 1:
             spread, noise = statistics.stdev(diffs) / len(diffs) ** 0.5, "seeds"
         else:
             spread, noise = _sampling_stderr(at["original"][0], at["source"][0], n_test, metric), "test-set sampling"
-        rows.append({"n": n, "original": at["original"], "source": at["source"], "difference": mean_diff, "stderr": spread, "noise": noise})
-        table.append([f"{n:,}", fmt(statistics.fmean(at["original"])), fmt(statistics.fmean(at["source"])),
-                      f"{100 * mean_diff:+.1f}" + (f" ± {100 * spread:.1f}" if spread is not None else ""), str(len(diffs))])
+        rows.append(
+            {
+                "n": n,
+                "original": at["original"],
+                "source": at["source"],
+                "difference": mean_diff,
+                "stderr": spread,
+                "noise": noise,
+            }
+        )
+        table.append(
+            [
+                f"{n:,}",
+                fmt(statistics.fmean(at["original"])),
+                fmt(statistics.fmean(at["source"])),
+                f"{100 * mean_diff:+.1f}" + (f" ± {100 * spread:.1f}" if spread is not None else ""),
+                str(len(diffs)),
+            ]
+        )
     cost = _source_cost(source_run)
     return {
-        "recipe": recipe.to_dict(), "original": original, "source": recipe.model.id, "metric": metric, "sizes": rows, "source_training": cost,
+        "recipe": recipe.to_dict(),
+        "original": original,
+        "source": recipe.model.id,
+        "metric": metric,
+        "sizes": rows,
+        "source_training": cost,
         "summary": _summary(recipe, original, rows, metric, cost),
-        "table": md_table(["train examples", f"original test {metric}", f"source test {metric}", "source − original (points)", "seeds"], table),
+        "table": md_table(
+            [
+                "train examples",
+                f"original test {metric}",
+                f"source test {metric}",
+                "source − original (points)",
+                "seeds",
+            ],
+            table,
+        ),
     }
 
 
@@ -101,13 +158,21 @@ def _source_cost(source_run: Path | None) -> dict | None:
     if source_run is None:
         return None
     run, _ = read_run(Path(source_run))
-    return {"task": run["task"], "data": run["data"]["source"], "train_examples": run["data"]["sizes"]["train"],
-            "train_seconds": run["training"]["train_seconds"], "test": run["metrics"]["test"]}
+    return {
+        "task": run["task"],
+        "data": run["data"]["source"],
+        "train_examples": run["data"]["sizes"]["train"],
+        "train_seconds": run["training"]["train_seconds"],
+        "test": run["metrics"]["test"],
+    }
 
 
 def _summary(recipe: Recipe, original: str, rows: list[dict], metric: str, cost: dict | None) -> list[str]:
-    out = [f"Target: `{recipe.task}` on `{recipe.data.source}`, strategy `{recipe.strategy}`, the same recipe, steps and seeds from "
-           f"both starts: the original `{original}` and the source model `{recipe.model.id}`."]
+    out = [
+        f"Target: `{recipe.task}` on `{recipe.data.source}`, strategy `{recipe.strategy}`, the same recipe, steps and "
+        "seeds from "
+        f"both starts: the original `{original}` and the source model `{recipe.model.id}`."
+    ]
     for r in rows:
         if r["stderr"] is None:
             noise = " (one seed: no noise estimate)"
@@ -116,11 +181,17 @@ def _summary(recipe: Recipe, original: str, rows: list[dict], metric: str, cost:
         else:
             noise = f" (one seed; ± {100 * r['stderr']:.1f} s.e. of the test-set sampling alone)"
         verdict = _verdict(r["difference"], r["stderr"])
-        out.append(f"{r['n']:,} training examples: test {metric} {statistics.fmean(r['original']):.4f} from the original, "
-                   f"{statistics.fmean(r['source']):.4f} from the source model, {100 * r['difference']:+.1f} points{noise}; {verdict}.")
+        out.append(
+            f"{r['n']:,} training examples: test {metric} {statistics.fmean(r['original']):.4f} from the original, "
+            f"{statistics.fmean(r['source']):.4f} from the source model, {100 * r['difference']:+.1f} points{noise}; "
+            f"{verdict}."
+        )
     if cost:
-        out.append(f"Developing the source cost {cost['train_seconds']:,.0f} s of training ({cost['task']} on {cost['train_examples']:,} "
-                   f"examples of `{cost['data']}`), not counted in the target budget.")
+        out.append(
+            f"Developing the source cost {cost['train_seconds']:,.0f} s of training ({cost['task']} on "
+            f"{cost['train_examples']:,} "
+            f"examples of `{cost['data']}`), not counted in the target budget."
+        )
     return out
 
 
@@ -134,7 +205,10 @@ def _verdict(difference: float, stderr: float | None) -> str:
         return "within the noise: no measurable effect"
     if abs(difference) < 2 * stderr:
         lean = "the source model" if difference > 0 else "the original"
-        return f"leans toward {lean} ({abs(difference) / stderr:.1f} s.e.), short of the 2 s.e. that would make it conclusive"
+        return (
+            f"leans toward {lean} ({abs(difference) / stderr:.1f} s.e.), "
+            "short of the 2 s.e. that would make it conclusive"
+        )
     return f"{way} ({abs(difference) / stderr:.1f} s.e.)"
 
 

@@ -38,7 +38,9 @@ def count_blocks(recipe: Recipe) -> int:
 
     task = get_task(recipe.task)
     with quiet_transformers():
-        model = build_model(task, resolve_model_dir(recipe.model), with_changes(recipe, {"model.init": "random"}), ["a", "b"])
+        model = build_model(
+            task, resolve_model_dir(recipe.model), with_changes(recipe, {"model.init": "random"}), ["a", "b"]
+        )
     return len(find_blocks(model)[1])
 
 
@@ -46,13 +48,25 @@ def variant_changes(recipe: Recipe, strategy: str) -> dict:
     """The recipe changes a strategy runs with (and the recommended recipe keeps)."""
     changes = {"strategy": strategy}
     if get_strategy(strategy).head_only:
-        changes.update({"train.lr": recipe.train.probe_lr, "train.epochs": recipe.train.probe_epochs, "train.max_steps": None,
-                        "train.warmup_ratio": 0.0, "train.head_lr": None})
+        changes.update(
+            {
+                "train.lr": recipe.train.probe_lr,
+                "train.epochs": recipe.train.probe_epochs,
+                "train.max_steps": None,
+                "train.warmup_ratio": 0.0,
+                "train.head_lr": None,
+            }
+        )
     return changes
 
 
-def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, report_dir: Path | None = None,
-                     write_recipe: Path | None = None) -> dict:
+def sweep_strategies(
+    recipe: Recipe,
+    *,
+    strategies: list[str] | None = None,
+    report_dir: Path | None = None,
+    write_recipe: Path | None = None,
+) -> dict:
     """Fine-tune ``recipe`` under each strategy; report, plot and write the recommended recipe.
 
     Args:
@@ -80,57 +94,110 @@ def sweep_strategies(recipe: Recipe, *, strategies: list[str] | None = None, rep
     best = max(rows, key=lambda x: (x["validation_best"], -x["trainable_share"]))  # a tie goes to the cheaper strategy
     best_test = max(rows, key=lambda x: x["test"])
     recommended = with_changes(recipe, variant_changes(recipe, best["strategy"]))
-    text = (f"# Written by `hubtransfer strategies`: '{best['strategy']}' had the best validation {metric} "
-            f"({best['validation_best']:.4f}) of {', '.join(strategies)}.\n{recommended.to_yaml()}")
+    text = (
+        f"# Written by `hubtransfer strategies`: '{best['strategy']}' had the best validation {metric} "
+        f"({best['validation_best']:.4f}) of {', '.join(strategies)}.\n{recommended.to_yaml()}"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "recommended.yaml", *([Path(write_recipe)] if write_recipe else [])]
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     base = baseline(data, modality, metric, folder, recipe.data)
-    report = {"metric": metric, "model": recipe.model.id, "data": recipe.data.source, "train_examples": data.info["sizes"]["train"],
-              "runs": rows, "recommended": best["strategy"], "best_on_test": best_test["strategy"], "recipe_file": "recommended.yaml",
-              "baseline": base, "seconds": round(time.perf_counter() - started, 1)}
+    report = {
+        "metric": metric,
+        "model": recipe.model.id,
+        "data": recipe.data.source,
+        "train_examples": data.info["sizes"]["train"],
+        "runs": rows,
+        "recommended": best["strategy"],
+        "best_on_test": best_test["strategy"],
+        "recipe_file": "recommended.yaml",
+        "baseline": base,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     report["summary"] = _summary(report, best, best_test)
     report["table"] = _table(report)
     from hubtransfer.save import plots
 
-    write_report(folder, "strategies", report, f"Strategy sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.strategies)
+    write_report(
+        folder, "strategies", report, f"Strategy sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.strategies
+    )
     return report
 
 
 def _row(done, metric: str) -> dict:
     run = done.run
     t = run["training"]
-    return {"strategy": done.variant.name, "trainable_params": run["strategy"]["trainable_params"],
-            "trainable_share": run["strategy"]["trainable_share"], "validation_best": run["metrics"]["validation_best"][metric],
-            "test": run["metrics"]["test"][metric],
-            # the loop's time plus the frozen feature passes that replaced the backbone (head, lp-ft's probe) and the probe's loop
-            "train_seconds": round(t["train_seconds"] + (t.get("features") or {}).get("extract_seconds", 0.0)
-                                   + (t.get("probe") or {}).get("train_seconds", 0.0) + (t.get("probe") or {}).get("extract_seconds", 0.0), 2),
-            "wall_seconds": t["wall_seconds"], "features_cached": bool((t.get("features") or {}).get("cached")),
-            "lr": done.run["training"].get("lr", done.recipe.train.lr), "epochs": done.recipe.train.epochs, "run": Path(done.recipe.output_dir).name}
+    return {
+        "strategy": done.variant.name,
+        "trainable_params": run["strategy"]["trainable_params"],
+        "trainable_share": run["strategy"]["trainable_share"],
+        "validation_best": run["metrics"]["validation_best"][metric],
+        "test": run["metrics"]["test"][metric],
+        # the loop's time plus the frozen feature passes that replaced the backbone (head, lp-ft's probe) and the
+        # probe's loop
+        "train_seconds": round(
+            t["train_seconds"]
+            + (t.get("features") or {}).get("extract_seconds", 0.0)
+            + (t.get("probe") or {}).get("train_seconds", 0.0)
+            + (t.get("probe") or {}).get("extract_seconds", 0.0),
+            2,
+        ),
+        "wall_seconds": t["wall_seconds"],
+        "features_cached": bool((t.get("features") or {}).get("cached")),
+        "lr": done.run["training"].get("lr", done.recipe.train.lr),
+        "epochs": done.recipe.train.epochs,
+        "run": Path(done.recipe.output_dir).name,
+    }
 
 
 def _summary(r: dict, best: dict, best_test: dict) -> list[str]:
     m = r["metric"]
-    agree = ("It is also the best on test." if best_test["strategy"] == best["strategy"] else
-             f"On test, '{best_test['strategy']}' scored higher ({best_test['test']:.4f} vs {best['test']:.4f}); validation decides, "
-             "test only reports.")
+    agree = (
+        "It is also the best on test."
+        if best_test["strategy"] == best["strategy"]
+        else f"On test, '{best_test['strategy']}' scored higher ({best_test['test']:.4f} vs {best['test']:.4f}); "
+        "validation decides, "
+        "test only reports."
+    )
     cheapest = min(r["runs"], key=lambda x: x["train_seconds"])
     return [
-        f"Recommended: '{best['strategy']}', best validation {m} {best['validation_best']:.4f} (test {best['test']:.4f}), "
-        f"training {_share(best['trainable_share'])} of the parameters. {agree} Runnable recipe: `{r['recipe_file']}` in the evidence folder.",
-        f"Cheapest: '{cheapest['strategy']}' ({cheapest['train_seconds']:.0f} s of training, test {cheapest['test']:.4f}).",
+        f"Recommended: '{best['strategy']}', best validation {m} {best['validation_best']:.4f} (test "
+        f"{best['test']:.4f}), "
+        f"training {_share(best['trainable_share'])} of the parameters. {agree} Runnable recipe: `{r['recipe_file']}` "
+        "in the evidence folder.",
+        f"Cheapest: '{cheapest['strategy']}' ({cheapest['train_seconds']:.0f} s of training, test "
+        f"{cheapest['test']:.4f}).",
         baseline_sentence(m, best["test"], r["baseline"], "The recommended strategy"),
     ]
 
 
 def _table(r: dict) -> str:
-    rows = [[f"`{x['strategy']}`" + (" (recommended)" if x["strategy"] == r["recommended"] else ""), f"{x['trainable_params']:,}",
-             _share(x["trainable_share"]), f"{x['lr']:g}", fmt(x["validation_best"]), fmt(x["test"]), f"{x['train_seconds']:.0f}"]
-            for x in r["runs"]]
-    return md_table(["strategy", "trainable params", "share", "lr", f"best validation {r['metric']}", f"test {r['metric']}", "training s (incl. feature passes)"], rows)
+    rows = [
+        [
+            f"`{x['strategy']}`" + (" (recommended)" if x["strategy"] == r["recommended"] else ""),
+            f"{x['trainable_params']:,}",
+            _share(x["trainable_share"]),
+            f"{x['lr']:g}",
+            fmt(x["validation_best"]),
+            fmt(x["test"]),
+            f"{x['train_seconds']:.0f}",
+        ]
+        for x in r["runs"]
+    ]
+    return md_table(
+        [
+            "strategy",
+            "trainable params",
+            "share",
+            "lr",
+            f"best validation {r['metric']}",
+            f"test {r['metric']}",
+            "training s (incl. feature passes)",
+        ],
+        rows,
+    )
 
 
 def _share(share: float) -> str:

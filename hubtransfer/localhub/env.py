@@ -38,7 +38,11 @@ def prepare_environment() -> None:
 
 def local_env(endpoint: str, token: str | None = None, home: str | None = None) -> dict[str, str]:
     """Environment for a child process that should use a local Hub (the demo and the tests use it)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    }
     env.update(HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1")
     if token:
         env["HF_TOKEN"] = token

@@ -28,7 +28,7 @@ def start_hub(root: Path, log_path: Path | None = None, timeout: float = 60.0) -
     """``hubtransfer hub serve`` on a free loopback port; returns (process, endpoint) once it answers."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = open(log_path or root.parent / "hub-server.log", "w")
+    log = open(log_path or root.parent / "hub-server.log", "w")  # noqa: SIM115  (the server process writes it for its lifetime)
     cmd = [sys.executable, "-m", "hubtransfer.cli", "hub", "serve", "--root", str(root), "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
@@ -58,7 +58,9 @@ def stop_hub(proc: subprocess.Popen | None) -> None:
 def configure_clients(endpoint: str, home: Path, token: str = DEV_TOKEN) -> None:
     """Environment of this process for a local Hub; call before any Hugging Face library is imported."""
     if "huggingface_hub" in sys.modules:
-        raise RuntimeError("configure_clients() must run before huggingface_hub is imported (it reads HF_ENDPOINT once)")
+        raise RuntimeError(
+            "configure_clients() must run before huggingface_hub is imported (it reads HF_ENDPOINT once)"
+        )
     os.environ.update(HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1", HF_TOKEN=token, HF_HOME=str(home))
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.pop(name, None)

@@ -39,7 +39,8 @@ What a client must do
   fall back to classic LFS (``_upload_files`` picks Xet from ``is_xet_available()`` alone, and a
   failed token request aborts the upload), so the token endpoints answer 501 with an explicit
   message; hf_xet does not show the body, the caller sees ``ConnectionError: ... 501 Not
-  Implemented ... /xet-write-token/<rev>``.  Preupload says "lfs" for files of ``lfs_threshold`` bytes (10 MB) or more and, like
+  Implemented ... /xet-write-token/<rev>``.  Preupload says "lfs" for files of ``lfs_threshold`` bytes (10 MB) or more
+  and, like
   the Hub's default ``.gitattributes``, for binary formats (``*.safetensors``, ``*.bin``,
   ``*.parquet``, ... see ``DEFAULT_LFS_PATTERNS``), so ``push_to_hub`` of a model or a dataset
   needs the switch too.  Other files are "regular": they travel base64-encoded inside the
@@ -135,11 +136,49 @@ DEFAULT_LFS_THRESHOLD = 10 * 1024 * 1024
 # on it: datasets' push_to_hub uploads each parquet shard during preupload and deletes the temp
 # file before the commit, which only works if the shard is LFS.
 DEFAULT_LFS_PATTERNS: tuple[str, ...] = (
-    "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gguf", "*.gz", "*.h5", "*.joblib",
-    "*.lfs.*", "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet",
-    "*.pb", "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar", "*.tflite",
-    "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*", "*.mp3", "*.wav", "*.flac", "*.ogg",
-    "*.jpg", "*.jpeg", "*.png", "*.webp", "*.mp4",
+    "*.7z",
+    "*.arrow",
+    "*.bin",
+    "*.bz2",
+    "*.ckpt",
+    "*.ftz",
+    "*.gguf",
+    "*.gz",
+    "*.h5",
+    "*.joblib",
+    "*.lfs.*",
+    "*.mlmodel",
+    "*.model",
+    "*.msgpack",
+    "*.npy",
+    "*.npz",
+    "*.onnx",
+    "*.ot",
+    "*.parquet",
+    "*.pb",
+    "*.pickle",
+    "*.pkl",
+    "*.pt",
+    "*.pth",
+    "*.rar",
+    "*.safetensors",
+    "*.tar",
+    "*.tflite",
+    "*.tgz",
+    "*.wasm",
+    "*.xz",
+    "*.zip",
+    "*.zst",
+    "*tfevents*",
+    "*.mp3",
+    "*.wav",
+    "*.flac",
+    "*.ogg",
+    "*.jpg",
+    "*.jpeg",
+    "*.png",
+    "*.webp",
+    "*.mp4",
 )
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_COMMIT_BYTES = 2 * 1024 * 1024 * 1024
@@ -963,7 +1002,7 @@ def _routes(hub: _Hub) -> list[Route]:
     ]
     # Dataset routes first: "/datasets/a/resolve/..." must not be read as the model "datasets/a".
     for repo_type, plural, web_prefix in (("dataset", "datasets", "/datasets"), ("model", "models", "")):
-        for template, handler, methods in per_repo + [("{api}", hub.repo_info, ["GET"])]:
+        for template, handler, methods in [*per_repo, ("{api}", hub.repo_info, ["GET"])]:
             for form in ("{ns}/{name}", "{name}"):
                 path = template.replace("{api}", f"/api/{plural}/{form}").replace("{web}", f"{web_prefix}/{form}")
                 routes.append(Route(path, functools.partial(handler, repo_type=repo_type), methods=methods))

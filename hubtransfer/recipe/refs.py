@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 _SYNTAX = re.compile(r"^([a-z][a-z0-9-]*)(?::(\d+))?$")
 
@@ -35,7 +35,7 @@ def parse_strategy_ref(value) -> StrategyRef:
     return StrategyRef(m.group(1), int(m.group(2)) if m.group(2) is not None else None)
 
 
-class ProblemType(str, Enum):
+class ProblemType(StrEnum):
     """The recipe's ``problem``: one label per input, any number of labels, or one number."""
 
     SINGLE_LABEL = "single-label"

@@ -25,9 +25,13 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
     if (out_dir / RUN_MARKER).is_file():
         if overwrite:
             return
-        raise OutputDirError(f"output_dir '{out_dir}' holds another finished run; pick another output_dir or set "
-                             "overwrite_output_dir=true")
-    raise OutputDirError(f"output_dir '{out_dir}' holds files that are not a hubtransfer run; choose an empty or new folder")
+        raise OutputDirError(
+            f"output_dir '{out_dir}' holds another finished run; pick another output_dir or set "
+            "overwrite_output_dir=true"
+        )
+    raise OutputDirError(
+        f"output_dir '{out_dir}' holds files that are not a hubtransfer run; choose an empty or new folder"
+    )
 
 
 def commit(staging: Path, out_dir: Path) -> None:
@@ -50,7 +54,9 @@ def write_reports(folder: Path, recipe, data, record: RunRecord, history: list[d
     (folder / SPLIT).write_text(json.dumps(data.info, indent=2), encoding="utf-8")
     (folder / METRICS).write_text(json.dumps(record.to_dict()["metrics"], indent=2), encoding="utf-8")
     if confusion is not None:  # tasks whose scorer has none (token classification) write none
-        (folder / CONFUSION).write_text(json.dumps({"labels": data.labels, "matrix": confusion}, indent=2), encoding="utf-8")
+        (folder / CONFUSION).write_text(
+            json.dumps({"labels": data.labels, "matrix": confusion}, indent=2), encoding="utf-8"
+        )
         plots.confusion_matrix(confusion, data.labels, folder / CONFUSION_PNG)
     if history:
         plots.training_curves(history, recipe.train.early_stopping.metric, folder / CURVES_PNG)

@@ -54,7 +54,8 @@ def confusion_matrix(matrix: list[list[int]], labels: list[str], path: Path) -> 
 
 
 def ranking(report: dict, path: Path) -> None:
-    """LogME of each candidate (pretrained blue, random-init controls grey); with validation, score vs fine-tuned metric."""
+    """LogME of each candidate (pretrained blue, random-init controls grey); with validation, score vs fine-tuned
+    metric."""
     plt = _pyplot()
     cands = report["candidates"]
     validated = report.get("validation") is not None
@@ -63,7 +64,8 @@ def ranking(report: dict, path: Path) -> None:
     names = [c["candidate"] for c in cands][::-1]
     values = [c["scores"]["logme"] for c in cands][::-1]
     colors = ["tab:gray" if c["init"] == "random" else "tab:blue" for c in cands][::-1]
-    # Bars start a little left of the lowest score: LogME is negative, and bars from 0 would make the worst look longest.
+    # Bars start a little left of the lowest score: LogME is negative, and bars from 0 would make the worst look
+    # longest.
     base = min(values) - 0.1 * ((max(values) - min(values)) or 1.0)
     ax.barh(range(len(names)), [v - base for v in values], left=base, color=colors)
     ax.set_yticks(range(len(names)), [n if len(n) < 40 else "…" + n[-38:] for n in names], fontsize=7)
@@ -73,7 +75,11 @@ def ranking(report: dict, path: Path) -> None:
         v = report["validation"]
         bx = axes[0][1]
         for c in cands:
-            bx.scatter(c["scores"]["logme"], c["finetuned"]["metric"], color="tab:gray" if c["init"] == "random" else "tab:blue")
+            bx.scatter(
+                c["scores"]["logme"],
+                c["finetuned"]["metric"],
+                color="tab:gray" if c["init"] == "random" else "tab:blue",
+            )
             label = ("random: " if c["init"] == "random" else "") + c["model_id"].rstrip("/").split("/")[-1][:24]
             bx.annotate(label, (c["scores"]["logme"], c["finetuned"]["metric"]), fontsize=6)
         bx.set_xlabel("LogME")
@@ -99,7 +105,8 @@ def _finish_evidence(fig, ax, report: dict, xlabel: str, ylabel: str, title: str
 
 
 def compare_curves(report: dict, path: Path) -> None:
-    """Validation metric vs step: pretrained, the chosen from-scratch rate (others faint), baseline and majority-label lines."""
+    """Validation metric vs step: pretrained, the chosen from-scratch rate (others faint), baseline and majority-label
+    lines."""
     plt = _pyplot()
     m = report["metric"]
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
@@ -107,7 +114,10 @@ def compare_curves(report: dict, path: Path) -> None:
         if side["name"] != report["scratch"]["name"]:
             xs, ys = zip(*side["curve"])
             ax.plot(xs, ys, "--", color="tab:orange", alpha=0.35, lw=1, label=f"from scratch, lr {side['lr']:g}")
-    for side, color, label in ((report["scratch"], "tab:orange", "from scratch"), (report["pretrained"], "tab:blue", "pretrained")):
+    for side, color, label in (
+        (report["scratch"], "tab:orange", "from scratch"),
+        (report["pretrained"], "tab:blue", "pretrained"),
+    ):
         xs, ys = zip(*side["curve"])
         ax.plot(xs, ys, "o-", color=color, ms=3, label=f"{label}, lr {side['lr']:g} (test {side['test']:.3f})")
     base = report["baseline"]
@@ -132,10 +142,14 @@ def datasize(report: dict, path: Path) -> None:
         fit = report["fits"].get(init) or {}
         if "a" in fit and init == "pretrained":  # the fit the estimate comes from
             grid = np.geomspace(sizes[0], sizes[-1] * 4, 100)
-            label = "saturating fit" + (f", asymptote {fit['a']:.3f}" if not fit.get("asymptote_at_bound") else " (no plateau yet)")
+            label = "saturating fit" + (
+                f", asymptote {fit['a']:.3f}" if not fit.get("asymptote_at_bound") else " (no plateau yet)"
+            )
             ax.plot(grid, fit["a"] - fit["b"] * grid ** -fit["c"], ":", color=color, label=label)
     b = report["baseline"]["points"]
-    ax.plot([p["n"] for p in b], [p["test"] for p in b], "s--", color="tab:green", ms=3, label=report["baseline"]["name"])
+    ax.plot(
+        [p["n"] for p in b], [p["test"] for p in b], "s--", color="tab:green", ms=3, label=report["baseline"]["name"]
+    )
     ag = report.get("agreement")
     if report.get("target") is not None:
         ax.axhline(report["target"], color="tab:red", lw=0.8, label=f"target {report['target']}")
@@ -152,11 +166,15 @@ def strategies(report: dict, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
     names = [r["strategy"] for r in runs]
     xs = range(len(runs))
-    left.bar([x - 0.2 for x in xs], [r["validation_best"] for r in runs], 0.4, label="best validation", color="tab:blue")
+    left.bar(
+        [x - 0.2 for x in xs], [r["validation_best"] for r in runs], 0.4, label="best validation", color="tab:blue"
+    )
     left.bar([x + 0.2 for x in xs], [r["test"] for r in runs], 0.4, label="test", color="tab:gray")
     low = min(min(r["test"] for r in runs), min(r["validation_best"] for r in runs))
     left.set_ylim(max(0.0, low - 0.05), None)
-    left.set_xticks(list(xs), [n + (" *" if n == report["recommended"] else "") for n in names], rotation=30, fontsize=7)
+    left.set_xticks(
+        list(xs), [n + (" *" if n == report["recommended"] else "") for n in names], rotation=30, fontsize=7
+    )
     left.set_ylabel(report["metric"])
     left.set_title("* recommended (best validation)", fontsize=9)
     left.legend(fontsize=7)

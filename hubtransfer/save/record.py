@@ -72,9 +72,15 @@ class RunRecord:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for section in ("strategy", "metrics", "training"):  # optional keys absent rather than null, as they always were
+        for section in (
+            "strategy",
+            "metrics",
+            "training",
+        ):  # optional keys absent rather than null, as they always were
             optional = {f.name for f in fields(type(getattr(self, section))) if f.default is None}
-            out[section] = {k: v for k, v in out[section].items() if not (k in optional and v is None and k not in _NULLABLE)}
+            out[section] = {
+                k: v for k, v in out[section].items() if not (k in optional and v is None and k not in _NULLABLE)
+            }
         if self.pushed is None:
             out.pop("pushed")
         return out

@@ -73,12 +73,18 @@ class RankResult:
             head.append(f"fine-tuned {self.validation['metric']}")
         rows = []
         for i, c in enumerate(self.candidates, 1):
-            row = [str(i), c.candidate, *(f"{c.scores[n]:.4f}" for n in names), f"{c.feature_seconds:.1f}", f"{c.estimated_finetune_seconds:.0f}"]
+            row = [
+                str(i),
+                c.candidate,
+                *(f"{c.scores[n]:.4f}" for n in names),
+                f"{c.feature_seconds:.1f}",
+                f"{c.estimated_finetune_seconds:.0f}",
+            ]
             if self.validation:
                 row.append(f"{c.finetuned['metric']:.4f}" if c.finetuned else "-")
             rows.append(row)
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        fmt = lambda r: "| " + " | ".join(x.ljust(w) for x, w in zip(r, widths)) + " |"  # noqa: E731
+        fmt = lambda r: "| " + " | ".join(x.ljust(w) for x, w in zip(r, widths)) + " |"
         return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, rows)])
 
 
@@ -95,8 +101,15 @@ def candidate_recipe(recipe: Recipe, candidate: str, changes: dict | None = None
     return with_changes(recipe, {"model.id": model_id, "model.init": init, "candidates": [], **(changes or {})})
 
 
-def rank(recipe: Recipe, candidates: list[str] | None = None, *, max_samples: int = 1000, report_dir: Path | None = None,
-         validate: bool = False, validate_overrides: list[str] | None = None) -> RankResult:
+def rank(
+    recipe: Recipe,
+    candidates: list[str] | None = None,
+    *,
+    max_samples: int = 1000,
+    report_dir: Path | None = None,
+    validate: bool = False,
+    validate_overrides: list[str] | None = None,
+) -> RankResult:
     """Score every candidate on ``max_samples`` training examples; optionally fine-tune each and correlate.
 
     Args:
@@ -112,13 +125,19 @@ def rank(recipe: Recipe, candidates: list[str] | None = None, *, max_samples: in
     require_evidence_task(recipe, "rank")
     candidates = list(candidates or recipe.candidates)
     if len(candidates) < 2:
-        raise RecipeError(["candidates: rank needs at least two candidates (--candidates ID ... or candidates: [...] in the recipe)"])
+        raise RecipeError(
+            ["candidates: rank needs at least two candidates (--candidates ID ... or candidates: [...] in the recipe)"]
+        )
     require_single_label(recipe, "rank")  # transferability scores (LogME, ...) are defined for class labels
     task = get_task(recipe.task)
     started = time.perf_counter()
     data = prepare_data(recipe.data, task.modality)
-    sample = PreparedData(DatasetDict(train=data.splits["train"].select(range(min(max_samples, len(data.splits["train"]))))),
-                          data.labels, data.input_column, data.info)
+    sample = PreparedData(
+        DatasetDict(train=data.splits["train"].select(range(min(max_samples, len(data.splits["train"]))))),
+        data.labels,
+        data.input_column,
+        data.info,
+    )
     budget = _budget(recipe, data)
     scored = [_score(recipe, c, task, sample, budget) for c in candidates]
     scored.sort(key=lambda c: -c.scores[RANK_BY])
@@ -139,21 +158,38 @@ def _budget(recipe: Recipe, data: PreparedData) -> dict:
     steps_per_epoch, steps = total_steps(recipe, per_epoch)
     epochs = steps / steps_per_epoch
     evals = max(1, round(epochs)) if t.eval_every == "epoch" else max(1, round(epochs * per_epoch / t.eval_every))
-    return {"strategy": str(recipe.strategy), "head_only": get_strategy(recipe.strategy).head_only, "epochs": round(epochs, 3), "train": sizes["train"], "validation": sizes["validation"],
-            "test": sizes["test"], "evaluations": evals}
+    return {
+        "strategy": str(recipe.strategy),
+        "head_only": get_strategy(recipe.strategy).head_only,
+        "epochs": round(epochs, 3),
+        "train": sizes["train"],
+        "validation": sizes["validation"],
+        "test": sizes["test"],
+        "evaluations": evals,
+    }
 
 
 def _estimate(budget: dict, per_example: float) -> float:
     """Seconds to fine-tune by the recipe, from the measured frozen forward time per example."""
     if budget["head_only"]:  # one cached feature pass over every split, then a negligible head
         return per_example * (budget["train"] + budget["validation"] + budget["test"])
-    passes = BACKWARD_COST * budget["epochs"] * budget["train"] + budget["evaluations"] * budget["validation"] + budget["test"]
+    passes = (
+        BACKWARD_COST * budget["epochs"] * budget["train"]
+        + budget["evaluations"] * budget["validation"]
+        + budget["test"]
+    )
     return per_example * passes
 
 
 def _score(recipe: Recipe, candidate: str, task, sample: PreparedData, budget: dict) -> CandidateScore:
-    pooling = recipe.head.pooling if recipe.head.pooling in ("mean", "cls") else ("mean" if task.modality == "text" else "native")
-    r = candidate_recipe(recipe, candidate, {"strategy": "head", "head.pooling": pooling, "head.type": "linear", "head.hidden_sizes": []})
+    pooling = (
+        recipe.head.pooling
+        if recipe.head.pooling in ("mean", "cls")
+        else ("mean" if task.modality == "text" else "native")
+    )
+    r = candidate_recipe(
+        recipe, candidate, {"strategy": "head", "head.pooling": pooling, "head.type": "linear", "head.hidden_sizes": []}
+    )
     tick = time.perf_counter()
     config = fetch_config(r.model)
     check_task_fits(config, task, r)
@@ -171,16 +207,38 @@ def _score(recipe: Recipe, candidate: str, task, sample: PreparedData, budget: d
     model.to(device)
     parts = key_parts(model_dir, r, sample.splits, task.modality, processor)
     mixed, _ = resolve_precision(r.train.precision)  # the recipe's precision: bf16 where the hardware has it
-    feats = split_features(split, encoded, task.collate(processor, r), key_parts=parts, batch_size=r.train.eval_batch_size,
-                           device=device, dtype=autocast_dtype(mixed))["train"]
+    feats = split_features(
+        split,
+        encoded,
+        task.collate(processor, r),
+        key_parts=parts,
+        batch_size=r.train.eval_batch_size,
+        device=device,
+        dtype=autocast_dtype(mixed),
+    )["train"]
     load_seconds = time.perf_counter() - tick - feats.seconds
     x, y = feats.features.numpy(), feats.labels.numpy()
     scores = {name: SCORES.get(name)(x, y) for name in SCORES}
     per_example = feats.measured_seconds / max(1, len(y))
-    logger.info("%s: %s (features %.1fs%s)", candidate, json.dumps({k: round(v, 4) for k, v in scores.items()}),
-                feats.measured_seconds, ", cached" if feats.hit else "")
-    return CandidateScore(candidate, r.model.id, r.model.init, scores, len(y), int(x.shape[1]), round(feats.measured_seconds, 3),
-                          round(load_seconds, 3), feats.hit, round(_estimate(budget, per_example), 3))
+    logger.info(
+        "%s: %s (features %.1fs%s)",
+        candidate,
+        json.dumps({k: round(v, 4) for k, v in scores.items()}),
+        feats.measured_seconds,
+        ", cached" if feats.hit else "",
+    )
+    return CandidateScore(
+        candidate,
+        r.model.id,
+        r.model.init,
+        scores,
+        len(y),
+        int(x.shape[1]),
+        round(feats.measured_seconds, 3),
+        round(load_seconds, 3),
+        feats.hit,
+        round(_estimate(budget, per_example), 3),
+    )
 
 
 def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | None, overrides: list[str]) -> dict:
@@ -195,15 +253,23 @@ def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | N
         variants.append(Variant(c.candidate, {"model.id": model_id, "model.init": init}))
     runs = run_variants(load_recipe(recipe.to_dict(), overrides), variants, root, desc="validate")
     for c, done in zip(scored, runs):
-        c.finetuned = {"metric": done.run["metrics"]["test"][metric], "wall_seconds": done.run["training"]["wall_seconds"],
-                       "output_dir": done.recipe.output_dir}
+        c.finetuned = {
+            "metric": done.run["metrics"]["test"][metric],
+            "wall_seconds": done.run["training"]["wall_seconds"],
+            "output_dir": done.recipe.output_dir,
+        }
     values = [c.finetuned["metric"] for c in scored]
     taus = {}
     for name in SCORES:
         tau = kendalltau([c.scores[name] for c in scored], values).statistic
         taus[name] = None if tau != tau else round(float(tau), 4)  # NaN when every metric ties
     finetune_seconds = sum(c.finetuned["wall_seconds"] for c in scored)
-    return {"metric": metric, "kendall_tau": taus, "finetune_seconds": round(finetune_seconds, 1), "overrides": overrides}
+    return {
+        "metric": metric,
+        "kendall_tau": taus,
+        "finetune_seconds": round(finetune_seconds, 1),
+        "overrides": overrides,
+    }
 
 
 def _write(result: RankResult, recipe: Recipe) -> None:
@@ -212,17 +278,30 @@ def _write(result: RankResult, recipe: Recipe) -> None:
     folder = result.report_dir
     folder.mkdir(parents=True, exist_ok=True)
     payload = {
-        "rank_by": RANK_BY, "rank_seconds": round(result.rank_seconds, 2), "recipe_budget": result.recipe_budget,
-        "winner": result.winner, "candidates": [asdict(c) for c in result.candidates], "validation": result.validation,
+        "rank_by": RANK_BY,
+        "rank_seconds": round(result.rank_seconds, 2),
+        "recipe_budget": result.recipe_budget,
+        "winner": result.winner,
+        "candidates": [asdict(c) for c in result.candidates],
+        "validation": result.validation,
     }
     if result.validation:
         payload["rank_cost_share"] = round(result.rank_seconds / max(result.validation["finetune_seconds"], 1e-9), 4)
     (folder / "rank.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    lines = [f"# Candidate checkpoints for `{recipe.data.source}` ({recipe.task})", "", result.table(), "",
-             f"Ranked by {RANK_BY} on {result.candidates[0].n} training examples in {result.rank_seconds:.1f} s."]
+    lines = [
+        f"# Candidate checkpoints for `{recipe.data.source}` ({recipe.task})",
+        "",
+        result.table(),
+        "",
+        f"Ranked by {RANK_BY} on {result.candidates[0].n} training examples in {result.rank_seconds:.1f} s.",
+    ]
     if result.validation:
         v = result.validation
-        lines.append(f"Fine-tuned by the recipe in {v['finetune_seconds']:.0f} s in all; Kendall tau of score vs test {v['metric']}: "
-                     + ", ".join(f"{k} {t}" for k, t in v["kendall_tau"].items()) + f"; ranking cost {payload['rank_cost_share']:.1%} of that.")
+        lines.append(
+            f"Fine-tuned by the recipe in {v['finetune_seconds']:.0f} s in all; Kendall tau of score vs test "
+            f"{v['metric']}: "
+            + ", ".join(f"{k} {t}" for k, t in v["kendall_tau"].items())
+            + f"; ranking cost {payload['rank_cost_share']:.1%} of that."
+        )
     (folder / "rank.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     plots.ranking(payload, folder / "rank.png")

@@ -62,8 +62,14 @@ def logme(features, labels, *, max_iter: int = 100, tol: float = 1e-5) -> float:
         res2 = float(np.sum((alpha * z / (alpha + beta * sigma)) ** 2)) + outside
         # log |alpha I + beta F^T F| over all D eigenvalues: d - r of them are alpha alone
         logdet = float(np.sum(np.log(alpha + beta * sigma))) + (d - len(sigma)) * np.log(alpha)
-        evidence = (n / 2 * np.log(beta) + d / 2 * np.log(alpha) - n / 2 * np.log(2 * np.pi)
-                    - beta / 2 * res2 - alpha / 2 * m2 - logdet / 2)
+        evidence = (
+            n / 2 * np.log(beta)
+            + d / 2 * np.log(alpha)
+            - n / 2 * np.log(2 * np.pi)
+            - beta / 2 * res2
+            - alpha / 2 * m2
+            - logdet / 2
+        )
         evidences.append(evidence / n)
     return float(np.mean(evidences))
 
@@ -96,7 +102,9 @@ def knn(features, labels, *, k: int = 10) -> float:
         nearest = np.argpartition(-sim, k, axis=1)[:, :k]
         order = np.take_along_axis(sim, nearest, axis=1).argsort(axis=1)[:, ::-1]
         nearest = np.take_along_axis(nearest, order, axis=1)
-        votes = (y[nearest][:, :, None] == classes[None, None, :]).sum(axis=1) + 1e-3 * (y[nearest[:, :1]] == classes[None, :])
+        votes = (y[nearest][:, :, None] == classes[None, None, :]).sum(axis=1) + 1e-3 * (
+            y[nearest[:, :1]] == classes[None, :]
+        )
         correct += int((classes[votes.argmax(axis=1)] == y[start : start + 1024]).sum())
     return correct / len(f)
 

@@ -1,4 +1,6 @@
-"""Checkpoint sources: a Hub id (with revision) or a local folder, fetched with only the files that are needed; safetensors weights only unless the recipe allows pickles; what a sentence-embedding checkpoint's own files say about its pooling."""
+"""Checkpoint sources: a Hub id (with revision) or a local folder, fetched with only the files that are needed;
+safetensors weights only unless the recipe allows pickles; what a sentence-embedding checkpoint's own files say about
+its pooling."""
 
 from __future__ import annotations
 
@@ -33,10 +35,14 @@ def fetch_config(spec: ModelSpec):
     local = Path(spec.id).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
-            raise ModelSourceError(f"model.id: folder '{spec.id}' has no config.json; point to a transformers checkpoint folder")
+            raise ModelSourceError(
+                f"model.id: folder '{spec.id}' has no config.json; point to a transformers checkpoint folder"
+            )
         return AutoConfig.from_pretrained(local, trust_remote_code=spec.trust_remote_code)
     if looks_like_path(spec.id) or local.exists():
-        raise ModelSourceError(f"model.id: local folder '{spec.id}' does not exist; check the path, or give a Hub id like org/name")
+        raise ModelSourceError(
+            f"model.id: local folder '{spec.id}' does not exist; check the path, or give a Hub id like org/name"
+        )
     try:
         validate_repo_id(spec.id)
         hf_hub_download(spec.id, "config.json", revision=spec.revision)
@@ -48,9 +54,13 @@ def fetch_config(spec: ModelSpec):
             "(`hf auth login`) or set HF_TOKEN"
         ) from None
     except RevisionNotFoundError:
-        raise ModelSourceError(f"model.revision: '{spec.revision}' does not exist in '{spec.id}'; use a branch, tag or commit it has") from None
+        raise ModelSourceError(
+            f"model.revision: '{spec.revision}' does not exist in '{spec.id}'; use a branch, tag or commit it has"
+        ) from None
     except EntryNotFoundError:
-        raise ModelSourceError(f"model.id: '{spec.id}' has no config.json; it is not a transformers checkpoint") from None
+        raise ModelSourceError(
+            f"model.id: '{spec.id}' has no config.json; it is not a transformers checkpoint"
+        ) from None
     return AutoConfig.from_pretrained(spec.id, revision=spec.revision, trust_remote_code=spec.trust_remote_code)
 
 
@@ -101,6 +111,7 @@ def _check_weights(folder: Path, spec: ModelSpec) -> None:
 def sentence_pooling(model_dir: Path | None, files: dict[str, str] | None = None) -> str | None:
     """'mean' or 'cls' for a sentence-embedding checkpoint (sentence-transformers layout: ``modules.json`` naming a
     Pooling module and its ``config.json``), else None. ``files`` maps those names to text fetched from a Hub."""
+
     def read(name: str) -> dict | None:
         if files is not None:
             text = files.get(name)

@@ -1,4 +1,5 @@
-"""Data sources -> a DatasetDict with normalised split names: a Hub dataset, local files (csv/tsv/json/jsonl/parquet, a folder of split files, an image folder), or a packaged dataset. Local files need no network."""
+"""Data sources -> a DatasetDict with normalised split names: a Hub dataset, local files (csv/tsv/json/jsonl/parquet, a
+folder of split files, an image folder), or a packaged dataset. Local files need no network."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from hubtransfer.errors import DataError
 from hubtransfer.recipe.schema import DataSpec
 from hubtransfer.sources.packaged import PREFIX, load_packaged
 
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation", "test": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 
 
 FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
@@ -74,12 +82,18 @@ def _load_local(path: Path) -> DatasetDict:
     if path.is_file():
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
-            raise DataError(f"data.source: cannot read '{path.name}'; use one of {sorted(FILE_BUILDERS)} or an image folder")
+            raise DataError(
+                f"data.source: cannot read '{path.name}'; use one of {sorted(FILE_BUILDERS)} or an image folder"
+            )
         if builder != "parquet":
             _require_utf8(path)
         kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
         return load_dataset(builder, data_files={"train": str(path)}, **kwargs)
-    files = {s: f for f in path.iterdir() if f.is_file() and (s := SPLIT_ALIASES.get(f.stem.lower())) and f.suffix.lower() in FILE_BUILDERS}
+    files = {
+        s: f
+        for f in path.iterdir()
+        if f.is_file() and (s := SPLIT_ALIASES.get(f.stem.lower())) and f.suffix.lower() in FILE_BUILDERS
+    }
     if files:  # a folder of split files: train.csv, test.csv, ...
         builder = FILE_BUILDERS[next(iter(files.values())).suffix.lower()]
         for f in files.values():

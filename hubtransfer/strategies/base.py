@@ -72,8 +72,13 @@ def freeze(model: nn.Module, trainable: set[str], strategy: str) -> dict:
         p.requires_grad = name in trainable
     total = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"strategy": strategy, "trainable_params": n_train, "total_params": total, "trainable_share": n_train / total,
-            "head_params": sorted(head_parameters(model))}
+    return {
+        "strategy": strategy,
+        "trainable_params": n_train,
+        "total_params": total,
+        "trainable_share": n_train / total,
+        "head_params": sorted(head_parameters(model)),
+    }
 
 
 def backbone(model: nn.Module) -> nn.Module:
@@ -145,8 +150,9 @@ def set_train_mode(model: nn.Module) -> None:
             module.eval()
 
 
-def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_decay: float,
-                     layer_decay: float | None = None) -> list[dict]:
+def parameter_groups(
+    model: nn.Module, lr: float, head_lr: float | None, weight_decay: float, layer_decay: float | None = None
+) -> list[dict]:
     """AdamW groups: no weight decay on biases and norms; the head may have its own learning rate; with
     ``layer_decay`` d, a parameter k blocks below the head trains at ``lr * d**k`` (layer-wise decay)."""
     head = set(head_parameters(model))
@@ -158,7 +164,10 @@ def parameter_groups(model: nn.Module, lr: float, head_lr: float | None, weight_
         no_decay = p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias")
         groups.setdefault((name in head, no_decay, depth.get(name, 0)), []).append(p)
     return [
-        {"params": ps, "lr": (head_lr or lr) if is_head else lr * (layer_decay or 1.0) ** k,
-         "weight_decay": 0.0 if no_decay else weight_decay}
+        {
+            "params": ps,
+            "lr": (head_lr or lr) if is_head else lr * (layer_decay or 1.0) ** k,
+            "weight_decay": 0.0 if no_decay else weight_decay,
+        }
         for (is_head, no_decay, k), ps in groups.items()
     ]

@@ -13,7 +13,10 @@ class Gradual(Strategy):
     grows_during_training = True
 
     def describe(self) -> str:
-        return "gradual unfreezing: only the new head trains in the first epoch, then one more block from the top joins each epoch"
+        return (
+            "gradual unfreezing: only the new head trains in the first epoch, "
+            "then one more block from the top joins each epoch"
+        )
 
     def trainable(self, model) -> set[str]:
         return {n for n, _ in model.named_parameters()}

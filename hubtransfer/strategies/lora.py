@@ -30,10 +30,15 @@ def lora_targets(model: nn.Module) -> list[str]:
     known = LORA_TARGETS.get(getattr(model.config, "model_type", ""))
     if known:
         return list(known)
-    prefix, blocks = find_blocks(model)
+    _prefix, blocks = find_blocks(model)
     for kind in (nn.Linear, nn.Conv2d):
-        names = sorted({name.rsplit(".", 1)[-1] for name, m in blocks.named_modules()
-                        if isinstance(m, kind) and (kind is nn.Linear or m.kernel_size == (1, 1))})
+        names = sorted(
+            {
+                name.rsplit(".", 1)[-1]
+                for name, m in blocks.named_modules()
+                if isinstance(m, kind) and (kind is nn.Linear or m.kernel_size == (1, 1))
+            }
+        )
         if names:
             return names
     raise StrategyError(
@@ -54,23 +59,35 @@ class LoRA(Strategy):
     lr_family = "lora"
 
     def describe(self) -> str:
-        return "LoRA through peft: the pretrained weights stay frozen; low-rank adapters on some of their layers and the new head train"
+        return (
+            "LoRA through peft: the pretrained weights stay frozen; "
+            "low-rank adapters on some of their layers and the new head train"
+        )
 
     def prepare(self, model: nn.Module, recipe, base_ref: str, task) -> tuple[PeftModel, dict]:
         return wrap(model, recipe, base_ref, task.name)
 
     def trainable(self, model: nn.Module) -> set[str]:
-        raise StrategyError("strategy 'lora' wraps the model in peft adapters (Strategy.prepare); it does not freeze it in place")
+        raise StrategyError(
+            "strategy 'lora' wraps the model in peft adapters (Strategy.prepare); it does not freeze it in place"
+        )
 
     def check(self, recipe, task) -> list[str]:
         problems = []
         if recipe.head.type != "linear" or recipe.head.pooling not in ("native", "auto"):
-            problems.append("strategy 'lora' needs the checkpoint's own head (head.type=linear, head.pooling=native), so the "
-                            "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another strategy")
+            problems.append(
+                "strategy 'lora' needs the checkpoint's own head (head.type=linear, head.pooling=native), so the "
+                "adapter loads back with AutoPeftModel and stock transformers; drop the head settings or pick another "
+                "strategy"
+            )
         if recipe.train.layer_decay is not None:
-            problems.append("train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it")
+            problems.append(
+                "train.layer_decay does not apply to strategy 'lora' (the backbone's weights are frozen); drop it"
+            )
         if task.multi_head:
-            problems.append(f"strategy 'lora' does not support task '{task.name}' (peft keeps one head); use head, top:K or full")
+            problems.append(
+                f"strategy 'lora' does not support task '{task.name}' (peft keeps one head); use head, top:K or full"
+            )
         return problems
 
 
@@ -84,9 +101,15 @@ def wrap(model: nn.Module, recipe, base_ref: str, task_name: str) -> tuple[PeftM
     targets = list(spec.target_modules) if spec.target_modules else lora_targets(model)
     saved = head_modules(model)
     config = LoraConfig(
-        r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets, modules_to_save=list(saved),
-        use_dora=spec.method == "dora", task_type=_TASK_TYPES.get(task_name),
-        base_model_name_or_path=base_ref, revision=recipe.model.revision,
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=targets,
+        modules_to_save=list(saved),
+        use_dora=spec.method == "dora",
+        task_type=_TASK_TYPES.get(task_name),
+        base_model_name_or_path=base_ref,
+        revision=recipe.model.revision,
     )
     try:
         peft_model = get_peft_model(model, config)
@@ -95,11 +118,21 @@ def wrap(model: nn.Module, recipe, base_ref: str, task_name: str) -> tuple[PeftM
     # get_peft_model records the base by the folder it was loaded from; the adapter must name the Hub id.
     peft_model.peft_config["default"].base_model_name_or_path = base_ref
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    plan = {"strategy": str(recipe.strategy), "trainable_params": trainable, "total_params": total, "trainable_share": trainable / total,
-            "head_params": sorted(head_parameters(model)),
-            "adapter": {"method": spec.method, "r": spec.r, "alpha": spec.alpha, "dropout": spec.dropout,
-                        "target_modules": targets, "modules_to_save": saved, "merged": spec.merge}}
+    plan = {
+        "strategy": str(recipe.strategy),
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_share": trainable / total,
+        "head_params": sorted(head_parameters(model)),
+        "adapter": {
+            "method": spec.method,
+            "r": spec.r,
+            "alpha": spec.alpha,
+            "dropout": spec.dropout,
+            "target_modules": targets,
+            "modules_to_save": saved,
+            "merged": spec.merge,
+        },
+    }
     logger.info("%s: r=%d alpha=%g on %s; head %s trained in full", spec.method, spec.r, spec.alpha, targets, saved)
     return peft_model, plan
-
-

@@ -13,5 +13,7 @@ class LinearProbeThenFinetune(Full):
     needs_probe = True
 
     def describe(self) -> str:
-        return ("linear probing, then fine-tuning: first only the new head trains on the frozen backbone, "
-                "then every weight trains from there")
+        return (
+            "linear probing, then fine-tuning: first only the new head trains on the frozen backbone, "
+            "then every weight trains from there"
+        )

@@ -16,5 +16,7 @@ class TopBlocks(Strategy):
     def trainable(self, model) -> set[str]:
         n = len(find_blocks(model)[1])
         if self.k > n:
-            raise StrategyError(f"strategy top:{self.k} asks for more blocks than the backbone has ({n}); use top:{n} or full")
+            raise StrategyError(
+                f"strategy top:{self.k} asks for more blocks than the backbone has ({n}); use top:{n} or full"
+            )
         return set(head_parameters(model)) | {name for name, depth in block_depths(model).items() if depth <= self.k}

@@ -5,8 +5,9 @@ Each task module registers one :class:`TaskSpec` in :data:`TASKS`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from hubtransfer.registry import Registry
 from hubtransfer.tasks.metrics import DEFAULT_METRICS, ClassificationScorer
@@ -71,7 +72,9 @@ class TaskSpec:
     peft_class: str = "AutoPeftModelForSequenceClassification"
     multi_head: bool = False  # reads the recipe's heads: list (several heads on one backbone)
     input_classification: bool = False  # one class per input (text, image): classical baselines and class weights apply
-    check_recipe: Callable[..., list] | None = None  # (recipe, watched metric) -> problems, for tasks with keys of their own
+    check_recipe: Callable[..., list] | None = (
+        None  # (recipe, watched metric) -> problems, for tasks with keys of their own
+    )
 
     @property
     def pipeline_tag(self) -> str | None:
@@ -93,15 +96,19 @@ def require_evidence_task(recipe, command: str) -> None:
 
     if not get_task(recipe.task).evidence:
         supported = sorted(n for n in TASKS if TASKS.get(n).evidence)
-        raise RecipeError([f"task: `hubtransfer {command}` does not support task '{recipe.task}' (its classical baselines, "
-                           f"transferability scores and learning curves assume one label per input); it supports {supported}. "
-                           "Train the recipe with `hubtransfer train` instead"])
+        raise RecipeError(
+            [
+                f"task: `hubtransfer {command}` does not support task '{recipe.task}' (its classical baselines, "
+                f"transferability scores and learning curves assume one label per input); it supports {supported}. "
+                "Train the recipe with `hubtransfer train` instead"
+            ]
+        )
 
 
 from hubtransfer.tasks import (  # noqa: E402,F401  (registration)
     image_classification,
     masked_lm,
-    multitask,  # noqa: E402,F401  (registration)
+    multitask,
     text_classification,
     token_classification,
 )

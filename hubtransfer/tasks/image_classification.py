@@ -102,7 +102,8 @@ def _decode(ds, i: int, split: str) -> PILImage.Image:
         return image
     except Exception as e:  # PIL raises many kinds for broken files
         raise ImageDataError(
-            f"data: image {i} of the {split} split cannot be read ({type(e).__name__}: {e}); remove or replace that file"
+            f"data: image {i} of the {split} split cannot be read ({type(e).__name__}: {e}); remove or replace that "
+            "file"
         ) from None
 
 
@@ -114,8 +115,13 @@ def _pixel_bytes(processor, n: int, per_value: int) -> int:
 
 def _deferred_finish(processor) -> bool:
     """True when the processor ends in rescale (no offset) + normalise, so those can run per batch on uint8 pixels."""
-    return (getattr(processor, "do_rescale", False) and not getattr(processor, "rescale_offset", False)
-            and hasattr(processor, "rescale_factor") and hasattr(processor, "image_mean") and hasattr(processor, "image_std"))
+    return (
+        getattr(processor, "do_rescale", False)
+        and not getattr(processor, "rescale_offset", False)
+        and hasattr(processor, "rescale_factor")
+        and hasattr(processor, "image_mean")
+        and hasattr(processor, "image_std")
+    )
 
 
 def _process(processor, images: list, finish_later: bool) -> tuple[torch.Tensor, bool]:
@@ -123,7 +129,9 @@ def _process(processor, images: list, finish_later: bool) -> tuple[torch.Tensor,
     the processor stops there and returns uint8 where it can; one that does not gives its full output."""
     fmt = {"input_data_format": "channels_last"} if isinstance(images[0], np.ndarray) else {}  # (3, W, 3) is ambiguous
     if finish_later:
-        pixels = processor(images=images, return_tensors="pt", do_rescale=False, do_normalize=False, **fmt)["pixel_values"]
+        pixels = processor(images=images, return_tensors="pt", do_rescale=False, do_normalize=False, **fmt)[
+            "pixel_values"
+        ]
         if pixels.dtype == torch.uint8:
             return pixels, True
     return processor(images=images, return_tensors="pt", **fmt)["pixel_values"], False
@@ -158,8 +166,16 @@ def encode(prepared, processor, recipe) -> dict:
 
 def collate(processor, recipe):
     scale = float(getattr(processor, "rescale_factor", 1.0))
-    mean = torch.tensor(getattr(processor, "image_mean", (0.0, 0.0, 0.0)) if getattr(processor, "do_normalize", False) else (0.0, 0.0, 0.0)).view(1, -1, 1, 1)
-    std = torch.tensor(getattr(processor, "image_std", (1.0, 1.0, 1.0)) if getattr(processor, "do_normalize", False) else (1.0, 1.0, 1.0)).view(1, -1, 1, 1)
+    mean = torch.tensor(
+        getattr(processor, "image_mean", (0.0, 0.0, 0.0))
+        if getattr(processor, "do_normalize", False)
+        else (0.0, 0.0, 0.0)
+    ).view(1, -1, 1, 1)
+    std = torch.tensor(
+        getattr(processor, "image_std", (1.0, 1.0, 1.0))
+        if getattr(processor, "do_normalize", False)
+        else (1.0, 1.0, 1.0)
+    ).view(1, -1, 1, 1)
 
     finish_later = _deferred_finish(processor)
 

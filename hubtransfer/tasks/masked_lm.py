@@ -54,13 +54,15 @@ def chunk_texts(texts: list[str], tokenizer, max_length: int) -> list[list[int]]
     chunks = []
     for seq in ids:
         for start in range(0, len(seq), body):
-            piece = seq[start:start + body]
+            piece = seq[start : start + body]
             if len(piece) >= MIN_CHUNK:  # a tail of a token or two gives almost nothing to predict
-                chunks.append([start_id] + piece + [end_id])
+                chunks.append([start_id, *piece, end_id])
     return chunks
 
 
-def fixed_masks(chunks: list[list[int]], tokenizer, seed: int = EVAL_MASK_SEED) -> tuple[list[list[int]], list[list[int]]]:
+def fixed_masks(
+    chunks: list[list[int]], tokenizer, seed: int = EVAL_MASK_SEED
+) -> tuple[list[list[int]], list[list[int]]]:
     """(inputs, labels) with 15% of the non-special tokens masked by BERT's rule, drawn once from ``seed``."""
     rng = np.random.default_rng(seed)
     special = set(tokenizer.all_special_ids)
@@ -82,20 +84,32 @@ def fixed_masks(chunks: list[list[int]], tokenizer, seed: int = EVAL_MASK_SEED) 
 
 def encode(prepared, tokenizer, recipe) -> dict:
     if tokenizer.mask_token_id is None:
-        raise ValueError(f"model.id: the tokenizer of '{recipe.model.id}' has no mask token; masked-LM needs a BERT-style checkpoint")
+        raise ValueError(
+            f"model.id: the tokenizer of '{recipe.model.id}' has no mask token; masked-LM needs a BERT-style checkpoint"
+        )
     out = {}
     for split, ds in prepared.splits.items():
         chunks = chunk_texts(list(ds["text"]), tokenizer, recipe.data.max_length)
         if not chunks:
-            raise ValueError(f"data: the {split} split has no text of {MIN_CHUNK} tokens or more; masked-LM has nothing to learn from")
+            raise ValueError(
+                f"data: the {split} split has no text of {MIN_CHUNK} tokens or more; masked-LM has nothing to learn "
+                "from"
+            )
         out[split] = TokenChunks(chunks) if split == "train" else TokenChunks(*fixed_masks(chunks, tokenizer))
     return out
 
 
 def collate(tokenizer, recipe):
     """Training batches are masked on the fly; evaluation batches carry their fixed labels (padded with -100)."""
-    dynamic = DataCollatorForLanguageModeling(tokenizer, mlm_probability=MASK_PROBABILITY, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
-    fixed = DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
+    dynamic = DataCollatorForLanguageModeling(
+        tokenizer,
+        mlm_probability=MASK_PROBABILITY,
+        pad_to_multiple_of=recipe.data.pad_to_multiple_of,
+        return_tensors="pt",
+    )
+    fixed = DataCollatorForTokenClassification(
+        tokenizer, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt"
+    )
     return lambda items: fixed(items) if "labels" in items[0] else dynamic(items)
 
 
@@ -107,7 +121,9 @@ class MaskedLMScorer:
         del labels  # no classes: the targets are the vocabulary
 
     def reduce(self, logits, labels):
-        nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        nll = torch.nn.functional.cross_entropy(
+            logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none"
+        )
         return torch.stack([logits.argmax(-1).float(), nll], dim=-1), labels
 
     def score(self, predictions: list, references: list) -> dict:
@@ -118,8 +134,12 @@ class MaskedLMScorer:
             losses.append(p[..., 1][mask])
         hit, loss = np.concatenate(hits), np.concatenate(losses)
         mean = float(loss.mean()) if len(loss) else float("nan")
-        metrics = {"accuracy": float(hit.mean()) if len(hit) else 0.0, "loss": mean, "perplexity": math.exp(min(mean, 50.0)),
-                   "masked_tokens": int(len(hit))}
+        metrics = {
+            "accuracy": float(hit.mean()) if len(hit) else 0.0,
+            "loss": mean,
+            "perplexity": math.exp(min(mean, 50.0)),
+            "masked_tokens": len(hit),
+        }
         return {"metrics": metrics, "predictions": hit, "references": loss}
 
 

@@ -134,8 +134,12 @@ class ClassificationScorer:
 
     def score(self, predictions: list, references: list) -> dict:
         preds, refs = np.concatenate(predictions), np.concatenate(references)
-        return {"metrics": classification_metrics(preds, refs), "predictions": preds, "references": refs,
-                "confusion": confusion(preds, refs, self.num_labels)}
+        return {
+            "metrics": classification_metrics(preds, refs),
+            "predictions": preds,
+            "references": refs,
+            "confusion": confusion(preds, refs, self.num_labels),
+        }
 
 
 def per_class(confusion_matrix: list[list[int]], labels: list[str]) -> dict[str, dict]:
@@ -146,7 +150,12 @@ def per_class(confusion_matrix: list[list[int]], labels: list[str]) -> dict[str,
     for i, name in enumerate(labels):
         p = tp[i] / predicted[i] if predicted[i] else 0.0
         r = tp[i] / support[i] if support[i] else 0.0
-        out[name] = {"precision": float(p), "recall": float(r), "f1": float(2 * p * r / (p + r)) if p + r else 0.0, "support": int(support[i])}
+        out[name] = {
+            "precision": float(p),
+            "recall": float(r),
+            "f1": float(2 * p * r / (p + r)) if p + r else 0.0,
+            "support": int(support[i]),
+        }
     return out
 
 

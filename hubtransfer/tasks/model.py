@@ -31,7 +31,8 @@ def check_task_fits(config, task: TaskSpec, recipe: Recipe) -> None:
     modality_ok = _modality(config) in (task.modality, None)
     if not (fits and modality_ok):
         raise ModelSourceError(
-            f"model.id: '{recipe.model.id}' is a {config.model_type} ({_modality(config) or 'unknown'}) checkpoint, which has no "
+            f"model.id: '{recipe.model.id}' is a {config.model_type} ({_modality(config) or 'unknown'}) checkpoint, "
+            "which has no "
             f"{task.name} model in transformers; pick a {task.modality} checkpoint or change task"
         )
 
@@ -80,7 +81,12 @@ def build_model(task: TaskSpec, model_dir: Path, recipe: Recipe, labels: list[st
         else:
             auto = getattr(transformers, task.auto_class)
             model = auto.from_pretrained(
-                model_dir, num_labels=len(labels), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True, **common
+                model_dir,
+                num_labels=len(labels),
+                id2label=id2label,
+                label2id=label2id,
+                ignore_mismatched_sizes=True,
+                **common,
             )
             replace_output_layer(model, len(labels))
     if recipe.model.init == "random":
@@ -124,10 +130,20 @@ def reinitialize(model: nn.Module) -> None:
 
 
 def _custom_model(task, model_dir, recipe, id2label, label2id, common):
-    config = AutoConfig.from_pretrained(model_dir, num_labels=len(id2label), id2label=id2label, label2id=label2id, trust_remote_code=common["trust_remote_code"])
+    config = AutoConfig.from_pretrained(
+        model_dir,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id=label2id,
+        trust_remote_code=common["trust_remote_code"],
+    )
     backbone = AutoModel.from_pretrained(model_dir, config=config, **common)
     pooling = resolve_pooling(recipe, backbone)
-    config.hubtransfer_head = {"pooling": pooling, "hidden_sizes": list(recipe.head.hidden_sizes), "dropout": recipe.head.dropout}
+    config.hubtransfer_head = {
+        "pooling": pooling,
+        "hidden_sizes": list(recipe.head.hidden_sizes),
+        "dropout": recipe.head.dropout,
+    }
     cls = getattr(modeling_hubtransfer, task.custom_class)
     model = cls(config, backbone=backbone)
     logger.info("head: %s pooling -> %s", pooling, model.head.layers)
@@ -135,7 +151,8 @@ def _custom_model(task, model_dir, recipe, id2label, label2id, common):
 
 
 def resolve_pooling(recipe: Recipe, backbone: nn.Module) -> str:
-    """The head's pooling for modeling_hubtransfer: 'native' is the backbone's pooler where it has one, else the first token."""
+    """The head's pooling for modeling_hubtransfer: 'native' is the backbone's pooler where it has one, else the first
+    token."""
     if recipe.head.pooling not in ("native", "auto"):
         return recipe.head.pooling
     return "pooler" if getattr(backbone, "pooler", None) is not None else "cls"
@@ -170,7 +187,9 @@ def replace_output_layer(model: nn.Module, num_labels: int) -> None:
 # --------------------------------------------------------------------------- saving and loading
 
 
-def save_model(model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is_main: bool = True, merge: bool = False) -> nn.Module:
+def save_model(
+    model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is_main: bool = True, merge: bool = False
+) -> nn.Module:
     """save_pretrained (safetensors) + processor; custom heads ship their modeling file and auto_map; a peft
     model saves its adapter (or, with ``merge``, the merged stock model). Returns the model saved."""
     if adapters.is_peft(model):

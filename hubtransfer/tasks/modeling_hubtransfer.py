@@ -157,8 +157,12 @@ class HubtransferMultiTask(_PooledBackboneModel):
         spec = config.hubtransfer_head
         self._set_backbone(config, backbone)
         width = feature_size(config)
-        self.heads = nn.ModuleDict({h["name"]: ClassificationHead(width, head_outputs(h), spec["hidden_sizes"], spec["dropout"])
-                                    for h in config.hubtransfer_heads})
+        self.heads = nn.ModuleDict(
+            {
+                h["name"]: ClassificationHead(width, head_outputs(h), spec["hidden_sizes"], spec["dropout"])
+                for h in config.hubtransfer_heads
+            }
+        )
         self.post_init()
 
     def _new_heads(self) -> nn.Module:

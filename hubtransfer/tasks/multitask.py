@@ -38,12 +38,13 @@ def encode(prepared, tokenizer, recipe) -> dict:
     for split, ds in prepared.splits.items():
         enc = tokenizer(list(ds["text"]), truncation=True, max_length=recipe.data.max_length)
         labels = [list(row) for row in zip(*(map(float, ds[c]) for c in columns))]
-        out[split] = EncodedText({k: enc[k] for k in enc.keys()}, labels)
+        out[split] = EncodedText({k: enc[k] for k in enc}, labels)
     return out
 
 
 def collate(tokenizer, recipe):
-    """Padded inputs and a float (batch, heads) ``labels`` tensor, so the loop's ``batch.pop("labels")`` takes all heads at once."""
+    """Padded inputs and a float (batch, heads) ``labels`` tensor, so the loop's ``batch.pop("labels")`` takes all heads
+    at once."""
     pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
 
     def collate_fn(items: list[dict]) -> dict:
@@ -62,12 +63,21 @@ def build_model(model_dir, recipe, labels: HeadLabels, common: dict):
     from hubtransfer.tasks.model import resolve_pooling  # late: model imports the task registry
 
     id2label = dict(enumerate(labels))  # every output column: head/label, or head for a regression head
-    config = AutoConfig.from_pretrained(model_dir, id2label=id2label, label2id={v: k for k, v in id2label.items()},
-                                        trust_remote_code=common["trust_remote_code"])
+    config = AutoConfig.from_pretrained(
+        model_dir,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        trust_remote_code=common["trust_remote_code"],
+    )
     backbone = AutoModel.from_pretrained(model_dir, config=config, **common)
-    config.hubtransfer_head = {"pooling": resolve_pooling(recipe, backbone), "hidden_sizes": list(recipe.head.hidden_sizes),
-                               "dropout": recipe.head.dropout}
-    config.hubtransfer_heads = [{k: h[k] for k in ("name", "type", "weight", "labels", "label_column")} for h in labels.heads]
+    config.hubtransfer_head = {
+        "pooling": resolve_pooling(recipe, backbone),
+        "hidden_sizes": list(recipe.head.hidden_sizes),
+        "dropout": recipe.head.dropout,
+    }
+    config.hubtransfer_heads = [
+        {k: h[k] for k in ("name", "type", "weight", "labels", "label_column")} for h in labels.heads
+    ]
     return modeling_hubtransfer.HubtransferMultiTask(config, backbone=backbone)
 
 
@@ -76,7 +86,8 @@ def build_model(model_dir, recipe, labels: HeadLabels, common: dict):
 
 class MultiTaskScorer:
     """Per head: argmax class ids (classification) or the predicted number (regression), taken on the device
-    as one (batch, heads) tensor; scored as ``<head>/accuracy, f1, precision, recall`` or ``<head>/rmse, mae, r_squared``,
+    as one (batch, heads) tensor; scored as ``<head>/accuracy, f1, precision, recall`` or ``<head>/rmse, mae,
+    r_squared``,
     plus the means over classification heads under the plain names (what early stopping watches by default)."""
 
     def __init__(self, labels: HeadLabels):
@@ -85,7 +96,9 @@ class MultiTaskScorer:
 
     def reduce(self, logits, labels):
         parts = logits.float().split(self.sizes, dim=-1)
-        preds = [p.squeeze(-1) if h["type"] == "regression" else p.argmax(-1).float() for h, p in zip(self.heads, parts)]
+        preds = [
+            p.squeeze(-1) if h["type"] == "regression" else p.argmax(-1).float() for h, p in zip(self.heads, parts)
+        ]
         return torch.stack(preds, dim=-1), labels.float()
 
     def score(self, predictions: list, references: list) -> dict:
@@ -98,9 +111,10 @@ class MultiTaskScorer:
                 scores = classification_metrics(preds[:, i].astype(np.int64), refs[:, i].astype(np.int64))
             per_head.update({f"{head['name']}/{k}": v for k, v in scores.items()})
         classify = [h["name"] for h in self.heads if h["type"] == "classification"]
-        means = {m: float(np.mean([per_head[f"{n}/{m}"] for n in classify])) for m in DEFAULT_METRICS} if classify else {}
+        means = (
+            {m: float(np.mean([per_head[f"{n}/{m}"] for n in classify])) for m in DEFAULT_METRICS} if classify else {}
+        )
         return {"metrics": {**means, **per_head}, "predictions": preds, "references": refs}
-
 
 
 # --------------------------------------------------------------------------- inference
@@ -108,11 +122,14 @@ class MultiTaskScorer:
 
 @torch.no_grad()
 def predict(model, tokenizer, inputs: list[str], top_k: int = 1) -> list[dict]:
-    """For each text, ``{head: [{"label", "score"}, ...top_k]}`` (softmax scores) or ``{head: {"value": x}}`` for regression."""
+    """For each text, ``{head: [{"label", "score"}, ...top_k]}`` (softmax scores) or ``{head: {"value": x}}`` for
+    regression."""
     model.eval()
     out: list[dict] = []
     for start in range(0, len(inputs), PREDICT_BATCH):
-        batch = tokenizer(list(inputs[start:start + PREDICT_BATCH]), return_tensors="pt", padding=True, truncation=True)
+        batch = tokenizer(
+            list(inputs[start : start + PREDICT_BATCH]), return_tensors="pt", padding=True, truncation=True
+        )
         logits = model(**batch.to(model.device)).logits.float()
         parts = model.split_logits(logits)
         rows = [{} for _ in range(logits.shape[0])]
@@ -140,24 +157,38 @@ def check_recipe(recipe, metric: str) -> list[str]:
     (``head/metric``) or a mean over the classification heads."""
     heads = recipe.heads
     if len(heads) < 2:
-        return [f"heads: task '{MULTI_TASK}' needs at least 2 heads, got {len(heads)}; list them as "
-                "heads: [{name: a, label_column: col_a}, {name: b, label_column: col_b}] (one head is task text-classification)"]
+        return [
+            f"heads: task '{MULTI_TASK}' needs at least 2 heads, got {len(heads)}; list them as "
+            "heads: [{name: a, label_column: col_a}, {name: b, label_column: col_b}] (one head is task "
+            "text-classification)"
+        ]
     problems = []
     for what, values in (("name", [h.name for h in heads]), ("label_column", [h.label_column for h in heads])):
         twice = sorted({v for v in values if values.count(v) > 1})
         if twice:
-            problems.append(f"heads: {what} {twice} appears more than once (got {values}); give each head its own {what}")
+            problems.append(
+                f"heads: {what} {twice} appears more than once (got {values}); give each head its own {what}"
+            )
     classify = [h.name for h in heads if h.type == "classification"]
-    if "/" in metric:  # the loop maximises the watched metric: a regression head offers R² (RMSE / MAE fall as it improves)
+    if (
+        "/" in metric
+    ):  # the loop maximises the watched metric: a regression head offers R² (RMSE / MAE fall as it improves)
         head, _, name = metric.partition("/")
-        known = {h.name: (("accuracy", "f1", "precision", "recall") if h.type == "classification" else ("r_squared",)) for h in heads}
+        known = {
+            h.name: (("accuracy", "f1", "precision", "recall") if h.type == "classification" else ("r_squared",))
+            for h in heads
+        }
         if name not in known.get(head, ()):
             options = [f"{h}/{m}" for h, ms in known.items() for m in ms]
-            problems.append(f"train.early_stopping.metric '{metric}' is not computed for these heads; pick one of {options}"
-                            + (" or accuracy / f1 (means over the classification heads)" if classify else ""))
+            problems.append(
+                f"train.early_stopping.metric '{metric}' is not computed for these heads; pick one of {options}"
+                + (" or accuracy / f1 (means over the classification heads)" if classify else "")
+            )
     elif not classify:
-        problems.append(f"train.early_stopping.metric '{metric}' is a mean over classification heads, and every head is a "
-                        f"regression; watch a head's metric instead, e.g. {heads[0].name}/r_squared")
+        problems.append(
+            f"train.early_stopping.metric '{metric}' is a mean over classification heads, and every head is a "
+            f"regression; watch a head's metric instead, e.g. {heads[0].name}/r_squared"
+        )
     return problems
 
 

@@ -1,4 +1,6 @@
-"""Saved LoRA / DoRA adapters (peft's format: adapter_config.json + adapter_model.safetensors, naming the base by Hub id and revision): saving, loading on their base, what the card says of them. Making them is the lora strategy's (hubtransfer.strategies.lora)."""
+"""Saved LoRA / DoRA adapters (peft's format: adapter_config.json + adapter_model.safetensors, naming the base by Hub id
+and revision): saving, loading on their base, what the card says of them. Making them is the lora strategy's
+(hubtransfer.strategies.lora)."""
 
 from __future__ import annotations
 
@@ -41,8 +43,13 @@ def load(folder: str | Path, task, **hub) -> PeftModel:
     auto = getattr(transformers, task.auto_class)
     # The base's own output layer (if any) is replaced by the adapter's saved head: sizes may differ.
     base = auto.from_pretrained(
-        peft_config.base_model_name_or_path, revision=peft_config.revision, use_safetensors=True,
-        id2label=config.id2label, label2id=config.label2id, problem_type=config.problem_type, ignore_mismatched_sizes=True,
+        peft_config.base_model_name_or_path,
+        revision=peft_config.revision,
+        use_safetensors=True,
+        id2label=config.id2label,
+        label2id=config.label2id,
+        problem_type=config.problem_type,
+        ignore_mismatched_sizes=True,
         cache_dir=hub.get("cache_dir"),
     )
     return PeftModel.from_pretrained(base, str(folder), **hub)
@@ -54,7 +61,12 @@ def adapter_facts(folder: str | Path) -> dict | None:
     if not path.is_file():
         return None
     cfg = json.loads(path.read_text(encoding="utf-8"))
-    return {"method": "dora" if cfg.get("use_dora") else cfg.get("peft_type", "LORA").lower(), "r": cfg.get("r"),
-            "alpha": cfg.get("lora_alpha"), "target_modules": cfg.get("target_modules"),
-            "modules_to_save": cfg.get("modules_to_save"), "base_model": cfg.get("base_model_name_or_path"),
-            "peft_task_type": cfg.get("task_type")}
+    return {
+        "method": "dora" if cfg.get("use_dora") else cfg.get("peft_type", "LORA").lower(),
+        "r": cfg.get("r"),
+        "alpha": cfg.get("lora_alpha"),
+        "target_modules": cfg.get("target_modules"),
+        "modules_to_save": cfg.get("modules_to_save"),
+        "base_model": cfg.get("base_model_name_or_path"),
+        "peft_task_type": cfg.get("task_type"),
+    }

@@ -80,10 +80,16 @@ class MultiLabelScorer:
         self.last_thresholds = thresholds
         preds = (probs >= thresholds).astype(np.int64)
         per_label = self._per_label(refs, preds, thresholds)
-        return {"metrics": multi_label_metrics(refs, preds), "predictions": preds, "references": refs,
-                "probabilities": probs, "per_label": per_label, "thresholds": {n: float(t) for n, t in zip(self.labels, thresholds)}}
+        return {
+            "metrics": multi_label_metrics(refs, preds),
+            "predictions": preds,
+            "references": refs,
+            "probabilities": probs,
+            "per_label": per_label,
+            "thresholds": {n: float(t) for n, t in zip(self.labels, thresholds)},
+        }
 
-    def tuned(self) -> "MultiLabelScorer":
+    def tuned(self) -> MultiLabelScorer:
         """A scorer applying the thresholds of this scorer's last (validation) pass."""
         if self.last_thresholds is None:
             raise RuntimeError("tuned() needs a validation pass first: evaluate the validation split with this scorer")
@@ -93,8 +99,10 @@ class MultiLabelScorer:
         from sklearn.metrics import f1_score
 
         f1 = f1_score(refs, preds, average=None, zero_division=0, labels=range(len(self.labels)))
-        return {n: {"f1": float(f), "threshold": float(t), "support": int(s)}
-                for n, f, t, s in zip(self.labels, f1, thresholds, refs.sum(axis=0))}
+        return {
+            n: {"f1": float(f), "threshold": float(t), "support": int(s)}
+            for n, f, t, s in zip(self.labels, f1, thresholds, refs.sum(axis=0))
+        }
 
 
 # --------------------------------------------------------------------------- regression
@@ -106,8 +114,11 @@ def error_metrics(references, predictions) -> dict[str, float]:
     r, p = np.asarray(references, dtype=np.float64), np.asarray(predictions, dtype=np.float64)
     err = p - r
     total = float(((r - r.mean()) ** 2).sum())
-    return {"rmse": float(np.sqrt((err ** 2).mean())), "mae": float(np.abs(err).mean()),
-            "r_squared": 1.0 - float((err ** 2).sum()) / total if total > 0 and len(r) > 1 else 0.0}
+    return {
+        "rmse": float(np.sqrt((err**2).mean())),
+        "mae": float(np.abs(err).mean()),
+        "r_squared": 1.0 - float((err**2).sum()) / total if total > 0 and len(r) > 1 else 0.0,
+    }
 
 
 def regression_metrics(references, predictions) -> dict[str, float]:

@@ -13,8 +13,9 @@ the config's problem type and the new head's starting bias; the card's wording f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.registry import Registry
@@ -50,11 +51,27 @@ class Problem:
 
 PROBLEMS: Registry[Problem] = Registry("problem")
 for _p in (
-    Problem(ProblemType.SINGLE_LABEL, "single_label_classification", "accuracy", ("accuracy", "f1", "precision", "recall")),
-    Problem(ProblemType.MULTI_LABEL, "multi_label_classification", "f1_micro", MULTI_LABEL_METRICS, MultiLabelScorer,
-            pipeline_function="sigmoid", head_bias="log-odds"),
-    Problem(ProblemType.REGRESSION, "regression", "r_squared", REGRESSION_WATCHABLE, RegressionScorer, pipeline_function="none",
-            head_bias="mean"),
+    Problem(
+        ProblemType.SINGLE_LABEL, "single_label_classification", "accuracy", ("accuracy", "f1", "precision", "recall")
+    ),
+    Problem(
+        ProblemType.MULTI_LABEL,
+        "multi_label_classification",
+        "f1_micro",
+        MULTI_LABEL_METRICS,
+        MultiLabelScorer,
+        pipeline_function="sigmoid",
+        head_bias="log-odds",
+    ),
+    Problem(
+        ProblemType.REGRESSION,
+        "regression",
+        "r_squared",
+        REGRESSION_WATCHABLE,
+        RegressionScorer,
+        pipeline_function="none",
+        head_bias="mean",
+    ),
 ):
     PROBLEMS.register(_p.type, _p)
 KNOWN_METRICS = tuple(dict.fromkeys(m for p in PROBLEMS for m in (*PROBLEMS.get(p).watchable, *REGRESSION_METRICS)))
@@ -63,7 +80,10 @@ KNOWN_METRICS = tuple(dict.fromkeys(m for p in PROBLEMS for m in (*PROBLEMS.get(
 def problem_of_config(config) -> Problem:
     """The problem a saved model was trained for, from ``config.problem_type``."""
     saved = getattr(config, "problem_type", None)
-    return next((p for name in PROBLEMS if (p := PROBLEMS.get(name)).config_problem_type == saved), PROBLEMS.get(ProblemType.SINGLE_LABEL))
+    return next(
+        (p for name in PROBLEMS if (p := PROBLEMS.get(name)).config_problem_type == saved),
+        PROBLEMS.get(ProblemType.SINGLE_LABEL),
+    )
 
 
 def require_single_label(recipe, command: str) -> None:
@@ -71,8 +91,12 @@ def require_single_label(recipe, command: str) -> None:
     if recipe.problem is not ProblemType.SINGLE_LABEL:
         from hubtransfer.errors import RecipeError
 
-        raise RecipeError([f"problem: `hubtransfer {command}` supports single-label classification only (its baselines and "
-                           f"reports compare accuracy), not {recipe.problem}; train the recipe with `hubtransfer train`"])
+        raise RecipeError(
+            [
+                f"problem: `hubtransfer {command}` supports single-label classification only (its baselines and "
+                f"reports compare accuracy), not {recipe.problem}; train the recipe with `hubtransfer train`"
+            ]
+        )
 
 
 # --------------------------------------------------------------------------- the model
@@ -121,7 +145,8 @@ def saved_scorer(job, labels: list[str], config):
 
 
 def over_thresholds(scores: list[dict], config) -> list[dict]:
-    """The labels of one input whose sigmoid score reaches the saved threshold (0.5 where none was saved), best first."""
+    """The labels of one input whose sigmoid score reaches the saved threshold (0.5 where none was saved), best
+    first."""
     from hubtransfer.tasks.problem_metrics import DEFAULT_THRESHOLD
 
     thresholds = getattr(config, THRESHOLDS_KEY, None) or {}

@@ -52,7 +52,7 @@ def encode(prepared, tokenizer, recipe) -> dict:
     for split, ds in prepared.splits.items():
         texts = [t if isinstance(t, str) else "" for t in ds["text"]]
         enc = tokenizer(texts, truncation=True, max_length=recipe.data.max_length)
-        out[split] = EncodedText({k: enc[k] for k in enc.keys()}, list(ds["label"]))
+        out[split] = EncodedText({k: enc[k] for k in enc}, list(ds["label"]))
     return out
 
 

@@ -30,7 +30,8 @@ def load_processor(model_dir, recipe):
     try:
         tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust)
         if getattr(tok, "add_prefix_space", None) is False:
-            # Byte-level BPE (RoBERTa, GPT-2) encodes a word differently at a sentence start and after a space; pre-split
+            # Byte-level BPE (RoBERTa, GPT-2) encodes a word differently at a sentence start and after a space;
+            # pre-split
             # words are encoded as mid-sentence words, which transformers allows only with add_prefix_space=True.
             tok = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust, add_prefix_space=True)
     except (OSError, ValueError, TypeError) as e:
@@ -39,7 +40,8 @@ def load_processor(model_dir, recipe):
         raise _no_tokenizer(recipe, f"vocabulary of {len(tok)} tokens")
     if not tok.is_fast:
         raise ProcessorError(
-            f"model.id: '{recipe.model.id}' has only a slow (Python) tokenizer ({type(tok).__name__}); token classification "
+            f"model.id: '{recipe.model.id}' has only a slow (Python) tokenizer ({type(tok).__name__}); token "
+            "classification "
             "maps words to sub-tokens with a fast tokenizer's word_ids(). Use a checkpoint that ships tokenizer.json"
         )
     if isinstance(recipe.data.max_length, int):  # 'auto' is chosen from the data with this tokenizer, then set
@@ -68,13 +70,15 @@ def encode(prepared, tokenizer, recipe) -> dict:
         enc = tokenizer(list(ds["text"]), is_split_into_words=True, truncation=True, max_length=recipe.data.max_length)
         # Words cut off by truncation get no label: they are neither trained on nor scored.
         labels = [align_labels(enc.word_ids(i), tags) for i, tags in enumerate(ds["label"])]
-        out[split] = EncodedText({k: enc[k] for k in enc.keys()}, labels)
+        out[split] = EncodedText({k: enc[k] for k in enc}, labels)
     return out
 
 
 def collate(tokenizer, recipe):
     # Pads the label lists with IGNORE to the batch's token length.
-    return DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt")
+    return DataCollatorForTokenClassification(
+        tokenizer, label_pad_token_id=IGNORE, pad_to_multiple_of=recipe.data.pad_to_multiple_of, return_tensors="pt"
+    )
 
 
 TASKS.register(
@@ -96,4 +100,3 @@ TASKS.register(
         peft_class="AutoPeftModelForTokenClassification",
     ),
 )
-

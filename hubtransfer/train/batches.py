@@ -32,7 +32,9 @@ class ShuffledBatches(Sampler[list[int]]):
         order = torch.randperm(self.n, generator=g).tolist()
         if self.lengths is not None:
             size = self.batch_size * self.mega
-            order = [i for s in range(0, self.n, size) for i in sorted(order[s : s + size], key=lambda i: -self.lengths[i])]
+            order = [
+                i for s in range(0, self.n, size) for i in sorted(order[s : s + size], key=lambda i: -self.lengths[i])
+            ]
         batches = [order[s : s + self.batch_size] for s in range(0, self.n, self.batch_size)]
         if self.lengths is not None:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]

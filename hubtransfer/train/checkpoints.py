@@ -42,7 +42,7 @@ def checkpoints(root: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save(accelerator: Accelerator, root: Path, step: int, loop_state: dict, best: "BestWeights", keep: int) -> Path:
+def save(accelerator: Accelerator, root: Path, step: int, loop_state: dict, best: BestWeights, keep: int) -> Path:
     """Write checkpoint ``step-<step>`` (all processes call this; rank 0 writes the shared files)."""
     final = root / f"step-{step}"
     tmp = root / f".step-{step}.tmp"
@@ -69,7 +69,7 @@ def read_loop_state(path: Path) -> dict:
     return json.loads((path / LOOP_STATE).read_text(encoding="utf-8"))
 
 
-def load(accelerator: Accelerator, path: Path, best: "BestWeights") -> dict:
+def load(accelerator: Accelerator, path: Path, best: BestWeights) -> dict:
     """Restore model / optimizer / scheduler / RNG and ``best`` from ``path``; return the loop state."""
     accelerator.load_state(str(path))
     best.copy_from(path / BEST_WEIGHTS)
@@ -115,7 +115,7 @@ class BestWeights:
                 live[k].copy_(v)
             return
         with safe_open(str(self.path), framework="pt", device="cpu") as f:
-            for k in f.keys():
+            for k in f:
                 live[k].copy_(f.get_tensor(k))
 
     def copy_to(self, target: Path) -> None:

@@ -78,16 +78,35 @@ class FastDropout(nn.Dropout):
         return super().forward(x)
 
 
-def attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
-                      is_causal: bool | None = None, **kwargs):
+def attention_forward(
+    module,
+    query,
+    key,
+    value,
+    attention_mask,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs,
+):
     """Attention as ``sdpa_attention_forward`` returns it ((B, L, H, D), None). While training on CPU: the plain
     math (scores, masked softmax in float32, dropout, values); anything else goes to the stock SDPA function."""
-    plain = (query.device.type == "cpu" and module.training and torch.is_grad_enabled()
-             and not is_causal and not getattr(module, "is_causal", False)
-             and getattr(module, "num_key_value_groups", 1) == 1 and query.shape[1] == key.shape[1]
-             and kwargs.get("position_bias") is None and kwargs.get("cache") is None and kwargs.get("softcap") is None)
+    plain = (
+        query.device.type == "cpu"
+        and module.training
+        and torch.is_grad_enabled()
+        and not is_causal
+        and not getattr(module, "is_causal", False)
+        and getattr(module, "num_key_value_groups", 1) == 1
+        and query.shape[1] == key.shape[1]
+        and kwargs.get("position_bias") is None
+        and kwargs.get("cache") is None
+        and kwargs.get("softcap") is None
+    )
     if not plain:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+        )
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     scores = torch.matmul(query, key.transpose(-1, -2)).float() * scale
     if attention_mask is not None:
@@ -110,8 +129,12 @@ def _grouped_conv_in_fp32(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     module, its parameters and its state-dict keys stay as they are)."""
     # Training only: the slow part is the backward; evaluation keeps the stock bf16 forward (no fp32 copies of
     # the activations, and the same outputs the saved model gives).
-    if (self.training and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-            and torch.get_autocast_dtype("cpu") == torch.bfloat16):
+    if (
+        self.training
+        and x.device.type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    ):
         with torch.autocast("cpu", enabled=False):
             return nn.Conv2d.forward(self, x.float()).to(torch.bfloat16)
     return nn.Conv2d.forward(self, x)
@@ -130,12 +153,23 @@ def cpu_training_kernels(model: nn.Module, enabled: bool = True):
     # Conv2d and subclasses that keep its forward (EfficientNet's depthwise class only changes the constructor).
     # Only trainable ones: a frozen convolution has no weight gradient to compute (the slow part), and frozen
     # layers then give the same outputs as the cached-feature pass of a head-only run.
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and type(m).forward is nn.Conv2d.forward
-             and m.groups > 1 and "forward" not in vars(m) and any(p.requires_grad for p in m.parameters())]
+    convs = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+        and type(m).forward is nn.Conv2d.forward
+        and m.groups > 1
+        and "forward" not in vars(m)
+        and any(p.requires_grad for p in m.parameters())
+    ]
     for conv in convs:
         conv.forward = types.MethodType(_grouped_conv_in_fp32, conv)
-    logger.info("CPU training kernels: %d dropout modules, attention in %d configs, %d grouped convolutions in fp32 under bf16",
-                len(swapped), len(configs), len(convs))
+    logger.info(
+        "CPU training kernels: %d dropout modules, attention in %d configs, %d grouped convolutions in fp32 under bf16",
+        len(swapped),
+        len(configs),
+        len(convs),
+    )
     try:
         yield
     finally:

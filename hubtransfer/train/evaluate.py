@@ -20,7 +20,10 @@ def evaluate(model, loader, accelerator: Accelerator, scorer) -> dict:
         labels = batch.pop("labels")
         p, r = scorer.reduce(model(**batch).logits, labels)
         if p.ndim > 1:  # per-token outputs: sequence lengths differ between processes
-            p, r = accelerator.pad_across_processes(p, dim=1, pad_index=-100), accelerator.pad_across_processes(r, dim=1, pad_index=-100)
+            p, r = (
+                accelerator.pad_across_processes(p, dim=1, pad_index=-100),
+                accelerator.pad_across_processes(r, dim=1, pad_index=-100),
+            )
         p, r = accelerator.gather_for_metrics((p, r))
         preds.append(p.cpu().numpy())
         refs.append(r.cpu().numpy())

@@ -27,10 +27,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors import safe_open
@@ -58,7 +58,8 @@ def cache_root() -> Path:
 
 @dataclass
 class HeadSplit:
-    """``features(batch) -> (B, D)`` runs the frozen part; ``head(features) -> logits`` holds every trainable parameter."""
+    """``features(batch) -> (B, D)`` runs the frozen part; ``head(features) -> logits`` holds every trainable
+    parameter."""
 
     features: Callable[[dict], torch.Tensor]
     head: nn.Module
@@ -90,7 +91,11 @@ def split_head(model: nn.Module) -> tuple[HeadSplit | None, str]:
     the head reads every token (token classification): caching a (tokens x hidden) matrix per example would cost
     more disk and memory than running the frozen backbone each epoch saves."""
     if getattr(model, "is_multi_task", False):
-        return None, "a multi-task model trains several heads on a (batch, heads) label tensor, and the cached-feature trainer has one head"
+        return (
+            None,
+            "a multi-task model trains several heads on a (batch, heads) label tensor, and the cached-feature trainer "
+            "has one head",
+        )
     if type(model).__name__.endswith("ForTokenClassification"):
         return None, "the head tags every token, so its input is one vector per token, not one per example"
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
@@ -116,7 +121,7 @@ def _custom_split(model, pooling: str) -> HeadSplit:
 def _stock_split(model) -> HeadSplit:
     from hubtransfer.tasks.model import output_layer  # late: model imports this module's users
 
-    parent, name, layer = output_layer(model, model.config.num_labels)
+    parent, _name, layer = output_layer(model, model.config.num_labels)
     dropout = getattr(parent, "dropout", None)
     head = nn.Sequential(dropout, layer) if isinstance(dropout, nn.Dropout) else nn.Sequential(layer)
 
@@ -226,7 +231,10 @@ class FeatureDataset(torch.utils.data.Dataset):
 def collate_features(items) -> dict:
     if isinstance(items, dict):  # already a batch (__getitems__)
         return items
-    return {"features": torch.stack([x["features"] for x in items]), "labels": torch.stack([x["labels"] for x in items])}
+    return {
+        "features": torch.stack([x["features"] for x in items]),
+        "labels": torch.stack([x["labels"] for x in items]),
+    }
 
 
 # --------------------------------------------------------------------------- keys
@@ -246,10 +254,17 @@ def model_fingerprint(model_dir: Path) -> str:
 
 def preprocessing_fingerprint(processor, recipe) -> dict:
     if hasattr(processor, "vocab_size") or hasattr(processor, "get_vocab"):
-        cfg = {"class": type(processor).__name__, "vocab": len(processor), "max_length": recipe.data.max_length,
-               "lowercase": getattr(processor, "do_lower_case", None)}
+        cfg = {
+            "class": type(processor).__name__,
+            "vocab": len(processor),
+            "max_length": recipe.data.max_length,
+            "lowercase": getattr(processor, "do_lower_case", None),
+        }
     else:
-        cfg = {"class": type(processor).__name__, **{k: v for k, v in processor.to_dict().items() if not k.startswith("_")}}
+        cfg = {
+            "class": type(processor).__name__,
+            **{k: v for k, v in processor.to_dict().items() if not k.startswith("_")},
+        }
     return json.loads(json.dumps(cfg, sort_keys=True, default=str))
 
 
@@ -279,14 +294,27 @@ class Features:
     measured_seconds: float  # what the extraction took when the entry was made (a cost estimate's input)
 
 
-def extract(split: HeadSplit, dataset, collate, *, batch_size: int, device, dtype: torch.dtype | None = None, desc: str = "features") -> torch.Tensor:
+def extract(
+    split: HeadSplit,
+    dataset,
+    collate,
+    *,
+    batch_size: int,
+    device,
+    dtype: torch.dtype | None = None,
+    desc: str = "features",
+) -> torch.Tensor:
     """Run the frozen part over ``dataset`` (no gradients), longest inputs first; vectors in dataset order."""
     lengths = getattr(dataset, "lengths", None)
     order = sorted(range(len(dataset)), key=lambda i: -lengths[i]) if lengths is not None else list(range(len(dataset)))
     # A generator of its own: an iterator of a loader without one draws its seed from the global RNG,
     # which would shift every later dropout mask and make a cached run differ from an uncached one.
-    loader = DataLoader(torch.utils.data.Subset(dataset, order), batch_size=batch_size, collate_fn=collate, generator=torch.Generator())
-    autocast = torch.autocast(device_type=torch.device(device).type, dtype=dtype) if dtype is not None else nullcontext()
+    loader = DataLoader(
+        torch.utils.data.Subset(dataset, order), batch_size=batch_size, collate_fn=collate, generator=torch.Generator()
+    )
+    autocast = (
+        torch.autocast(device_type=torch.device(device).type, dtype=dtype) if dtype is not None else nullcontext()
+    )
     chunks = []
     with torch.inference_mode(), autocast, channels_last(split.model):
         for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None):
@@ -314,19 +342,42 @@ def cached_features(key: str, compute: Callable[[], torch.Tensor], labels, meta:
     labels = torch.as_tensor(labels)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file({"features": feats.contiguous(), "labels": labels}, tmp, metadata={**{k: str(v) for k, v in meta.items()}, "seconds": repr(seconds)})
+    save_file(
+        {"features": feats.contiguous(), "labels": labels},
+        tmp,
+        metadata={**{k: str(v) for k, v in meta.items()}, "seconds": repr(seconds)},
+    )
     os.replace(tmp, path)
     return Features(feats, labels, seconds, False, seconds)
 
 
-def split_features(split: HeadSplit, encoded: dict, collate, *, key_parts: dict, batch_size: int, device, dtype: torch.dtype | None = None) -> dict[str, Features]:
+def split_features(
+    split: HeadSplit,
+    encoded: dict,
+    collate,
+    *,
+    key_parts: dict,
+    batch_size: int,
+    device,
+    dtype: torch.dtype | None = None,
+) -> dict[str, Features]:
     """Features of every split of ``encoded``, from the cache where present."""
     split.model.eval()
     out = {}
     for name, ds in encoded.items():
-        parts = {**key_parts, "split": name, "data": key_parts["data"][name], "pooling": split.pooling, "dtype": str(dtype)}
-        compute = lambda ds=ds, name=name: extract(split, ds, collate, batch_size=batch_size, device=device, dtype=dtype, desc=f"features {name}")  # noqa: E731
-        out[name] = cached_features(cache_key(**parts), compute, _labels(ds), {"model": parts["model"], "split": name, "pooling": split.pooling})
+        parts = {
+            **key_parts,
+            "split": name,
+            "data": key_parts["data"][name],
+            "pooling": split.pooling,
+            "dtype": str(dtype),
+        }
+        compute = lambda ds=ds, name=name: extract(
+            split, ds, collate, batch_size=batch_size, device=device, dtype=dtype, desc=f"features {name}"
+        )
+        out[name] = cached_features(
+            cache_key(**parts), compute, _labels(ds), {"model": parts["model"], "split": name, "pooling": split.pooling}
+        )
     return out
 
 

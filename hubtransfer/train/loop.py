@@ -56,16 +56,22 @@ class FitResult:
 
 
 class _Best:
-    """Early stopping state + the best weights so far (trainable params and buffers, see :class:`checkpoint.BestWeights`)."""
+    """Early stopping state + the best weights so far (trainable params and buffers, see
+    :class:`checkpoint.BestWeights`)."""
 
-    def __init__(self, metric: str, patience: int | None, min_delta: float, may_train: set[str], weights: checkpoint.BestWeights):
+    def __init__(
+        self, metric: str, patience: int | None, min_delta: float, may_train: set[str], weights: checkpoint.BestWeights
+    ):
         self.metric, self.patience, self.min_delta, self.may_train = metric, patience, min_delta, may_train
         self.value, self.record, self.bad, self.weights = -math.inf, None, 0, weights
 
     def update(self, model, record: dict) -> bool:
         value = record["validation"].get(self.metric)
         if value is None:
-            raise TrainingError(f"train.early_stopping.metric '{self.metric}' is not computed; pick one of {sorted(record['validation'])}")
+            raise TrainingError(
+                f"train.early_stopping.metric '{self.metric}' is not computed; pick one of "
+                f"{sorted(record['validation'])}"
+            )
         if value > self.value + self.min_delta:
             self.value, self.record, self.bad = value, record, 0
             self.weights.keep(_changing_state(model, self.may_train))
@@ -133,14 +139,19 @@ class Run:
     :meth:`advance` moves forward. ``fit`` drives one; the learning-rate search drives one per candidate."""
 
     def __init__(self, model, lr: float, plan: Schedule, best_weights: checkpoint.BestWeights):
-        t, acc = plan.recipe.train, plan.accelerator
+        t = plan.recipe.train
         self.plan, self.lr = plan, lr
         may_train = {n for n, p in model.named_parameters() if p.requires_grad}
         self.raw_model = model
-        self.raw_optimizer = torch.optim.AdamW(parameter_groups(model, lr, t.head_lr, t.weight_decay, t.layer_decay), lr=lr,
-                                               fused=_fused_ok(model))
-        self.raw_scheduler = get_scheduler(t.scheduler, self.raw_optimizer, num_warmup_steps=int(t.warmup_ratio * plan.steps),
-                                           num_training_steps=plan.steps)
+        self.raw_optimizer = torch.optim.AdamW(
+            parameter_groups(model, lr, t.head_lr, t.weight_decay, t.layer_decay), lr=lr, fused=_fused_ok(model)
+        )
+        self.raw_scheduler = get_scheduler(
+            t.scheduler,
+            self.raw_optimizer,
+            num_warmup_steps=int(t.warmup_ratio * plan.steps),
+            num_training_steps=plan.steps,
+        )
         self.best = _Best(plan.metric, plan.patience, t.early_stopping.min_delta, may_train, best_weights)
         self.pos = _Position(result=FitResult(lr=lr))
         self.prepare()
@@ -149,7 +160,8 @@ class Run:
         """Hand the model, optimizer, loaders and scheduler to Accelerate (again after the search's ``free_memory``)."""
         acc, loaders = self.plan.accelerator, self.plan.loaders
         self.model, self.optimizer, self.train_loader, self.val_loader, self.scheduler = acc.prepare(
-            self.raw_model, self.raw_optimizer, loaders["train"], loaders["validation"], self.raw_scheduler)
+            self.raw_model, self.raw_optimizer, loaders["train"], loaders["validation"], self.raw_scheduler
+        )
         self.running = torch.tensor(self.pos.running, device=acc.device)
 
     @property
@@ -160,7 +172,8 @@ class Run:
         return self.plan.accelerator.unwrap_model(self.model)
 
     def advance(self, until: int, bar) -> None:
-        """Train until optimizer step ``until`` (or the end, or early stopping); a later call continues exactly there."""
+        """Train until optimizer step ``until`` (or the end, or early stopping); a later call continues exactly
+        there."""
         with cpu_training_kernels(self.unwrapped(), self.plan.recipe.train.cpu_kernels):
             _epochs(self, min(until, self.plan.steps), bar)
 
@@ -198,17 +211,30 @@ def fit(
     t = recipe.train
     strategy = strategy or get_strategy(recipe.strategy)
     if strategy.one_process and accelerator.num_processes > 1:
-        raise TrainingError(f"strategy '{strategy}' changes what trains between epochs, which DistributedDataParallel cannot follow; "
-                            "run it in one process, or use strategy=lp-ft or full with train.layer_decay")
+        raise TrainingError(
+            f"strategy '{strategy}' changes what trains between epochs, which DistributedDataParallel cannot follow; "
+            "run it in one process, or use strategy=lp-ft or full with train.layer_decay"
+        )
     per_epoch, steps = total_steps(recipe, len(loaders["train"]) // accelerator.num_processes or 1)
     eval_every = per_epoch if t.eval_every == "epoch" else t.eval_every
     patience = t.early_stopping.patience
-    plan = Schedule(recipe, accelerator, loaders, sampler, scorer, steps, per_epoch, eval_every=eval_every, strategy=strategy,
-                    save_every=per_epoch if t.checkpoint_every == "epoch" else t.checkpoint_every,
-                    metric=t.early_stopping.metric or watched_metric(recipe),
-                    patience=auto_patience(math.ceil(steps / eval_every)) if patience == "auto" else patience,
-                    log_path=log_path, checkpoint_dir=checkpoint_dir,
-                    class_weights=class_weights.to(accelerator.device) if class_weights is not None else None)
+    plan = Schedule(
+        recipe,
+        accelerator,
+        loaders,
+        sampler,
+        scorer,
+        steps,
+        per_epoch,
+        eval_every=eval_every,
+        strategy=strategy,
+        save_every=per_epoch if t.checkpoint_every == "epoch" else t.checkpoint_every,
+        metric=t.early_stopping.metric or watched_metric(recipe),
+        patience=auto_patience(math.ceil(steps / eval_every)) if patience == "auto" else patience,
+        log_path=log_path,
+        checkpoint_dir=checkpoint_dir,
+        class_weights=class_weights.to(accelerator.device) if class_weights is not None else None,
+    )
     found = checkpoint.checkpoints(checkpoint_dir) if checkpoint_dir is not None else []
     if found:
         run = _resumed(model, plan, found[-1], best_dir)
@@ -220,7 +246,9 @@ def fit(
         run = Run(model, t.lr, plan, checkpoint.BestWeights(accelerator, best_dir))
         if t.eval_at_start:
             evaluate_start(run, run.evaluate())
-    bar = tqdm(total=steps, initial=run.pos.step, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True)
+    bar = tqdm(
+        total=steps, initial=run.pos.step, desc="train", disable=not accelerator.is_main_process, dynamic_ncols=True
+    )
     try:
         run.advance(steps, bar)
     finally:
@@ -252,8 +280,9 @@ def _loss(model, batch: dict, class_weights: torch.Tensor | None):
 
 
 def _epochs(run: Run, until: int, bar) -> None:
-    """The epochs of a run from its position to step ``until``; updates ``run.pos``, ``run.best`` and the result in place."""
-    plan, pos, best = run.plan, run.pos, run.best
+    """The epochs of a run from its position to step ``until``; updates ``run.pos``, ``run.best`` and the result in
+    place."""
+    plan, pos = run.plan, run.pos
     t, result, accelerator, model = plan.recipe.train, pos.result, plan.accelerator, run.model
     while pos.step < until and not result.stopped_early:
         n = plan.strategy.on_epoch(accelerator.unwrap_model(model), pos.epoch)
@@ -290,7 +319,12 @@ def _epochs(run: Run, until: int, bar) -> None:
                 _evaluation(run, bar)
                 set_train_mode(model)
                 tick = time.perf_counter()
-            if plan.checkpoint_dir is not None and plan.save_every and pos.step % plan.save_every == 0 and pos.step < plan.steps:
+            if (
+                plan.checkpoint_dir is not None
+                and plan.save_every
+                and pos.step % plan.save_every == 0
+                and pos.step < plan.steps
+            ):
                 pos.running = run.running.item()
                 saving = time.perf_counter()
                 save_checkpoint(run)
@@ -336,11 +370,21 @@ def save_checkpoint(run: Run) -> None:
     r, pos, best, plan = run.result, run.pos, run.best, run.plan
     state = {
         "recipe": plan.recipe.to_dict(),
-        "step": pos.step, "epoch": pos.epoch, "batches": pos.batches, "since_eval": pos.since_eval, "running": pos.running,
-        "history": r.history, "train_samples": r.train_samples, "train_seconds": r.train_seconds, "lr": run.lr, "lr_search": r.lr_search,
+        "step": pos.step,
+        "epoch": pos.epoch,
+        "batches": pos.batches,
+        "since_eval": pos.since_eval,
+        "running": pos.running,
+        "history": r.history,
+        "train_samples": r.train_samples,
+        "train_seconds": r.train_seconds,
+        "lr": run.lr,
+        "lr_search": r.lr_search,
         "best": {"value": best.value if math.isfinite(best.value) else None, "record": best.record, "bad": best.bad},
     }
-    checkpoint.save(plan.accelerator, plan.checkpoint_dir, pos.step, state, best.weights, plan.recipe.train.keep_checkpoints)
+    checkpoint.save(
+        plan.accelerator, plan.checkpoint_dir, pos.step, state, best.weights, plan.recipe.train.keep_checkpoints
+    )
 
 
 def _resume(accelerator: Accelerator, path: Path, best: _Best, recipe: Recipe) -> _Position:
@@ -353,8 +397,12 @@ def _resume(accelerator: Accelerator, path: Path, best: _Best, recipe: Recipe) -
     b = state["best"]
     best.value = b["value"] if b["value"] is not None else -math.inf
     best.record, best.bad = b["record"], b["bad"]
-    result = FitResult(history=state["history"], train_samples=state["train_samples"], train_seconds=state["train_seconds"])
-    logger.info("resuming from %s (step %d, epoch %d, batch %d)", path.name, state["step"], state["epoch"], state["batches"])
+    result = FitResult(
+        history=state["history"], train_samples=state["train_samples"], train_seconds=state["train_seconds"]
+    )
+    logger.info(
+        "resuming from %s (step %d, epoch %d, batch %d)", path.name, state["step"], state["epoch"], state["batches"]
+    )
     return _Position(result, state["step"], state["epoch"], state["batches"], state["since_eval"], state["running"])
 
 
@@ -382,11 +430,17 @@ def _evaluate_step(model, loader, accelerator, scorer, running, pos: _Position, 
     loss = accelerator.reduce(running, reduction="mean").item() / max(1, pos.since_eval)
     if not math.isfinite(loss):
         raise TrainingError(
-            f"the training loss became {loss} by step {pos.step}; lower train.lr, or set train.precision=no if using fp16. "
+            f"the training loss became {loss} by step {pos.step}; lower train.lr, or set train.precision=no if using "
+            "fp16. "
             "Checkpoints written before this point are kept"
         )
     out = evaluate(model, loader, accelerator, scorer)
-    return {"step": pos.step, "epoch": round(pos.step / per_epoch, 3), "train_loss": round(loss, 5), "validation": out["metrics"]}
+    return {
+        "step": pos.step,
+        "epoch": round(pos.step / per_epoch, 3),
+        "train_loss": round(loss, 5),
+        "validation": out["metrics"],
+    }
 
 
 def _log(record: dict, accelerator: Accelerator, log_path: Path | None, bar) -> None:
@@ -404,3 +458,18 @@ def _log(record: dict, accelerator: Accelerator, log_path: Path | None, bar) -> 
             f.write(json.dumps(record) + "\n")
 
 
+def class_weight_tensor(recipe: Recipe, labels: list[str]):
+    """The loss weights the resolved recipe names (None: plain cross-entropy)."""
+    import torch
+
+    cw = recipe.train.class_weights
+    if not isinstance(cw, dict):
+        return None
+    unknown = sorted(set(cw) - set(labels))
+    if unknown:
+        from hubtransfer.errors import RecipeError
+
+        raise RecipeError(
+            [f"train.class_weights names labels the data does not have: {unknown}; the labels are {labels}"]
+        )
+    return torch.tensor([float(cw.get(name, 1.0)) for name in labels], dtype=torch.float32)

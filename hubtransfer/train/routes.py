@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from hubtransfer import choices
 from hubtransfer.job import Job, load_recipe
 from hubtransfer.strategies.base import freeze, head_parameters
 from hubtransfer.strategies.full import Full
@@ -23,7 +22,7 @@ from hubtransfer.train.features import (
     split_features,
     split_head,
 )
-from hubtransfer.train.loop import fit
+from hubtransfer.train.loop import class_weight_tensor, fit
 from hubtransfer.train.precision import autocast_dtype
 
 logger = logging.getLogger(__name__)
@@ -39,7 +38,9 @@ class Trainable:
     collate: object
 
 
-def feature_route(trainer: Trainable, job: Job, data, processor, model_dir, accelerator, mixed: str) -> tuple[Trainable, dict]:
+def feature_route(
+    trainer: Trainable, job: Job, data, processor, model_dir, accelerator, mixed: str
+) -> tuple[Trainable, dict]:
     """Head-only: the frozen part runs once per split (or comes from the cache); the head trains on its vectors."""
     split, why = split_head(trainer.model)
     if split is None:
@@ -48,13 +49,26 @@ def feature_route(trainer: Trainable, job: Job, data, processor, model_dir, acce
     parts = key_parts(model_dir, job.recipe, data.splits, job.task.modality, processor)
     trainer.model.to(accelerator.device)
     with accelerator.main_process_first():  # the main process fills the cache; the others then read it
-        feats = split_features(split, trainer.encoded, trainer.collate, key_parts=parts, batch_size=job.recipe.train.eval_batch_size,
-                               device=accelerator.device, dtype=autocast_dtype(mixed))
-    encoded = {s: FeatureDataset(f.features, f.labels, getattr(trainer.encoded[s], "lengths", None)) for s, f in feats.items()}
-    info = {"cached": True, "hits": sorted(s for s, f in feats.items() if f.hit),
-            "extract_seconds": round(sum(f.seconds for f in feats.values()), 2),
-            "extract_seconds_by_split": {s: round(f.seconds, 3) for s, f in feats.items()},
-            "pooling": split.pooling, "dim": int(next(iter(feats.values())).features.shape[1])}
+        feats = split_features(
+            split,
+            trainer.encoded,
+            trainer.collate,
+            key_parts=parts,
+            batch_size=job.recipe.train.eval_batch_size,
+            device=accelerator.device,
+            dtype=autocast_dtype(mixed),
+        )
+    encoded = {
+        s: FeatureDataset(f.features, f.labels, getattr(trainer.encoded[s], "lengths", None)) for s, f in feats.items()
+    }
+    info = {
+        "cached": True,
+        "hits": sorted(s for s, f in feats.items() if f.hit),
+        "extract_seconds": round(sum(f.seconds for f in feats.values()), 2),
+        "extract_seconds_by_split": {s: round(f.seconds, 3) for s, f in feats.items()},
+        "pooling": split.pooling,
+        "dim": int(next(iter(feats.values())).features.shape[1]),
+    }
     logger.info("features: %s", json.dumps(info))
     return Trainable(FeatureClassifier(split.head, trainer.model.config), encoded, collate_features), info
 
@@ -65,9 +79,16 @@ def linear_probe(job: Job, data, processor, model_dir, accelerator, mixed: str, 
     recipe = job.recipe
     d = recipe.to_dict()
     d["strategy"] = Head.name
-    d["train"].update(epochs=recipe.train.probe_epochs, max_steps=None, lr=recipe.train.probe_lr, head_lr=None, warmup_ratio=0.0,
-                      checkpoint_every=None, eval_at_start=False,
-                      early_stopping={"metric": recipe.train.early_stopping.metric, "patience": None})
+    d["train"].update(
+        epochs=recipe.train.probe_epochs,
+        max_steps=None,
+        lr=recipe.train.probe_lr,
+        head_lr=None,
+        warmup_ratio=0.0,
+        checkpoint_every=None,
+        eval_at_start=False,
+        early_stopping={"metric": recipe.train.early_stopping.metric, "patience": None},
+    )
     probe = replace(job, recipe=load_recipe(d), strategy=Head())
     freeze(trainer.model, set(head_parameters(trainer.model)), str(probe.strategy))
     head, info = Trainable(trainer.model, trainer.encoded, trainer.collate), {}
@@ -75,11 +96,27 @@ def linear_probe(job: Job, data, processor, model_dir, accelerator, mixed: str, 
         head, info = feature_route(head, probe, data, processor, model_dir, accelerator, mixed)
     loaders, sampler = make_loaders(head.encoded, head.collate, probe.recipe)
     logger.info("lp-ft: probe phase, head only, %g epochs at lr %g", probe.recipe.train.epochs, probe.recipe.train.lr)
-    result = fit(head.model, loaders, sampler, probe.recipe, accelerator, probe.scorer(data.labels), None, strategy=probe.strategy,
-                 class_weights=choices.class_weight_tensor(probe.recipe, data.labels))
-    accelerator.free_memory()  # forget the probe's model/optimizer: the fine-tuning phase's checkpoints hold only its own
+    result = fit(
+        head.model,
+        loaders,
+        sampler,
+        probe.recipe,
+        accelerator,
+        probe.scorer(data.labels),
+        None,
+        strategy=probe.strategy,
+        class_weights=class_weight_tensor(probe.recipe, data.labels),
+    )
+    # Forget the probe's model and optimizer: the fine-tuning phase's checkpoints hold only its own.
+    accelerator.free_memory()
     freeze(trainer.model, Full().trainable(trainer.model), str(job.strategy))
     best = result.best or {}
-    return {"epochs": probe.recipe.train.epochs, "lr": probe.recipe.train.lr, "steps": result.steps,
-            "train_seconds": round(result.train_seconds, 2), "validation_best": best.get("validation"),
-            "features_cached": bool(info.get("cached")), "extract_seconds": info.get("extract_seconds", 0.0)}
+    return {
+        "epochs": probe.recipe.train.epochs,
+        "lr": probe.recipe.train.lr,
+        "steps": result.steps,
+        "train_seconds": round(result.train_seconds, 2),
+        "validation_best": best.get("validation"),
+        "features_cached": bool(info.get("cached")),
+        "extract_seconds": info.get("extract_seconds", 0.0),
+    }

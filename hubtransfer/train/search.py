@@ -71,7 +71,10 @@ def search_lr(model, plan: Schedule, best_dir: Path | None) -> Run:
     # Copies before the first prepare(): preparing patches the model's forward for mixed precision.
     models = [model] + [copy.deepcopy(model) for _ in lrs[1:]]
     searching = dataclasses.replace(plan, checkpoint_dir=None, log_path=None)
-    runs = [Run(m, lr, searching, checkpoint.BestWeights(acc, best_dir, f"best-lr{i}.safetensors")) for i, (m, lr) in enumerate(zip(models, lrs))]
+    runs = [
+        Run(m, lr, searching, checkpoint.BestWeights(acc, best_dir, f"best-lr{i}.safetensors"))
+        for i, (m, lr) in enumerate(zip(models, lrs))
+    ]
     if t.eval_at_start:
         start = runs[0].evaluate()  # every candidate starts from the same weights
         for run in runs:
@@ -88,11 +91,23 @@ def search_lr(model, plan: Schedule, best_dir: Path | None) -> Run:
     finally:
         bar.close()
     win = max(range(len(runs)), key=lambda i: (scores[i], -lrs[i]))  # a tie goes to the smaller rate
-    record = {"candidates": lrs, "scores": [round(s, 6) for s in scores], "metric": runs[win].best.metric, "rung_step": rung,
-              "steps": plan.steps, "chosen": lrs[win], "extra_steps": rung * (len(runs) - 1),
-              "seconds": round(time.perf_counter() - started, 2)}
-    logger.info("lr search at step %d of %d: %s -> %s continues", rung, plan.steps,
-                ", ".join(f"{lr:g}: {s:.4f}" for lr, s in zip(lrs, scores)), f"{lrs[win]:g}")
+    record = {
+        "candidates": lrs,
+        "scores": [round(s, 6) for s in scores],
+        "metric": runs[win].best.metric,
+        "rung_step": rung,
+        "steps": plan.steps,
+        "chosen": lrs[win],
+        "extra_steps": rung * (len(runs) - 1),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    logger.info(
+        "lr search at step %d of %d: %s -> %s continues",
+        rung,
+        plan.steps,
+        ", ".join(f"{lr:g}: {s:.4f}" for lr, s in zip(lrs, scores)),
+        f"{lrs[win]:g}",
+    )
     run = _continue_on(model, runs, win, plan, best_dir)
     _set_rng_state(after[win])
     run.result.lr_search = record

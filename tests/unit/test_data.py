@@ -53,7 +53,9 @@ def test_duplicates_dropped_and_held_out_wins(tmp_path):
 
 
 def test_int_labels_are_named(tmp_path):
-    data = prepare_data(DataSpec(source=str(_csv(tmp_path / "a.csv", [f"t{i},{i % 3 + 5}" for i in range(60)]))), "text")
+    data = prepare_data(
+        DataSpec(source=str(_csv(tmp_path / "a.csv", [f"t{i},{i % 3 + 5}" for i in range(60)]))), "text"
+    )
     assert data.labels == ["5", "6", "7"]
     assert set(data.splits["train"]["label"]) == {0, 1, 2}
 
@@ -73,7 +75,7 @@ def test_bad_columns_and_labels(tmp_path, rows, spec, fragment):
 
 
 def test_empty_dataset_is_refused(tmp_path):
-    with pytest.raises(DataError, match="holds no rows|the train split is empty"):
+    with pytest.raises(DataError, match=r"holds no rows|the train split is empty"):
         prepare_data(DataSpec(source=str(_csv(tmp_path / "a.csv", []))), "text")
 
 

@@ -1,4 +1,5 @@
-"""Transfer evidence on tiny checkpoints: compare, data-size sweep, strategy sweep, LP-FT, the card section, resuming."""
+"""Transfer evidence on tiny checkpoints: compare, data-size sweep, strategy sweep, LP-FT, the card section,
+resuming."""
 
 import json
 import math
@@ -68,11 +69,19 @@ def test_baseline_grid_stops_after_validation_falls_twice(monkeypatch):
     import hubtransfer.checks.baselines as baselines
 
     scripted = iter([0.70, 0.80, 0.80, 0.78, 0.79, 0.75, 0.99])  # best at the 2nd C (a tie does not count as a fall)
-    monkeypatch.setattr(baselines, "classification_metrics", lambda p, y: {"accuracy": next(scripted)})  # validation per C, then test
+    monkeypatch.setattr(
+        baselines, "classification_metrics", lambda p, y: {"accuracy": next(scripted)}
+    )  # validation per C, then test
     x = {s: np.array([[0.0], [1.0], [0.1], [0.9]]) for s in ("train", "validation", "test")}
     y = {s: np.array([0, 1, 0, 1]) for s in x}
     out = baselines._tuned_logreg("t", x, y, [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], "accuracy", 0.0)
-    assert [t["C"] for t in out["tried"]] == [0.1, 0.3, 1.0, 3.0, 10.0]  # 3.0 fell, 10.0 fell again: 30 and 100 are not fitted
+    assert [t["C"] for t in out["tried"]] == [
+        0.1,
+        0.3,
+        1.0,
+        3.0,
+        10.0,
+    ]  # 3.0 fell, 10.0 fell again: 30 and 100 are not fitted
     assert out["C"] == 0.3
 
 
@@ -81,7 +90,12 @@ def test_classical_baselines_tune_on_validation(tmp_path, image_folder):
     from hubtransfer.data.prepare import prepare_data
     from hubtransfer.recipe.schema import DataSpec
 
-    text = prepare_data(DataSpec(source=str(write_sentiment_csv(tmp_path / "r.csv", n=400)), text_column="sentence", label_column="sentiment"), "text")
+    text = prepare_data(
+        DataSpec(
+            source=str(write_sentiment_csv(tmp_path / "r.csv", n=400)), text_column="sentence", label_column="sentiment"
+        ),
+        "text",
+    )
     out = classical_baseline(text, "text")
     assert out["test"]["accuracy"] > 0.9  # the synthetic words give the label away
     assert out["C"] in [t["C"] for t in out["tried"]] and len(out["tried"]) == 7
@@ -95,7 +109,9 @@ def test_classical_baselines_tune_on_validation(tmp_path, image_folder):
 @pytest.fixture
 def small_recipe(tiny_bert, tmp_path):
     data = write_sentiment_csv(tmp_path / "reviews.csv", n=320)
-    return text_recipe(tiny_bert, data, tmp_path / "run", train__epochs=2, train__batch_size=16, train__eval_batch_size=64)
+    return text_recipe(
+        tiny_bert, data, tmp_path / "run", train__epochs=2, train__batch_size=16, train__eval_batch_size=64
+    )
 
 
 def test_eval_at_start_records_step_zero(small_recipe):
@@ -115,7 +131,9 @@ def test_lp_ft_probes_the_head_first_then_trains_everything(small_recipe, tiny_b
     real_fit = run.fit
 
     def spy(model, loaders, sampler, recipe, *args, **kwargs):
-        phases.append((str(recipe.strategy), recipe.train.lr, {n for n, p in model.named_parameters() if p.requires_grad}))
+        phases.append(
+            (str(recipe.strategy), recipe.train.lr, {n for n, p in model.named_parameters() if p.requires_grad})
+        )
         return real_fit(model, loaders, sampler, recipe, *args, **kwargs)
 
     monkeypatch.setattr(run, "fit", spy)  # the fine-tuning phase
@@ -124,7 +142,12 @@ def test_lp_ft_probes_the_head_first_then_trains_everything(small_recipe, tiny_b
     (s1, lr1, probe_params), (s2, lr2, ft_params) = phases
     assert (s1, lr1, s2, lr2) == ("head", 0.01, "lp-ft", 5e-3)
     # the probe trains pooler + output layer on cached first-token states (a head-only module sharing them)
-    assert probe_params == {"head.pooler.dense.weight", "head.pooler.dense.bias", "head.rest.1.weight", "head.rest.1.bias"}
+    assert probe_params == {
+        "head.pooler.dense.weight",
+        "head.pooler.dense.bias",
+        "head.rest.1.weight",
+        "head.rest.1.bias",
+    }
     assert ft_params == {n for n, _ in result.model.named_parameters()}
     probe = result.run["training"]["probe"]
     assert probe["steps"] == 2 * math.ceil(256 / 16) and probe["features_cached"] is True
@@ -156,7 +179,23 @@ def test_compare_reports_gaps_baseline_and_plots(small_recipe, tmp_path, capsys)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(small_recipe))
     out = tmp_path / "evidence"
-    assert main(["compare", str(path), "train.epochs=2", "--scratch-lrs", "0.005", "0.02", "--eval-every", "8", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(path),
+                "train.epochs=2",
+                "--scratch-lrs",
+                "0.005",
+                "0.02",
+                "--eval-every",
+                "8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "compare.json").read_text())
     printed = capsys.readouterr().out
     assert "Start:" in printed and "Slope:" in printed and "Asymptote:" in printed and "classical baseline" in printed
@@ -173,12 +212,28 @@ def test_datasize_sweep_fits_and_checks_the_target(small_recipe, tmp_path):
     from hubtransfer.evidence.datasize import datasize
 
     recipe = load_recipe(small_recipe, ["train.epochs=1"])
-    report = datasize(recipe, fractions=[0.25, 0.5, 1.0], seeds=2, seeds_up_to=0.25, scratch_fractions=[0.25, 1.0], target=0.7,
-                      min_steps=6, report_dir=tmp_path / "ev")
+    report = datasize(
+        recipe,
+        fractions=[0.25, 0.5, 1.0],
+        seeds=2,
+        seeds_up_to=0.25,
+        scratch_fractions=[0.25, 1.0],
+        target=0.7,
+        min_steps=6,
+        report_dir=tmp_path / "ev",
+    )
     pts = report["points"]
     assert report["sizes"] == [64, 128, 256]
     assert sorted((p["init"], p["n"], p["seed"]) for p in pts) == sorted(
-        [("pretrained", 64, 0), ("pretrained", 64, 1), ("pretrained", 128, 0), ("pretrained", 256, 0), ("random", 64, 0), ("random", 256, 0)])
+        [
+            ("pretrained", 64, 0),
+            ("pretrained", 64, 1),
+            ("pretrained", 128, 0),
+            ("pretrained", 256, 0),
+            ("random", 64, 0),
+            ("random", 256, 0),
+        ]
+    )
     assert {p["steps"] for p in pts if p["n"] == 64} == {6}  # 4 steps by the recipe, raised to min_steps
     assert {p["steps"] for p in pts if p["n"] == 256} == {16}
     assert "pretrained" in report["fits"] and len(report["baseline"]["points"]) == 3
@@ -191,14 +246,18 @@ def test_strategy_sweep_recommends_the_best_validation_and_its_recipe_runs(small
 
     recipe = load_recipe(small_recipe, ["train.epochs=3", "train.probe_epochs=1"])
     assert default_strategies(recipe) == ["head", "top:1", "full", "lp-ft"]  # the tiny BERT has two blocks
-    report = sweep_strategies(recipe, strategies=["head", "top:1", "lp-ft"], report_dir=tmp_path / "ev", write_recipe=tmp_path / "best.yaml")
+    report = sweep_strategies(
+        recipe, strategies=["head", "top:1", "lp-ft"], report_dir=tmp_path / "ev", write_recipe=tmp_path / "best.yaml"
+    )
     best = max(report["runs"], key=lambda r: (r["validation_best"], -r["trainable_share"]))
     assert report["recommended"] == best["strategy"] and best["validation_best"] > 0.9
     head = next(r for r in report["runs"] if r["strategy"] == "head")
     assert head["lr"] == recipe.train.probe_lr and head["trainable_share"] < 0.1
     written = load_recipe(tmp_path / "best.yaml", [f"output_dir={tmp_path / 'recommended-run'}"])
     assert str(written.strategy) == best["strategy"]
-    assert finetune(written).metrics["test"]["accuracy"] == best["test"]  # the written recipe reproduces the sweep's run
+    assert (
+        finetune(written).metrics["test"]["accuracy"] == best["test"]
+    )  # the written recipe reproduces the sweep's run
 
 
 def test_strategy_sweep_refuses_a_bad_strategy(small_recipe, tmp_path, capsys):
@@ -223,10 +282,13 @@ def test_a_run_carries_the_evidence_into_its_card(small_recipe, tmp_path):
     assert "Transfer evidence" in str(build_card(result.output_dir))  # rebuilt from the folder alone
 
 
-@pytest.mark.parametrize("args, message", [
-    (["datasize", "--fractions", "0", "0.5"], "--fractions: shares of the training split must lie in (0, 1]"),
-    (["compare", "--scratch-lrs", "-1"], "--scratch-lrs: learning rates must be positive"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["datasize", "--fractions", "0", "0.5"], "--fractions: shares of the training split must lie in (0, 1]"),
+        (["compare", "--scratch-lrs", "-1"], "--scratch-lrs: learning rates must be positive"),
+    ],
+)
 def test_evidence_commands_refuse_bad_arguments_before_any_work(small_recipe, tmp_path, capsys, args, message):
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(small_recipe))

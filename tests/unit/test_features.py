@@ -1,6 +1,5 @@
 """Cached backbone features: head-only training on them equals the uncached run; the cache keys miss on change."""
 
-
 import pytest
 import torch
 from conftest import text_recipe, write_image_folder, write_sentiment_csv
@@ -35,7 +34,9 @@ def test_cached_head_training_equals_running_the_backbone(tiny_bert, data, tmp_p
     again = evaluate_saved(cached.output_dir)
     assert again["metrics"]["accuracy"] == pytest.approx(cached.metrics["test"]["accuracy"])
     for name in ("head.layers.1.weight", "head.layers.1.bias"):
-        assert torch.allclose(dict(cached.model.named_parameters())[name], dict(plain.model.named_parameters())[name], atol=1e-4)
+        assert torch.allclose(
+            dict(cached.model.named_parameters())[name], dict(plain.model.named_parameters())[name], atol=1e-4
+        )
 
 
 def test_second_run_hits_the_cache_and_a_changed_preprocessing_misses(tiny_bert, data, tmp_path):
@@ -65,11 +66,17 @@ def test_a_damaged_cache_entry_is_recomputed(tiny_bert, data, tmp_path):
 def test_stock_image_classifier_splits_at_its_output_layer(tiny_efficientnet, tmp_path):
     images = write_image_folder(tmp_path / "img", per_class=24, size=32)
     recipe = {
-        "task": "image-classification", "model": {"id": str(tiny_efficientnet)}, "data": {"source": str(images)},
-        "strategy": "head", "train": {"epochs": 2, "lr": 1e-2, "batch_size": 8, "precision": "no"}, "output_dir": str(tmp_path / "out"),
+        "task": "image-classification",
+        "model": {"id": str(tiny_efficientnet)},
+        "data": {"source": str(images)},
+        "strategy": "head",
+        "train": {"epochs": 2, "lr": 1e-2, "batch_size": 8, "precision": "no"},
+        "output_dir": str(tmp_path / "out"),
     }
     cached = finetune(recipe)
-    plain = finetune({**recipe, "output_dir": str(tmp_path / "plain"), "train": {**recipe["train"], "cache_features": False}})
+    plain = finetune(
+        {**recipe, "output_dir": str(tmp_path / "plain"), "train": {**recipe["train"], "cache_features": False}}
+    )
     assert cached.run["training"]["features"]["pooling"] == "native"
     assert cached.run["training"]["features"]["dim"] == 320  # EfficientNet's pooled output (hidden_dim)
     assert cached.metrics["test"] == pytest.approx(plain.metrics["test"])
@@ -81,12 +88,16 @@ def test_stock_bert_head_caches_the_first_token_and_trains_its_pooler_as_uncache
     # token, so that token's last hidden state is what gets cached.
     recipe = text_recipe(tiny_bert, data, tmp_path / "o", strategy="head", train__epochs=2, train__lr=5e-2)
     cached = finetune(recipe)
-    plain = finetune({**recipe, "output_dir": str(tmp_path / "p"), "train": {**recipe["train"], "cache_features": False}})
+    plain = finetune(
+        {**recipe, "output_dir": str(tmp_path / "p"), "train": {**recipe["train"], "cache_features": False}}
+    )
     info = cached.run["training"]["features"]
     assert info["cached"] is True and info["pooling"] == "first-token" and info["dim"] == 32
     assert cached.metrics["test"] == pytest.approx(plain.metrics["test"])
     for name in ("bert.pooler.dense.weight", "classifier.weight"):
-        assert torch.allclose(dict(cached.model.named_parameters())[name], dict(plain.model.named_parameters())[name], atol=1e-4)
+        assert torch.allclose(
+            dict(cached.model.named_parameters())[name], dict(plain.model.named_parameters())[name], atol=1e-4
+        )
     assert evaluate_saved(cached.output_dir)["metrics"]["accuracy"] == pytest.approx(cached.metrics["test"]["accuracy"])
 
 

@@ -18,10 +18,38 @@ from hubtransfer.errors import RecipeError
 from hubtransfer.job import load_recipe
 from hubtransfer.recipe.schema import Recipe
 
-KEYS = ["task", "model", "data", "strategy", "head", "train", "output_dir", "hub", "id", "source", "lr", "epochs",
-        "early_stopping", "metric", "patience", "type", "hidden_sizes", "pooling", "eval_every", "precision"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.text(max_size=20))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), inner, max_size=5)), max_leaves=20)
+KEYS = [
+    "task",
+    "model",
+    "data",
+    "strategy",
+    "head",
+    "train",
+    "output_dir",
+    "hub",
+    "id",
+    "source",
+    "lr",
+    "epochs",
+    "early_stopping",
+    "metric",
+    "patience",
+    "type",
+    "hidden_sizes",
+    "pooling",
+    "eval_every",
+    "precision",
+]
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=20)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
 recipes = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), values, max_size=8)
 BASE = {"task": "text-classification", "model": {"id": "org/m"}, "data": {"source": "packaged:rotten-tomatoes"}}
 
@@ -45,8 +73,31 @@ def test_any_overrides_give_a_recipe_or_a_recipe_error(overrides):
 
 
 segment = st.one_of(
-    st.sampled_from(["api", "models", "datasets", "local-user", "repo", "resolve", "main", "tree", "commit", "preupload",
-                     "..", "%2e%2e", ".", "", "refs", "revision", "branch", "info", "lfs", "x.git", "README.md"]),
+    st.sampled_from(
+        [
+            "api",
+            "models",
+            "datasets",
+            "local-user",
+            "repo",
+            "resolve",
+            "main",
+            "tree",
+            "commit",
+            "preupload",
+            "..",
+            "%2e%2e",
+            ".",
+            "",
+            "refs",
+            "revision",
+            "branch",
+            "info",
+            "lfs",
+            "x.git",
+            "README.md",
+        ]
+    ),
     st.text(alphabet=string.ascii_letters + string.digits + "-_.%~é/\\", max_size=12),
 )
 requests = st.tuples(
@@ -64,7 +115,11 @@ def test_server_answers_any_request_without_5xx_or_escape(tmp_path):
 
     root = tmp_path / "root"
     client = TestClient(create_app(root, tokens=TOKENS), raise_server_exceptions=False)
-    client.post("/api/repos/create", json={"name": "repo", "organization": "local-user"}, headers={"authorization": f"Bearer {TOKEN}"})
+    client.post(
+        "/api/repos/create",
+        json={"name": "repo", "organization": "local-user"},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    )
     before_outside = sorted(p.name for p in tmp_path.iterdir())
 
     @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -36,7 +36,9 @@ CLIENT = textwrap.dedent(
 
 def _client(endpoint: str, home: Path, *args: str, wait: bool = True):
     env = local_env(endpoint, token=TOKEN, home=str(home))
-    proc = subprocess.Popen([sys.executable, "-c", CLIENT, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     if not wait:
         return proc
     out, err = proc.communicate(timeout=300)

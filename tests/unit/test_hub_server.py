@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import OTHER_TOKEN, TOKEN, TOKENS  # noqa: E402,F401  (the hub / clients fixtures live there)
+from conftest import OTHER_TOKEN, TOKEN, TOKENS
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -279,7 +279,7 @@ def test_lfs_object_of_another_repo_cannot_be_committed(hub, api):
 
 def test_xet_token_endpoint_explains_itself(hub, api):
     repo_id = _new_repo(api, "xet")
-    status, headers, body = _raw(hub, "GET", f"/api/models/{repo_id}/xet-write-token/main", headers=_auth())
+    status, _headers, body = _raw(hub, "GET", f"/api/models/{repo_id}/xet-write-token/main", headers=_auth())
     assert status == 501 and "HF_HUB_DISABLE_XET" in json.loads(body)["error"]
 
 
@@ -324,7 +324,7 @@ def test_parent_commit_conflict(api):
     with pytest.raises(HfHubHTTPError) as info:
         api.create_commit(repo_id, [CommitOperationAdd("n.txt", b"3")], commit_message="3", parent_commit=first.oid)
     assert info.value.response.status_code == 412
-    assert [c.title for c in api.list_repo_commits(repo_id)][0] == "2"  # the rejected commit left no trace
+    assert next(c.title for c in api.list_repo_commits(repo_id)) == "2"  # the rejected commit left no trace
 
 
 def test_commit_without_changes_is_still_created(hub, api):

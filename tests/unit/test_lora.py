@@ -1,4 +1,5 @@
-"""strategy=lora: peft adapters on a frozen backbone, saved in peft's format, merged on request, loaded back from a Hub."""
+"""strategy=lora: peft adapters on a frozen backbone, saved in peft's format, merged on request, loaded back from a
+Hub."""
 
 from __future__ import annotations
 
@@ -26,26 +27,33 @@ def _lora(tiny_bert, tmp_path, name="out", **extra):
 
 
 def test_recipe_refuses_what_lora_cannot_follow(tiny_bert, tmp_path):
-    with pytest.raises(RecipeError, match="head.type=linear, head.pooling=native"):
+    with pytest.raises(RecipeError, match=r"head.type=linear, head.pooling=native"):
         load_recipe(_lora(tiny_bert, tmp_path, head={"pooling": "mean"}))
     with pytest.raises(RecipeError, match="layer_decay does not apply"):
         load_recipe(_lora(tiny_bert, tmp_path, train__layer_decay=0.8))
     with pytest.raises(RecipeError, match=r"peft\.alpah: unknown key. Did you mean 'peft\.alpha'"):
         load_recipe(_lora(tiny_bert, tmp_path, peft__alpah=8))
-    with pytest.raises(RecipeError, match="peft.method"):
+    with pytest.raises(RecipeError, match=r"peft.method"):
         load_recipe(_lora(tiny_bert, tmp_path, peft__method="prefix"))
 
 
 def test_targets_per_architecture(tiny_bert, tiny_vit, tiny_efficientnet):
     from transformers import AutoModelForImageClassification, AutoModelForSequenceClassification
 
-    assert lora_targets(AutoModelForSequenceClassification.from_pretrained(tiny_bert)) == ["query", "value"]  # peft's own map
+    assert lora_targets(AutoModelForSequenceClassification.from_pretrained(tiny_bert)) == [
+        "query",
+        "value",
+    ]  # peft's own map
     vit = AutoModelForImageClassification.from_pretrained(tiny_vit)  # not in peft's map: every Linear of the blocks
     linears = {n.rsplit(".", 1)[-1] for n, m in find_blocks(vit)[1].named_modules() if isinstance(m, torch.nn.Linear)}
     assert set(lora_targets(vit)) == linears and len(linears) >= 4 and "classifier" not in linears
     effnet = AutoModelForImageClassification.from_pretrained(tiny_efficientnet)
     names = lora_targets(effnet)  # no Linear in the blocks: their pointwise convolutions
-    assert names and all(m.kernel_size == (1, 1) for n, m in effnet.named_modules() if n.rsplit(".", 1)[-1] in names and hasattr(m, "kernel_size"))
+    assert names and all(
+        m.kernel_size == (1, 1)
+        for n, m in effnet.named_modules()
+        if n.rsplit(".", 1)[-1] in names and hasattr(m, "kernel_size")
+    )
 
 
 def test_only_adapters_and_head_train_and_the_folder_is_a_peft_adapter(tiny_bert, tmp_path):
@@ -53,12 +61,21 @@ def test_only_adapters_and_head_train_and_the_folder_is_a_peft_adapter(tiny_bert
     result = finetune(_lora(tiny_bert, tmp_path))
     plan = result.run["strategy"]
     assert plan["strategy"] == "lora" and 0 < plan["trainable_share"] < 0.1
-    assert plan["adapter"]["target_modules"] == ["query", "value"] and plan["adapter"]["modules_to_save"] == ["bert.pooler.dense", "classifier"]
+    assert plan["adapter"]["target_modules"] == ["query", "value"] and plan["adapter"]["modules_to_save"] == [
+        "bert.pooler.dense",
+        "classifier",
+    ]
     out = result.output_dir
     files = {p.name for p in out.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "config.json"} <= files and "model.safetensors" not in files
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "config.json",
+    } <= files and "model.safetensors" not in files
     cfg = json.loads((out / "adapter_config.json").read_text())
-    assert cfg["base_model_name_or_path"] == str(tiny_bert.resolve()) and cfg["task_type"] == "SEQ_CLS" and cfg["r"] == 4
+    assert (
+        cfg["base_model_name_or_path"] == str(tiny_bert.resolve()) and cfg["task_type"] == "SEQ_CLS" and cfg["r"] == 4
+    )
     assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "neg", "1": "pos"}
     saved = load_file(out / "adapter_model.safetensors")
     assert any("lora_A" in k for k in saved) and any("classifier" in k for k in saved)
@@ -104,17 +121,28 @@ def test_pushed_adapter_loads_back_through_peft_from_the_hub(hub, clients, tiny_
     recipe = _lora(tiny_bert, tmp_path, hub={"push": True, "repo_id": "local-user/tiny-lora"})
     recipe["model"]["id"] = "local-user/tiny-base"  # the base by Hub id: the adapter names it so
     result = finetune(recipe)
-    assert json.loads((result.output_dir / "adapter_config.json").read_text())["base_model_name_or_path"] == "local-user/tiny-base"
+    assert (
+        json.loads((result.output_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+        == "local-user/tiny-base"
+    )
     card = api.model_info("local-user/tiny-lora").card_data
-    assert card.library_name == "peft" and card.base_model == "local-user/tiny-base" and card.base_model_relation == "adapter"
+    assert (
+        card.library_name == "peft"
+        and card.base_model == "local-user/tiny-base"
+        and card.base_model_relation == "adapter"
+    )
     check = compare_with_hub("local-user/tiny-lora", result.output_dir, TEXTS, cache_dir=tmp_path / "fresh")
     assert check["equal"], check
 
 
 def test_image_lora_on_pointwise_convolutions(tiny_efficientnet, image_folder, tmp_path):
     recipe = {
-        "task": "image-classification", "model": {"id": str(tiny_efficientnet)}, "data": {"source": str(image_folder)},
-        "strategy": "lora", "peft": {"r": 2}, "output_dir": str(tmp_path / "out"),
+        "task": "image-classification",
+        "model": {"id": str(tiny_efficientnet)},
+        "data": {"source": str(image_folder)},
+        "strategy": "lora",
+        "peft": {"r": 2},
+        "output_dir": str(tmp_path / "out"),
         "train": {"epochs": 1, "lr": 1e-2, "batch_size": 8, "precision": "no"},
     }
     result = finetune(recipe)

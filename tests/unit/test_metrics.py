@@ -34,5 +34,8 @@ def test_training_imports_no_sklearn():
     import subprocess
     import sys
 
-    code = "import hubtransfer.run, hubtransfer.train.loop, hubtransfer.tasks.metrics, sys; print('sklearn' in sys.modules)"
+    code = (
+        "import hubtransfer.run, hubtransfer.train.loop, hubtransfer.tasks.metrics, sys; "
+        "print('sklearn' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -61,7 +61,14 @@ def test_push_creates_private_repo_then_second_push_makes_no_commit(hub, clients
     first = push_folder(run_dir, "local-user/tiny-push", api=api)
     assert first.new_commit and api.model_info("local-user/tiny-push").private
     files = set(api.list_repo_files("local-user/tiny-push"))
-    assert {"model.safetensors", "config.json", "README.md", "recipe.yaml", "metrics.json", "training_curves.png"} <= files
+    assert {
+        "model.safetensors",
+        "config.json",
+        "README.md",
+        "recipe.yaml",
+        "metrics.json",
+        "training_curves.png",
+    } <= files
     assert not any(f.startswith(".") for f in files)
     n = _commits(api, "local-user/tiny-push")
     again = push_folder(run_dir, "local-user/tiny-push", api=api)
@@ -105,15 +112,23 @@ def test_push_gives_up_cleanly_then_resumes(hub, clients, run_dir, monkeypatch):
     assert ok.new_commit and "model.safetensors" in api.list_repo_files("local-user/tiny-faulty")
 
 
-def test_finetune_pushes_and_no_token_is_written_or_logged(hub, clients, tiny_bert, tmp_path, monkeypatch, caplog, capfd):
+def test_finetune_pushes_and_no_token_is_written_or_logged(
+    hub, clients, tiny_bert, tmp_path, monkeypatch, caplog, capfd
+):
     from hubtransfer.run import finetune
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     caplog.set_level(logging.DEBUG)
     data = write_sentiment_csv(tmp_path / "r.csv")
-    result = finetune(text_recipe(tiny_bert, data, tmp_path / "out", train__epochs=1, hub={"push": True, "repo_id": "local-user/tiny-e2e"}))
+    result = finetune(
+        text_recipe(
+            tiny_bert, data, tmp_path / "out", train__epochs=1, hub={"push": True, "repo_id": "local-user/tiny-e2e"}
+        )
+    )
     assert result.run["pushed"]["new_commit"]
-    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()] + [p for p in hub.root.rglob("*") if p.is_file()]
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()] + [
+        p for p in hub.root.rglob("*") if p.is_file()
+    ]
     assert len(written) > 10
     for path in written:
         assert TOKEN.encode() not in path.read_bytes(), path
@@ -129,7 +144,9 @@ def test_seeded_dataset_loads_with_stock_datasets(hub, clients, tmp_path, monkey
     from hubtransfer.push.seed import seed
 
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.endpoint)
-    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", hub.endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    monkeypatch.setattr(
+        datasets.config, "HUB_DATASETS_URL", hub.endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"
+    )
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False, raising=False)
     api = HfApi(endpoint=hub.endpoint, token=TOKEN)
@@ -151,8 +168,14 @@ def test_no_token_in_checkpoints_or_error_messages(hub, clients, tiny_bert, tmp_
     secret = "hf_" + "Q" * 34  # token-shaped and unknown to the server
     monkeypatch.setenv("HF_TOKEN", secret)
     poison_loss_from(monkeypatch, 8)
-    recipe = text_recipe(tiny_bert, write_sentiment_csv(tmp_path / "r.csv"), tmp_path / "out", train__checkpoint_every=4, train__eval_every=4,
-                         hub={"push": True, "repo_id": "local-user/never"})
+    recipe = text_recipe(
+        tiny_bert,
+        write_sentiment_csv(tmp_path / "r.csv"),
+        tmp_path / "out",
+        train__checkpoint_every=4,
+        train__eval_every=4,
+        hub={"push": True, "repo_id": "local-user/never"},
+    )
     import yaml
 
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
@@ -165,7 +188,9 @@ def test_no_token_in_checkpoints_or_error_messages(hub, clients, tiny_bert, tmp_
     from hubtransfer.run import finetune
 
     finetune(text_recipe(tiny_bert, tmp_path / "r.csv", finished, train__epochs=1))
-    assert main(["push", str(finished), "--repo-id", "other-user/not-mine"]) == 2  # the server refuses the unknown token
+    assert (
+        main(["push", str(finished), "--repo-id", "other-user/not-mine"]) == 2
+    )  # the server refuses the unknown token
     out, err = capfd.readouterr()
     assert "error: push of" in err
     for path in [p for p in tmp_path.rglob("*") if p.is_file()]:

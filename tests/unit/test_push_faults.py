@@ -33,7 +33,9 @@ class Faults:
             action = self.plan.pop(0)
             self.seen.append(action)
             if action == "503":
-                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/json")]})
+                await send(
+                    {"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/json")]}
+                )
                 return await send({"type": "http.response.body", "body": b'{"error": "injected"}'})
             if action == "slow":
                 await asyncio.sleep(1.0)
@@ -57,7 +59,9 @@ def run_dir(tiny_bert, tmp_path_factory):
     from hubtransfer.run import finetune
 
     root = tmp_path_factory.mktemp("fault-run")
-    return finetune(text_recipe(tiny_bert, write_sentiment_csv(root / "r.csv"), root / "out", train__epochs=1)).output_dir
+    return finetune(
+        text_recipe(tiny_bert, write_sentiment_csv(root / "r.csv"), root / "out", train__epochs=1)
+    ).output_dir
 
 
 @pytest.fixture
@@ -71,9 +75,11 @@ def _files(api, repo):
     return set(api.list_repo_files(repo))
 
 
-@pytest.mark.parametrize("plan", [["503", "503"], ["drop-before"], ["503", "slow"]], ids=["5xx", "dropped", "5xx-then-slow"])
+@pytest.mark.parametrize(
+    "plan", [["503", "503"], ["drop-before"], ["503", "slow"]], ids=["5xx", "dropped", "5xx-then-slow"]
+)
 def test_push_retries_through_faults(faulty_hub, run_dir, plan):
-    hub, faults, api = faulty_hub
+    _hub, faults, api = faulty_hub
     faults.plan = list(plan)
     result = push_folder(run_dir, "local-user/faulty", api=api, base_delay=0.05)
     assert faults.seen == plan and not faults.plan
@@ -81,7 +87,7 @@ def test_push_retries_through_faults(faulty_hub, run_dir, plan):
 
 
 def test_lost_answer_after_commit_does_not_duplicate(faulty_hub, run_dir):
-    hub, faults, api = faulty_hub
+    _hub, faults, api = faulty_hub
     faults.plan = ["drop-after"]
     push_folder(run_dir, "local-user/lost-answer", api=api, base_delay=0.05)
     commits = api.list_repo_commits("local-user/lost-answer")
@@ -90,7 +96,7 @@ def test_lost_answer_after_commit_does_not_duplicate(faulty_hub, run_dir):
 
 
 def test_persistent_faults_fail_cleanly_with_nothing_partial(faulty_hub, run_dir):
-    hub, faults, api = faulty_hub
+    _hub, faults, api = faulty_hub
     faults.plan = ["503"] * 3
     with pytest.raises(PushError, match="hubtransfer push"):
         push_folder(run_dir, "local-user/down", api=api, tries=3, base_delay=0.05)

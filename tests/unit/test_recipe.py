@@ -10,7 +10,9 @@ BASE = {"task": "text-classification", "model": {"id": "org/model"}, "data": {"s
 
 
 def test_defaults_are_filled_and_overrides_apply():
-    r = load_recipe(BASE, ["train.lr=1e-4", "strategy=top:2", "train.eval_every=50", "head.hidden_sizes=[64]", "head.type=mlp"])
+    r = load_recipe(
+        BASE, ["train.lr=1e-4", "strategy=top:2", "train.eval_every=50", "head.hidden_sizes=[64]", "head.type=mlp"]
+    )
     assert r.train.lr == 1e-4 and str(r.strategy) == "top:2" and r.train.eval_every == 50
     assert r.head.hidden_sizes == [64] and r.train.batch_size == 32 and r.model.revision == "main"
 

@@ -19,8 +19,10 @@ from conftest import write_image_folder, write_sentiment_csv
 ROOT = Path(__file__).resolve().parents[2]
 PRE = "5d0ac10"  # the last commit before the redesign
 # model.safetensors of both runs under PRE on the redesign's machine (AMD EPYC with avx512_bf16, OMP_NUM_THREADS=1).
-MEASURED = {"text": "dcd6b8a77834be1201df1b1b73c9f341a6418a9a36e544eebc25dbd22a52a9fc",
-            "image": "27d68c718d9b0884c5e4bfce9e0b37948ace9b8543fbc71f6a36cc23c135bfca"}
+MEASURED = {
+    "text": "dcd6b8a77834be1201df1b1b73c9f341a6418a9a36e544eebc25dbd22a52a9fc",
+    "image": "27d68c718d9b0884c5e4bfce9e0b37948ace9b8543fbc71f6a36cc23c135bfca",
+}
 
 WORKER = """
 import json, sys
@@ -35,17 +37,33 @@ def _recipes(tiny_bert, tiny_vit, root: Path) -> dict:
     images = write_image_folder(root / "imgs", per_class=30)
     common = {"precision": "no", "warmup_ratio": 0.0, "seed": 3}
     return {
-        "text": {"task": "text-classification", "model": {"id": str(tiny_bert)},
-                 "data": {"source": str(text), "text_column": "sentence", "label_column": "sentiment", "max_length": 16},
-                 "train": {"epochs": 3, "lr": "auto", "lr_search": {"candidates": [3e-3, 1e-2, 3e-2]}, "batch_size": 16, **common}},
-        "image": {"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(images)},
-                  "strategy": "top:1", "train": {"epochs": 2, "lr": 1e-2, "batch_size": 8, **common}},
+        "text": {
+            "task": "text-classification",
+            "model": {"id": str(tiny_bert)},
+            "data": {"source": str(text), "text_column": "sentence", "label_column": "sentiment", "max_length": 16},
+            "train": {
+                "epochs": 3,
+                "lr": "auto",
+                "lr_search": {"candidates": [3e-3, 1e-2, 3e-2]},
+                "batch_size": 16,
+                **common,
+            },
+        },
+        "image": {
+            "task": "image-classification",
+            "model": {"id": str(tiny_vit)},
+            "data": {"source": str(images)},
+            "strategy": "top:1",
+            "train": {"epochs": 2, "lr": 1e-2, "batch_size": 8, **common},
+        },
     }
 
 
 def _run(code: Path, recipe: dict, out: Path) -> tuple[str, dict]:
     recipe = {**recipe, "output_dir": str(out)}
-    proc = subprocess.run([sys.executable, "-c", WORKER, str(code), json.dumps(recipe)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, str(code), json.dumps(recipe)], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     weights = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     return weights, json.loads((out / "metrics.json").read_text())

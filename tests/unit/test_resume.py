@@ -14,7 +14,13 @@ WORKER = Path(__file__).with_name("_kill_worker.py")
 
 def _run(tiny_bert, data, out, kill_at=0, lr_auto=False):
     env = {**os.environ, "KILL_AT_STEP": str(kill_at), **({"LR_AUTO": "1"} if lr_auto else {})}
-    return subprocess.run([sys.executable, str(WORKER), str(tiny_bert), str(data), str(out)], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(WORKER), str(tiny_bert), str(data), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tiny_bert, tmp_path):
@@ -36,7 +42,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tiny_bert, tmp_
     assert a["metrics"] == b["metrics"]  # bitwise: same floats
     assert a["training"]["steps"] == b["training"]["steps"] == 36
     assert _curve(tmp_path / "whole") == _curve(tmp_path / "resumed")
-    assert (tmp_path / "whole" / "model.safetensors").read_bytes() == (tmp_path / "resumed" / "model.safetensors").read_bytes()
+    assert (tmp_path / "whole" / "model.safetensors").read_bytes() == (
+        tmp_path / "resumed" / "model.safetensors"
+    ).read_bytes()
     assert not staging.exists() and not (tmp_path / "resumed" / "checkpoints").exists()
 
 
@@ -56,10 +64,12 @@ def test_a_run_killed_after_its_learning_rate_search_resumes_without_searching_a
     assert "resuming from step-15" in resumed.stderr and "lr search at" not in resumed.stderr
     a, b = (json.loads((tmp_path / d / "hubtransfer_run.json").read_text()) for d in ("whole", "resumed"))
     assert a["metrics"] == b["metrics"] and a["training"]["lr"] == b["training"]["lr"] == search["chosen"]
-    timeless = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    timeless = lambda r: {k: v for k, v in r.items() if k != "seconds"}
     assert timeless(b["training"]["lr_search"]) == timeless(search)  # the record came back from the checkpoint
     assert _curve(tmp_path / "whole") == _curve(tmp_path / "resumed")
-    assert (tmp_path / "whole" / "model.safetensors").read_bytes() == (tmp_path / "resumed" / "model.safetensors").read_bytes()
+    assert (tmp_path / "whole" / "model.safetensors").read_bytes() == (
+        tmp_path / "resumed" / "model.safetensors"
+    ).read_bytes()
 
 
 def _curve(run_dir):

@@ -24,8 +24,14 @@ def _evidence(f, t, alpha, beta):
     n, d = f.shape
     a = alpha * np.eye(d) + beta * f.T @ f
     m = beta * np.linalg.solve(a, f.T @ t)
-    return (n / 2 * np.log(beta) + d / 2 * np.log(alpha) - n / 2 * np.log(2 * np.pi) - beta / 2 * np.sum((f @ m - t) ** 2)
-            - alpha / 2 * m @ m - np.linalg.slogdet(a)[1] / 2) / n
+    return (
+        n / 2 * np.log(beta)
+        + d / 2 * np.log(alpha)
+        - n / 2 * np.log(2 * np.pi)
+        - beta / 2 * np.sum((f @ m - t) ** 2)
+        - alpha / 2 * m @ m
+        - np.linalg.slogdet(a)[1] / 2
+    ) / n
 
 
 @pytest.mark.parametrize("n,d", [(60, 8), (20, 40)])  # more examples than dimensions, and fewer
@@ -74,12 +80,17 @@ def test_parse_candidate():
 def rank_recipe(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("rank")
     data = write_sentiment_csv(root / "reviews.csv")
-    return load_recipe({
-        "task": "text-classification", "model": {"id": str(tiny_bert)},
-        "data": {"source": str(data), "text_column": "sentence", "label_column": "sentiment", "max_length": 16},
-        "strategy": "full", "train": {"epochs": 2, "lr": 1e-2, "batch_size": 16, "precision": "no"},
-        "output_dir": str(root / "out"), "candidates": [str(tiny_bert), f"random:{tiny_bert}"],
-    }), root
+    return load_recipe(
+        {
+            "task": "text-classification",
+            "model": {"id": str(tiny_bert)},
+            "data": {"source": str(data), "text_column": "sentence", "label_column": "sentiment", "max_length": 16},
+            "strategy": "full",
+            "train": {"epochs": 2, "lr": 1e-2, "batch_size": 16, "precision": "no"},
+            "output_dir": str(root / "out"),
+            "candidates": [str(tiny_bert), f"random:{tiny_bert}"],
+        }
+    ), root
 
 
 def test_rank_scores_every_candidate_writes_reports_and_reuses_the_cache(rank_recipe):
@@ -94,19 +105,36 @@ def test_rank_scores_every_candidate_writes_reports_and_reuses_the_cache(rank_re
         assert set(c.scores) == set(SCORES) and c.estimated_finetune_seconds > 0
     report = json.loads((root / "report" / "rank.json").read_text())
     assert report["winner"] == str(recipe.model.id) and len(report["candidates"]) == 2
-    assert (root / "report" / "rank.png").stat().st_size > 5000 and "| rank |" in (root / "report" / "rank.md").read_text()
+    assert (root / "report" / "rank.png").stat().st_size > 5000 and "| rank |" in (
+        root / "report" / "rank.md"
+    ).read_text()
     again = rank(recipe, max_samples=100)
     assert all(c.cache_hit for c in again.candidates)
     assert [c.scores for c in again.candidates] == [c.scores for c in first.candidates]
-    assert [c.feature_seconds for c in again.candidates] == [c.feature_seconds for c in first.candidates]  # measured once, kept
+    assert [c.feature_seconds for c in again.candidates] == [
+        c.feature_seconds for c in first.candidates
+    ]  # measured once, kept
 
 
 def test_rank_validate_fine_tunes_each_candidate_and_reports_kendall_tau(rank_recipe, tmp_path, capsys):
-    recipe, root = rank_recipe
+    recipe, _root = rank_recipe
     path = tmp_path / "recipe.yaml"
     path.write_text(recipe.to_yaml())
     winner = tmp_path / "winner.yaml"
-    code = main(["rank", str(path), "train.epochs=1", "--max-samples", "80", "--validate", "--out", str(tmp_path / "r"), "--write-recipe", str(winner)])
+    code = main(
+        [
+            "rank",
+            str(path),
+            "train.epochs=1",
+            "--max-samples",
+            "80",
+            "--validate",
+            "--out",
+            str(tmp_path / "r"),
+            "--write-recipe",
+            str(winner),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "Kendall tau" in out and "ranking cost:" in out
     report = json.loads((tmp_path / "r" / "rank.json").read_text())

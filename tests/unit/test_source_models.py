@@ -33,9 +33,14 @@ def _unlabeled_csv(path, n=300):
 
 
 def _mlm_recipe(tiny_bert, data, out, **train):
-    return {"task": "fill-mask", "model": {"id": str(tiny_bert)}, "data": {"source": str(data), "text_column": "body", "max_length": 12},
-            "strategy": "full", "train": {"epochs": 3, "lr": 5e-3, "batch_size": 16, "precision": "no", "eval_at_start": True, **train},
-            "output_dir": str(out)}
+    return {
+        "task": "fill-mask",
+        "model": {"id": str(tiny_bert)},
+        "data": {"source": str(data), "text_column": "body", "max_length": 12},
+        "strategy": "full",
+        "train": {"epochs": 3, "lr": 5e-3, "batch_size": 16, "precision": "no", "eval_at_start": True, **train},
+        "output_dir": str(out),
+    }
 
 
 def test_long_texts_become_consecutive_chunks(tiny_bert):
@@ -74,7 +79,9 @@ def test_masked_lm_run_learns_and_saves_a_stock_source_model(tiny_bert, tmp_path
     assert len(fill(f"the movie was {fill.tokenizer.mask_token}")) == 5
     from hubtransfer.inference import predict
 
-    top = predict(out, [f"the movie was {fill.tokenizer.mask_token}"], top_k=3)[0]  # hubtransfer predict on a source model
+    top = predict(out, [f"the movie was {fill.tokenizer.mask_token}"], top_k=3)[
+        0
+    ]  # hubtransfer predict on a source model
     assert len(top) == 3 and all(t["sequence"].startswith("the movie was") for t in top)
     card = (out / "README.md").read_text()
     assert "## Labels" not in card and "masked-token accuracy" in card and "pipeline_tag: fill-mask" in card
@@ -83,23 +90,46 @@ def test_masked_lm_run_learns_and_saves_a_stock_source_model(tiny_bert, tmp_path
 
 def test_source_model_transfers_and_the_report_compares_both_starts(tiny_bert, tmp_path):
     source = finetune(_mlm_recipe(tiny_bert, _unlabeled_csv(tmp_path / "u.csv"), tmp_path / "mlm")).output_dir
-    target = load_recipe(text_recipe(source, write_sentiment_csv(tmp_path / "r.csv"), tmp_path / "target", train__epochs=1))
-    report = source_effect(target, str(tiny_bert), sizes=[60, 10_000], seeds=2, seeds_up_to=60, min_steps=8,
-                           report_dir=tmp_path / "ev", source_run=source)
+    target = load_recipe(
+        text_recipe(source, write_sentiment_csv(tmp_path / "r.csv"), tmp_path / "target", train__epochs=1)
+    )
+    report = source_effect(
+        target,
+        str(tiny_bert),
+        sizes=[60, 10_000],
+        seeds=2,
+        seeds_up_to=60,
+        min_steps=8,
+        report_dir=tmp_path / "ev",
+        source_run=source,
+    )
     rows = {r["n"]: r for r in report["sizes"]}
     assert sorted(rows) == [60, 192]  # 10,000 means the whole training split (192)
     assert len(rows[60]["source"]) == 2 and len(rows[192]["source"]) == 1
-    (a,), (b,) = rows[192]["original"], rows[192]["source"]  # one seed: the noise is the test set's binomial sampling (24 examples)
-    assert rows[192]["noise"] == "test-set sampling" and rows[192]["stderr"] == pytest.approx(((a * (1 - a) + b * (1 - b)) / 24) ** 0.5)
-    assert rows[60]["difference"] == pytest.approx(sum(s - o for o, s in zip(rows[60]["original"], rows[60]["source"])) / 2)
-    assert report["source_training"]["task"] == "fill-mask" and "not counted in the target budget" in report["summary"][-1]
+    (a,), (b,) = (
+        rows[192]["original"],
+        rows[192]["source"],
+    )  # one seed: the noise is the test set's binomial sampling (24 examples)
+    assert rows[192]["noise"] == "test-set sampling" and rows[192]["stderr"] == pytest.approx(
+        ((a * (1 - a) + b * (1 - b)) / 24) ** 0.5
+    )
+    assert rows[60]["difference"] == pytest.approx(
+        sum(s - o for o, s in zip(rows[60]["original"], rows[60]["source"])) / 2
+    )
+    assert (
+        report["source_training"]["task"] == "fill-mask" and "not counted in the target budget" in report["summary"][-1]
+    )
     assert (tmp_path / "ev" / "source.png").is_file() and (tmp_path / "ev" / "source.md").is_file()
     # The source-start runs really loaded the source encoder: its weights, not the original's.
     run = tmp_path / "ev" / "runs" / "source" / "source-n192-seed0"
     assert json.loads((run / "hubtransfer_run.json").read_text())["base_model"] == str(source)
     # Step 0 of the classifier from the source model equals the source's encoder weights.
     enc = load_file(source / "model.safetensors")["bert.encoder.layer.0.attention.self.query.weight"]
-    again = finetune(text_recipe(source, write_sentiment_csv(tmp_path / "r.csv"), tmp_path / "t0", train__max_steps=1, train__lr=1e-12))
+    again = finetune(
+        text_recipe(
+            source, write_sentiment_csv(tmp_path / "r.csv"), tmp_path / "t0", train__max_steps=1, train__lr=1e-12
+        )
+    )
     assert torch.allclose(again.model.bert.encoder.layer[0].attention.self.query.weight, enc, atol=1e-6)
 
 
@@ -112,6 +142,19 @@ def test_source_cli_prints_the_comparison_and_refuses_bad_arguments(tiny_bert, t
     assert bad.value.code == 2 and "--seeds" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(["source", str(recipe)])  # --original is required
-    code = cli(["source", str(recipe), "--original", str(tiny_bert), "--sizes", "50", "--min-steps", "4", "--out", str(tmp_path / "ev")])
+    code = cli(
+        [
+            "source",
+            str(recipe),
+            "--original",
+            str(tiny_bert),
+            "--sizes",
+            "50",
+            "--min-steps",
+            "4",
+            "--out",
+            str(tmp_path / "ev"),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and "source − original (points)" in printed and "source.md" in printed

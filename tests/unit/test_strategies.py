@@ -13,11 +13,14 @@ def _load(folder, kind):
     return cls.from_pretrained(folder)
 
 
-@pytest.mark.parametrize("fixture, kind, block_class, n_blocks", [
-    ("tiny_bert", "text", "BertLayer", 2),
-    ("tiny_vit", "image", "ViTLayer", 2),
-    ("tiny_efficientnet", "image", "EfficientNetBlock", None),
-])
+@pytest.mark.parametrize(
+    "fixture, kind, block_class, n_blocks",
+    [
+        ("tiny_bert", "text", "BertLayer", 2),
+        ("tiny_vit", "image", "ViTLayer", 2),
+        ("tiny_efficientnet", "image", "EfficientNetBlock", None),
+    ],
+)
 def test_block_discovery(request, fixture, kind, block_class, n_blocks):
     model = _load(request.getfixturevalue(fixture), kind)
     _, blocks = find_blocks(model)
@@ -71,8 +74,12 @@ def test_parameter_groups_split_decay_and_head_lr(tiny_bert):
 def test_a_strategy_name_becomes_one_object():
     top = get_strategy("top:3")
     assert (top.k, str(top), top.head_only) == (3, "top:3", False) and get_strategy("head").head_only
-    for bad, fragment in (("top:x", "'top:K' (K >= 1"), ("top", "'top:K' (K >= 1"), ("full:2", "'full'"),
-                          ("ful", "is not one of")):
+    for bad, fragment in (
+        ("top:x", "'top:K' (K >= 1"),
+        ("top", "'top:K' (K >= 1"),
+        ("full:2", "'full'"),
+        ("ful", "is not one of"),
+    ):
         with pytest.raises(ValueError, match=fragment.replace("(", "\\(")):
             get_strategy(bad)
 
@@ -105,10 +112,15 @@ def test_gradual_unfreezing_adds_one_block_per_epoch(tiny_bert):
     assert counts[0] < counts[1] < counts[2] < counts[3] == counts[4] == sum(p.numel() for p in model.parameters())
     Gradual().on_epoch(model, 1)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert "bert.encoder.layer.1.output.dense.weight" in trainable and "bert.encoder.layer.0.output.dense.weight" not in trainable
+    assert (
+        "bert.encoder.layer.1.output.dense.weight" in trainable
+        and "bert.encoder.layer.0.output.dense.weight" not in trainable
+    )
 
 
-def test_gradual_and_layer_decay_runs_keep_the_best_weights_of_everything(tiny_bert, tmp_path, sentiment_csv, monkeypatch):
+def test_gradual_and_layer_decay_runs_keep_the_best_weights_of_everything(
+    tiny_bert, tmp_path, sentiment_csv, monkeypatch
+):
     from conftest import text_recipe
     from safetensors.torch import load_file
 
@@ -124,7 +136,11 @@ def test_gradual_and_layer_decay_runs_keep_the_best_weights_of_everything(tiny_b
         return real(model, *args)
 
     monkeypatch.setattr(loop, "_evaluate_step", snapshot)
-    result = finetune(text_recipe(tiny_bert, sentiment_csv, tmp_path / "g", strategy="gradual", train__epochs=3, train__layer_decay=0.8))
+    result = finetune(
+        text_recipe(
+            tiny_bert, sentiment_csv, tmp_path / "g", strategy="gradual", train__epochs=3, train__layer_decay=0.8
+        )
+    )
     assert [r["step"] for r in result.history] == [12, 24, 36]
     # by the third epoch the head and both blocks train, the embeddings not yet: that is the share reported
     share = result.run["strategy"]["trainable_share"]

@@ -23,7 +23,8 @@ from hubtransfer.tasks.metrics import TokenScorer, entity_metrics
 from hubtransfer.tasks.token_classification import IGNORE, align_labels, encode, load_processor
 from hubtransfer.train.features import split_head
 
-# A person is two words (first name, last name), a place one word: tags follow from the words, so a tiny model learns them.
+# A person is two words (first name, last name), a place one word: tags follow from the words, so a tiny model learns
+# them.
 FIRST, LAST, PLACES = WORDS_POS[:4], WORDS_POS[4:], WORDS_NEG[:4]
 TAGS = ["O", "B-LOC", "B-PER", "I-PER"]
 
@@ -41,7 +42,7 @@ def _sentence(rng: random.Random, i: int) -> tuple[list[str], list[str]]:
         else:
             words.append(rng.choice(FILLER))
             tags.append("O")
-    return words + [str(i)], tags + ["O"]  # the row number keeps sentences distinct (no duplicates dropped)
+    return [*words, str(i)], [*tags, "O"]  # the row number keeps sentences distinct (no duplicates dropped)
 
 
 def write_ner_jsonl(path: Path, n: int = 240, seed: int = 0, tag=lambda t: t) -> Path:
@@ -55,8 +56,20 @@ def write_ner_jsonl(path: Path, n: int = 240, seed: int = 0, tag=lambda t: t) ->
 
 def ner_recipe(model_dir: Path, data: Path, out: Path, **changes) -> dict:
     """conftest's text recipe as a tagger: words and tags columns, longer inputs, a faster learning rate."""
-    return text_recipe(model_dir, data, out, **{"task": "token-classification", "data__text_column": "words", "data__label_column": "tags",
-                                                "data__max_length": 32, "train__epochs": 4, "train__lr": 1e-2, **changes})
+    return text_recipe(
+        model_dir,
+        data,
+        out,
+        **{
+            "task": "token-classification",
+            "data__text_column": "words",
+            "data__label_column": "tags",
+            "data__max_length": 32,
+            "train__epochs": 4,
+            "train__lr": 1e-2,
+            **changes,
+        },
+    )
 
 
 def _spec(data: Path, **extra) -> DataSpec:
@@ -88,7 +101,9 @@ def test_encode_aligns_every_split_and_truncates(tiny_bert, tmp_path):
     encoded = encode(data, load_processor(tiny_bert, recipe), recipe)
     items = {len(x["input_ids"]): x for split in encoded.values() for x in (split[i] for i in range(len(split)))}
     assert items[7]["labels"] == [IGNORE, 2, 3, 0, 1, IGNORE, IGNORE]  # "bad," = "bad" + ","; [CLS] / [SEP] ignored
-    assert items[8]["labels"] == [IGNORE] + [0] * 6 + [IGNORE]  # 40 words cut at 8 tokens: the rest is neither trained on nor scored
+    assert items[8]["labels"] == [IGNORE] + [0] * 6 + [
+        IGNORE
+    ]  # 40 words cut at 8 tokens: the rest is neither trained on nor scored
 
 
 def test_entity_metrics_by_hand():
@@ -97,7 +112,11 @@ def test_entity_metrics_by_hand():
     preds = [["B-PER", "I-PER", "O", "B-ORG", "O", "B-ORG", "O", "O"]]
     m = entity_metrics(refs, preds)
     # 3 true entities, 3 predicted, 1 exact match: precision = recall = F1 = 1/3.
-    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(1 / 3) and m["f1"] == pytest.approx(1 / 3)
+    assert (
+        m["precision"] == pytest.approx(1 / 3)
+        and m["recall"] == pytest.approx(1 / 3)
+        and m["f1"] == pytest.approx(1 / 3)
+    )
     assert m["accuracy"] == pytest.approx(6 / 8)  # two of eight words wrong
     assert (m["f1_PER"], m["f1_LOC"], m["f1_ORG"]) == (1.0, 0.0, 0.0)
 
@@ -121,11 +140,20 @@ def test_scorer_reads_only_labelled_positions():
 # --------------------------------------------------------------------------- data checks
 
 
-@pytest.mark.parametrize("tag, expected", [
-    (lambda t: t.replace("B-", "S-"), r"IOB2 tags \('O', 'B-TYPE', 'I-TYPE'\); the train split has 2 other tag\(s\): \['S-LOC', 'S-PER'\]"),
-    (lambda t: {"O": 0, "B-LOC": 1, "B-PER": 2, "I-PER": 3}[t], r"4 other tag\(s\): \['0', '1', '2', '3'\]\. Convert them to IOB2"),
-    (lambda t: t.replace("B-", "I-"), r"entit\(ies\) starting with I- .*which is IOB1\. Convert to IOB2"),
-])
+@pytest.mark.parametrize(
+    "tag, expected",
+    [
+        (
+            lambda t: t.replace("B-", "S-"),
+            r"IOB2 tags \('O', 'B-TYPE', 'I-TYPE'\); the train split has 2 other tag\(s\): \['S-LOC', 'S-PER'\]",
+        ),
+        (
+            lambda t: {"O": 0, "B-LOC": 1, "B-PER": 2, "I-PER": 3}[t],
+            r"4 other tag\(s\): \['0', '1', '2', '3'\]\. Convert them to IOB2",
+        ),
+        (lambda t: t.replace("B-", "I-"), r"entit\(ies\) starting with I- .*which is IOB1\. Convert to IOB2"),
+    ],
+)
 def test_tags_that_are_not_iob2_are_refused(tmp_path, tag, expected):
     data = write_ner_jsonl(tmp_path / "d.jsonl", n=60, tag=tag)
     with pytest.raises(DataError, match=expected):
@@ -136,7 +164,9 @@ def test_tag_unknown_to_train_in_test_split_is_refused(tmp_path):
     folder = tmp_path / "splits"
     folder.mkdir()
     write_ner_jsonl(folder / "train.jsonl", n=60)
-    (folder / "test.jsonl").write_text(json.dumps({"words": ["the", "acme", "film"], "tags": ["O", "B-ORG", "O"]}) + "\n")
+    (folder / "test.jsonl").write_text(
+        json.dumps({"words": ["the", "acme", "film"], "tags": ["O", "B-ORG", "O"]}) + "\n"
+    )
     with pytest.raises(DataError, match=r"tags \{'test': \['B-ORG'\]\} appear in a split but not in train"):
         prepare_data(_spec(folder), "text", per_token=True)
 
@@ -155,7 +185,7 @@ def test_recipe_checks_for_the_task(tiny_bert, tmp_path):
     base = ner_recipe(tiny_bert, tmp_path / "d.jsonl", tmp_path / "o")
     assert job_for(load_recipe(base)).watched_metric == "f1"  # entity F1, not token accuracy (mostly "O")
     assert job_for(load_recipe({**base, "task": "text-classification"})).watched_metric == "accuracy"
-    with pytest.raises(RecipeError, match="head.type / head.pooling do not apply to task 'token-classification'"):
+    with pytest.raises(RecipeError, match=r"head.type / head.pooling do not apply to task 'token-classification'"):
         load_recipe({**base, "head": {"pooling": "mean"}})
     with pytest.raises(RecipeError, match=r"'recal' is not computed for token-classification. Did you mean 'recall'\?"):
         load_recipe({**base, "train": {**base["train"], "early_stopping": {"metric": "recal"}}})
@@ -179,7 +209,14 @@ def test_ner_run_learns_and_writes_no_confusion_matrix(ner_run):
     assert test["f1"] >= 0.9 and test["accuracy"] >= 0.95  # an all-"O" tagger scores F1 0
     assert set(test) == {"f1", "precision", "recall", "accuracy", "f1_LOC", "f1_PER"}
     names = {p.name for p in ner_run.output_dir.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json", "README.md", "training_curves.png"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "metrics.json",
+        "README.md",
+        "training_curves.png",
+    } <= names
     assert not {"confusion_matrix.json", "confusion_matrix.png"} & names
     assert ner_run.run["data"]["labels"] == TAGS
 
@@ -190,10 +227,15 @@ def test_stock_classes_and_pipeline_load_the_tagger(ner_run):
     assert model.config.id2label == dict(enumerate(TAGS))
     tok = AutoTokenizer.from_pretrained(out)
     with torch.no_grad():
-        ids = model(**tok(SENTENCE.split(), is_split_into_words=True, return_tensors="pt")).logits.argmax(-1)[0].tolist()
+        ids = (
+            model(**tok(SENTENCE.split(), is_split_into_words=True, return_tensors="pt")).logits.argmax(-1)[0].tolist()
+        )
     assert [TAGS[i] for i in ids[1:-1]] == ["O", "O", "B-PER", "I-PER", "O", "B-LOC"]
     entities = pipeline("token-classification", model=str(out), aggregation_strategy="simple")(SENTENCE)
-    assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in entities] == [("PER", "good warm", 9, 18), ("LOC", "bad", 23, 26)]
+    assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in entities] == [
+        ("PER", "good warm", 9, 18),
+        ("LOC", "bad", 23, 26),
+    ]
 
 
 def test_card_reports_entity_scores(ner_run):
@@ -233,30 +275,50 @@ def test_head_strategy_trains_the_tagger_on_the_running_backbone(tiny_bert, tmp_
     assert split_head(model)[0] is None  # per-token features are not cached
     data = write_ner_jsonl(tmp_path / "d.jsonl")
     before = AutoModelForTokenClassification.from_pretrained(tiny_bert).bert.embeddings.word_embeddings.weight.clone()
-    result = finetune(ner_recipe(tiny_bert, data, tmp_path / "o", strategy="head", train={"epochs": 3, "lr": 5e-2, "batch_size": 16,
-                                                                                          "precision": "no", "warmup_ratio": 0.0}))
+    result = finetune(
+        ner_recipe(
+            tiny_bert,
+            data,
+            tmp_path / "o",
+            strategy="head",
+            train={"epochs": 3, "lr": 5e-2, "batch_size": 16, "precision": "no", "warmup_ratio": 0.0},
+        )
+    )
     features = result.run["training"]["features"]
     assert features["cached"] is False and "one vector per token" in features["reason"]
     assert result.run["strategy"]["trainable_params"] == 32 * 4 + 4  # the new classifier alone
     after = AutoModelForTokenClassification.from_pretrained(result.output_dir).bert.embeddings.word_embeddings.weight
     assert torch.equal(before, after)
-    assert result.metrics["test"]["accuracy"] > 0.6 and result.metrics["test"]["f1"] > 0.2  # random 32-d features: learnable, not easy
+    assert (
+        result.metrics["test"]["accuracy"] > 0.6 and result.metrics["test"]["f1"] > 0.2
+    )  # random 32-d features: learnable, not easy
 
 
 def test_lora_saves_a_token_classification_adapter(tiny_bert, tmp_path):
     data = write_ner_jsonl(tmp_path / "d.jsonl")
-    result = finetune(ner_recipe(tiny_bert, data, tmp_path / "o", strategy="lora", peft={"r": 4},
-                                 train={"epochs": 4, "lr": 5e-2, "batch_size": 16, "precision": "no", "warmup_ratio": 0.0}))
+    result = finetune(
+        ner_recipe(
+            tiny_bert,
+            data,
+            tmp_path / "o",
+            strategy="lora",
+            peft={"r": 4},
+            train={"epochs": 4, "lr": 5e-2, "batch_size": 16, "precision": "no", "warmup_ratio": 0.0},
+        )
+    )
     cfg = json.loads((result.output_dir / "adapter_config.json").read_text())
-    assert cfg["task_type"] == "TOKEN_CLS" and "classifier" in cfg["modules_to_save"]  # peft adds its TOKEN_CLS defaults
+    assert (
+        cfg["task_type"] == "TOKEN_CLS" and "classifier" in cfg["modules_to_save"]
+    )  # peft adds its TOKEN_CLS defaults
     assert "AutoPeftModelForTokenClassification" in (result.output_dir / "README.md").read_text()
     from peft import AutoPeftModelForTokenClassification
     from transformers import AutoConfig
 
     # As the card's snippet loads it: the labels from the folder's config, the base's own output layer replaced.
     config = AutoConfig.from_pretrained(result.output_dir)
-    model = AutoPeftModelForTokenClassification.from_pretrained(str(result.output_dir), id2label=config.id2label, label2id=config.label2id,
-                                                                ignore_mismatched_sizes=True).eval()
+    model = AutoPeftModelForTokenClassification.from_pretrained(
+        str(result.output_dir), id2label=config.id2label, label2id=config.label2id, ignore_mismatched_sizes=True
+    ).eval()
     tok = AutoTokenizer.from_pretrained(result.output_dir)
     batch = tok(SENTENCE.split(), is_split_into_words=True, return_tensors="pt")
     with torch.no_grad():
@@ -277,6 +339,8 @@ def test_pushed_tagger_gives_the_same_entities_from_the_hub(ner_run, hub, client
     push_folder(ner_run.output_dir, "local-user/tiny-ner", private=False)
     card = HfApi(endpoint=hub.endpoint, token=TOKEN).model_info("local-user/tiny-ner").card_data
     assert card.pipeline_tag == "token-classification"
-    check = compare_with_hub("local-user/tiny-ner", ner_run.output_dir, [SENTENCE, "bad was the film"], cache_dir=tmp_path / "fresh")
+    check = compare_with_hub(
+        "local-user/tiny-ner", ner_run.output_dir, [SENTENCE, "bad was the film"], cache_dir=tmp_path / "fresh"
+    )
     assert check["equal"], check
     assert [e["entity_group"] for e in check["hub"][0]] == ["PER", "LOC"] and check["hub"][1][0]["word"] == "bad"

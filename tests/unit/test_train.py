@@ -28,8 +28,19 @@ def test_text_run_learns_and_writes_everything(text_run):
     result, _ = text_run
     assert result.metrics["test"]["accuracy"] >= 0.9  # the synthetic task is easy; chance is 0.5
     names = {p.name for p in result.output_dir.iterdir()}
-    for f in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "metrics.jsonl", "recipe.yaml",
-              "split.json", "confusion_matrix.json", "confusion_matrix.png", "training_curves.png", "hubtransfer_run.json"):
+    for f in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "metrics.json",
+        "metrics.jsonl",
+        "recipe.yaml",
+        "split.json",
+        "confusion_matrix.json",
+        "confusion_matrix.png",
+        "training_curves.png",
+        "hubtransfer_run.json",
+    ):
         assert f in names, f
     assert len(result.history) == 4  # one evaluation per epoch
     matrix = json.loads((result.output_dir / "confusion_matrix.json").read_text())["matrix"]
@@ -78,7 +89,17 @@ def test_output_dir_with_another_run_is_kept(text_run):
 
 def test_mean_pooled_mlp_head_loads_with_stock_remote_code(tiny_bert, tmp_path):
     data = write_sentiment_csv(tmp_path / "r.csv")
-    r = finetune(text_recipe(tiny_bert, data, tmp_path / "out", strategy="head", head={"type": "mlp", "hidden_sizes": [16], "pooling": "mean"}, train__lr=1e-2, train__epochs=2))
+    r = finetune(
+        text_recipe(
+            tiny_bert,
+            data,
+            tmp_path / "out",
+            strategy="head",
+            head={"type": "mlp", "hidden_sizes": [16], "pooling": "mean"},
+            train__lr=1e-2,
+            train__epochs=2,
+        )
+    )
     assert r.run["strategy"]["trainable_share"] < 0.1
     assert (tmp_path / "out" / "modeling_hubtransfer.py").is_file()
     texts = ["good great", "awful dull", "the plot was warm"]
@@ -90,8 +111,12 @@ def test_mean_pooled_mlp_head_loads_with_stock_remote_code(tiny_bert, tmp_path):
 
 def test_image_run_top_k_and_pipeline(tiny_vit, image_folder, tmp_path):
     recipe = {
-        "task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(image_folder)},
-        "strategy": "top:1", "train": {"epochs": 3, "lr": 3e-3, "batch_size": 8, "precision": "no"}, "output_dir": str(tmp_path / "out"),
+        "task": "image-classification",
+        "model": {"id": str(tiny_vit)},
+        "data": {"source": str(image_folder)},
+        "strategy": "top:1",
+        "train": {"epochs": 3, "lr": 3e-3, "batch_size": 8, "precision": "no"},
+        "output_dir": str(tmp_path / "out"),
     }
     r = finetune(recipe)
     assert r.metrics["test"]["accuracy"] >= 0.75  # bright vs dark squares
@@ -103,8 +128,17 @@ def test_image_run_top_k_and_pipeline(tiny_vit, image_folder, tmp_path):
 
 def test_early_stopping_and_tensorboard(tiny_bert, tmp_path):
     data = write_sentiment_csv(tmp_path / "r.csv")
-    r = finetune(text_recipe(tiny_bert, data, tmp_path / "out", train__lr=1e-9, train__epochs=6,
-                             train__early_stopping={"metric": "accuracy", "patience": 1}, train__log_with=["tensorboard"]))
+    r = finetune(
+        text_recipe(
+            tiny_bert,
+            data,
+            tmp_path / "out",
+            train__lr=1e-9,
+            train__epochs=6,
+            train__early_stopping={"metric": "accuracy", "patience": 1},
+            train__log_with=["tensorboard"],
+        )
+    )
     assert r.run["training"]["stopped_early"] and len(r.history) == 2  # lr 1e-9: no gain after the first evaluation
     assert list((tmp_path / "out").rglob("events.out.tfevents.*"))
 
@@ -127,14 +161,14 @@ def _assert_nothing_written(out):
 
 def test_missing_label_column(tiny_bert, tmp_path):
     data = write_sentiment_csv(tmp_path / "r.csv")
-    with pytest.raises(DataError, match="data.label_column: column 'label' is not in the train split"):
+    with pytest.raises(DataError, match=r"data.label_column: column 'label' is not in the train split"):
         finetune(text_recipe(tiny_bert, data, tmp_path / "out", data__label_column="label"))
     _assert_nothing_written(tmp_path / "out")
 
 
 def test_empty_dataset(tiny_bert, tmp_path):
     (tmp_path / "empty.csv").write_text("sentence,sentiment\n")
-    with pytest.raises(DataError, match="holds no rows|is empty"):
+    with pytest.raises(DataError, match=r"holds no rows|is empty"):
         finetune(text_recipe(tiny_bert, tmp_path / "empty.csv", tmp_path / "out"))
     _assert_nothing_written(tmp_path / "out")
 
@@ -142,7 +176,12 @@ def test_empty_dataset(tiny_bert, tmp_path):
 def test_unreadable_image(tiny_vit, tmp_path):
     folder = write_image_folder(tmp_path / "imgs", per_class=6)
     (folder / "dark" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    recipe = {"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}, "output_dir": str(tmp_path / "out")}
+    recipe = {
+        "task": "image-classification",
+        "model": {"id": str(tiny_vit)},
+        "data": {"source": str(folder)},
+        "output_dir": str(tmp_path / "out"),
+    }
     with pytest.raises((ImageDataError, DataError), match="cannot be read"):
         finetune(recipe)
     _assert_nothing_written(tmp_path / "out")
@@ -155,8 +194,15 @@ def test_checkpoint_path_that_does_not_exist(tmp_path, sentiment_csv):
 
 
 def test_text_checkpoint_on_image_task(tiny_bert, image_folder, tmp_path):
-    recipe = {"task": "image-classification", "model": {"id": str(tiny_bert)}, "data": {"source": str(image_folder)}, "output_dir": str(tmp_path / "out")}
-    with pytest.raises(ModelSourceError, match=r"is a bert \(text\) checkpoint, which has no image-classification model"):
+    recipe = {
+        "task": "image-classification",
+        "model": {"id": str(tiny_bert)},
+        "data": {"source": str(image_folder)},
+        "output_dir": str(tmp_path / "out"),
+    }
+    with pytest.raises(
+        ModelSourceError, match=r"is a bert \(text\) checkpoint, which has no image-classification model"
+    ):
         finetune(recipe)
     _assert_nothing_written(tmp_path / "out")
 
@@ -167,7 +213,7 @@ def test_pickled_weights_refused_unless_allowed(tiny_bert, tmp_path, sentiment_c
     model = AutoModelForSequenceClassification.from_pretrained(folder)
     (folder / "model.safetensors").unlink()
     torch.save(model.state_dict(), folder / "pytorch_model.bin")
-    with pytest.raises(ModelSourceError, match="only pickled weights .*allow_pickle=true"):
+    with pytest.raises(ModelSourceError, match=r"only pickled weights .*allow_pickle=true"):
         finetune(text_recipe(folder, sentiment_csv, tmp_path / "out"))
     _assert_nothing_written(tmp_path / "out")
 
@@ -181,13 +227,21 @@ def test_misspelled_key_fails_before_work(tiny_bert, tmp_path, sentiment_csv):
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny_bert, tmp_path, sentiment_csv):
-    with pytest.raises(Exception, match="training loss became nan|lower train.lr"):
-        finetune(text_recipe(tiny_bert, sentiment_csv, tmp_path / "out", train__lr=1e12, train__max_grad_norm=None, train__epochs=2))
+    with pytest.raises(Exception, match=r"training loss became nan|lower train.lr"):
+        finetune(
+            text_recipe(
+                tiny_bert, sentiment_csv, tmp_path / "out", train__lr=1e12, train__max_grad_norm=None, train__epochs=2
+            )
+        )
     _assert_nothing_written(tmp_path / "out")
 
 
 def test_bf16_autocast_and_step_interval_evaluation(tiny_bert, tmp_path, sentiment_csv):
-    r = finetune(text_recipe(tiny_bert, sentiment_csv, tmp_path / "out", train__precision="bf16", train__eval_every=5, train__epochs=2))
+    r = finetune(
+        text_recipe(
+            tiny_bert, sentiment_csv, tmp_path / "out", train__precision="bf16", train__eval_every=5, train__epochs=2
+        )
+    )
     assert r.run["training"]["precision"] == "bf16"
     assert [h["step"] for h in r.history] == [5, 10, 15, 20, 24]  # every 5 steps, and the last step
     assert all(h["train_loss"] == h["train_loss"] for h in r.history)  # finite (not NaN)
@@ -203,7 +257,8 @@ def test_precision_auto_explains_its_choice():
 
 
 def _encoded_images(tiny_vit, tmp_path, size: int):
-    """An image folder of ``size`` px squares encoded for the tiny ViT (30 px): (folder, task, processor, data, encoded, recipe)."""
+    """An image folder of ``size`` px squares encoded for the tiny ViT (30 px): (folder, task, processor, data, encoded,
+    recipe)."""
     from transformers import AutoImageProcessor
 
     from hubtransfer.data.prepare import prepare_data
@@ -211,7 +266,9 @@ def _encoded_images(tiny_vit, tmp_path, size: int):
     from hubtransfer.tasks import get_task
 
     folder = write_image_folder(tmp_path / "img", per_class=6, size=size)
-    recipe = load_recipe({"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}})
+    recipe = load_recipe(
+        {"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)}}
+    )
     task = get_task("image-classification")
     proc = AutoImageProcessor.from_pretrained(tiny_vit)
     data = prepare_data(DataSpec(source=str(folder)), "image")
@@ -219,7 +276,7 @@ def _encoded_images(tiny_vit, tmp_path, size: int):
 
 
 def test_images_are_stored_as_uint8_and_finished_per_batch_like_the_processor(tiny_vit, tmp_path):
-    folder, task, proc, data, encoded, recipe = _encoded_images(tiny_vit, tmp_path, size=40)
+    _folder, task, proc, data, encoded, recipe = _encoded_images(tiny_vit, tmp_path, size=40)
     assert encoded["train"].pixels.dtype == torch.uint8  # a quarter of float32's memory
     ds = data.splits["train"]
     batch = task.collate(proc, recipe)([encoded["train"][i] for i in range(4)])
@@ -243,7 +300,16 @@ def test_images_smaller_than_the_processor_output_are_kept_decoded_and_processed
     assert (batch["pixel_values"] - reference).abs().max().item() < 1e-6
     assert batch["labels"].tolist() == [ds[i]["label"] for i in range(4)]
 
-    run = finetune(load_recipe({"task": "image-classification", "model": {"id": str(tiny_vit)}, "data": {"source": str(folder)},
-                                "train": {"epochs": 1, "batch_size": 4}, "output_dir": str(tmp_path / "out")}))
+    run = finetune(
+        load_recipe(
+            {
+                "task": "image-classification",
+                "model": {"id": str(tiny_vit)},
+                "data": {"source": str(folder)},
+                "train": {"epochs": 1, "batch_size": 4},
+                "output_dir": str(tmp_path / "out"),
+            }
+        )
+    )
     assert run.run["training"]["steps"] == -(-run.run["data"]["sizes"]["train"] // 4)  # every batch went through
     assert set(run.metrics["test"]) >= {"accuracy", "f1"}
