@@ -252,59 +252,51 @@ def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict |
     baseline = _classical_baseline(run.job, data)
     found = diagnostics.check_run(
         history=result.history,
-        metric=recipe.train.early_stopping.metric,
         best_step=best.get("step"),
-        test=test["metrics"],
+        test=test,
         baseline=baseline,
-        confusion=test.get("confusion"),
         labels=data.labels,
         n_validation=data.info["sizes"]["validation"],
-        validation_fraction=recipe.data.validation_fraction,
+        recipe=recipe,
     )
     metrics = RunMetrics(
-        test["metrics"],
-        best.get("validation"),
-        best.get("step"),
-        test.get("per_label"),
-        per_class(test["confusion"], data.labels) if test.get("confusion") else None,
-        {k: v for k, v in baseline.items() if k != "seconds"} if baseline else None,
-        found,
+        test=test["metrics"],
+        validation_best=best.get("validation"),
+        best_step=best.get("step"),
+        test_per_label=test.get("per_label"),
+        test_per_class=per_class(test["confusion"], data.labels) if test.get("confusion") else None,
+        baseline={k: v for k, v in baseline.items() if k != "seconds"} if baseline else None,
+        diagnostics=found,
     )
     mixed, why = run.precision
     training = Training(
-        result.steps,
-        result.stopped_early,
-        round(result.train_seconds, 2),
-        round(wall, 2),
-        round(result.samples_per_second, 2),
-        result.lr,
-        result.lr_search,
-        mixed,
-        why,
-        run.features,
-        probe,
+        steps=result.steps,
+        stopped_early=result.stopped_early,
+        train_seconds=round(result.train_seconds, 2),
+        wall_seconds=round(wall, 2),
+        train_samples_per_second=round(result.samples_per_second, 2),
+        lr=result.lr,
+        lr_search=result.lr_search,
+        precision=mixed,
+        precision_reason=why,
+        features=run.features,
+        probe=probe,
     )
-    plan = StrategyPlan(
-        **{
-            k: run.plan[k]
-            for k in ("strategy", "trainable_params", "total_params", "trainable_share", "adapter")
-            if k in run.plan
-        }
-    )
+    keys = ("strategy", "trainable_params", "total_params", "trainable_share", "adapter")
     return RunRecord(
-        recipe.task,
-        recipe.model.id,
-        recipe.model.revision,
-        recipe.model.init,
-        data.info,
-        plan,
-        metrics,
-        training,
-        choices.as_records(run.chosen),
-        environment(),
-        baseline,
-        found,
-        card_facts(recipe, run.model_dir),
+        task=recipe.task,
+        base_model=recipe.model.id,
+        base_model_revision=recipe.model.revision,
+        init=recipe.model.init,
+        data=data.info,
+        strategy=StrategyPlan(**{k: run.plan[k] for k in keys if k in run.plan}),
+        metrics=metrics,
+        training=training,
+        choices=choices.as_records(run.chosen),
+        environment=environment(),
+        baseline=baseline,
+        diagnostics=found,
+        card=card_facts(recipe, run.model_dir),
     )
 
 

@@ -4,10 +4,10 @@ transformers pipeline serves several heads)."""
 from __future__ import annotations
 
 
-def card_metrics(run: dict) -> tuple:
+def card_metrics(record) -> tuple:
     """The card's metric rows for this run's heads: the means over classification heads first (the headline), then each
     head's."""
-    heads = run["data"]["heads"]
+    heads = record.data["heads"]
     n = sum(h["type"] == "classification" for h in heads)
     rows = []
     if n:
@@ -33,7 +33,7 @@ def card_metrics(run: dict) -> tuple:
 
 def card_context(run, context: dict) -> dict:
     """Labels per head, the heads in the summary line, and the AutoModel snippet (no pipeline serves several heads)."""
-    heads = run.run["data"]["heads"]
+    heads = run.record.data["heads"]
     return {
         "labels_md": _labels_md(heads),
         "head_md": f"{len(heads)} task heads ({', '.join(_head_kind(h) for h in heads)}), each {context['head_md']}",
@@ -49,12 +49,12 @@ def _head_kind(h: dict) -> str:
 def _labels_md(heads: list[dict]) -> str:
     rows = ["| head | column | type | loss weight | labels (id: name) |", "|:--|:--|:--|--:|:--|"]
     for h in heads:
-        labels = ", ".join(f"{i}: {_cell(str(x))}" for i, x in enumerate(h["labels"])) or "a number (one output)"
-        rows.append(f"| {h['name']} | {_cell(h['label_column'])} | {h['type']} | {h['weight']:g} | {labels} |")
+        labels = ", ".join(f"{i}: {cell(str(x))}" for i, x in enumerate(h["labels"])) or "a number (one output)"
+        rows.append(f"| {h['name']} | {cell(h['label_column'])} | {h['type']} | {h['weight']:g} | {labels} |")
     return "\n".join(rows)
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 

@@ -101,22 +101,22 @@ def small_validation(n_validation: int, metric: str, value: float | None, fracti
 def check_run(
     *,
     history: list[dict],
-    metric: str,
     best_step: int | None,
     test: dict,
     baseline: dict | None,
-    confusion: list[list[int]] | None,
     labels: list[str],
     n_validation: int,
-    validation_fraction: float,
+    recipe,
 ) -> list[dict]:
-    """Every finding about a finished run, each ``{"code", "message", "detail"}``; also logged as warnings."""
+    """Every finding about a finished run (``test``: its test evaluation, with the confusion matrix where the task has
+    one), each ``{"code", "message", "detail"}``; also logged as warnings."""
+    metric = recipe.train.early_stopping.metric
     best = next((r["validation"].get(metric) for r in history if r["step"] == best_step), None)
     found = [
-        below_baseline(test, baseline, metric),
+        below_baseline(test["metrics"], baseline, metric),
         still_improving(history, metric, best_step, n_validation),
-        never_predicted(confusion, labels),
-        small_validation(n_validation, metric, best, validation_fraction),
+        never_predicted(test.get("confusion"), labels),
+        small_validation(n_validation, metric, best, recipe.data.validation_fraction),
     ]
     found = [f for f in found if f is not None]
     for f in found:

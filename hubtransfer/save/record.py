@@ -40,33 +40,33 @@ class RunMetrics:
 
 @dataclass
 class Training:
-    steps: int
-    stopped_early: bool
-    train_seconds: float
-    wall_seconds: float
-    train_samples_per_second: float
-    lr: float | None
-    lr_search: dict | None
-    precision: str
-    precision_reason: str
+    steps: int = 0
+    stopped_early: bool = False
+    train_seconds: float | None = None
+    wall_seconds: float | None = None
+    train_samples_per_second: float | None = None
+    lr: float | None = None
+    lr_search: dict | None = None
+    precision: str = "not recorded"
+    precision_reason: str = "reason not recorded"
     features: dict | None = None  # head-only runs: the cached feature pass
     probe: dict | None = None  # lp-ft: the head-only first phase
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunRecord:
     task: str
     base_model: str
-    base_model_revision: str
-    init: str
+    base_model_revision: str = "main"
+    init: str = "pretrained"
     data: dict  # split.json: source, sizes, labels, duplicates, fractions...
     strategy: StrategyPlan
     metrics: RunMetrics
-    training: Training
+    training: Training = field(default_factory=Training)
     choices: list[dict] = field(default_factory=list)  # what the run chose from the data ('auto' keys), with reasons
     environment: dict = field(default_factory=dict)
     baseline: dict | None = None  # as in metrics, with the seconds it took
-    diagnostics: list[dict] = field(default_factory=list)
+    diagnostics: list[dict] | None = None  # None: a record from before the run checked itself
     card: dict = field(default_factory=dict)  # licence and base model Hub id, so a later push can rebuild the card
     pushed: dict | None = None
 
@@ -103,7 +103,17 @@ class RunRecord:
 
 
 # Kept as null when empty: readers of older records expect the key (validation_best, best_step, the lr fields).
-_NULLABLE = {"validation_best", "best_step", "baseline", "diagnostics", "lr", "lr_search"}
+_NULLABLE = {
+    "validation_best",
+    "best_step",
+    "baseline",
+    "diagnostics",
+    "lr",
+    "lr_search",
+    "train_seconds",
+    "wall_seconds",
+    "train_samples_per_second",
+}
 
 
 def environment() -> dict:

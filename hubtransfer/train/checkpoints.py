@@ -115,7 +115,7 @@ class BestWeights:
                 live[k].copy_(v)
             return
         with safe_open(str(self.path), framework="pt", device="cpu") as f:
-            for k in f:
+            for k in f.keys():  # noqa: SIM118  (safe_open has keys(), it is not iterable)
                 live[k].copy_(f.get_tensor(k))
 
     def copy_to(self, target: Path) -> None:
