@@ -4,7 +4,7 @@ Each rule looks at the training split, the checkpoint's own files or the process
 :class:`Choice`: the recipe key, the value taken, what the recipe asked for, and why. The resolved values go into
 the run's recipe (``recipe.yaml`` names them, so it reproduces the run), and the choices, with their reasons,
 into the run record, the log and the model card. ``train.lr: auto`` is chosen during training
-(:mod:`hubtransfer.lr_search`); its candidates are resolved here.
+(:mod:`hubtransfer.train.search`); its candidates are resolved here.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 from hubtransfer.job import load_recipe
 from hubtransfer.recipe.load import set_key
 from hubtransfer.recipe.schema import Recipe
+from hubtransfer.train.budget import AUTO_PATIENCE, auto_epochs, auto_patience
+from hubtransfer.train.search import default_candidates
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +271,6 @@ def _side(split, i: int, column: str) -> int | None:
 
 def choose_budget(recipe: Recipe, n_train: int, processes: int) -> list[Choice]:
     """train.epochs 'auto' (from the steps an epoch takes) and early_stopping.patience 'auto' (from the evaluations)."""
-    from hubtransfer.train.loop import AUTO_PATIENCE, auto_epochs, auto_patience
 
     t, out = recipe.train, []
     per_epoch = max(1, math.ceil(math.ceil(math.ceil(n_train / t.batch_size) / max(1, processes)) / t.grad_accum))
@@ -303,11 +304,23 @@ def choose_lr_candidates(job) -> Choice | None:
     recipe, strategy, modality = job.recipe, job.strategy, job.task.modality
     if recipe.train.lr != "auto" or recipe.train.lr_search.candidates is not None:
         return None
-    from hubtransfer.train.search import default_candidates
 
     lrs = default_candidates(strategy.lr_family, modality)
     what = {"head": "the head alone", "lora": "low-rank adapters"}.get(strategy.lr_family, f"the {modality} backbone")
     return Choice("train.lr_search.candidates", lrs, None, f"train.lr is 'auto': the rates tried for {what}")
+
+
+def input_shape(recipe: Recipe, task, data, processor) -> list[Choice]:
+    """data.max_length / data.image_size 'auto': what the task's inputs are cut or resized to."""
+    if task.modality == "image":
+        found = [choose_image_size(recipe, data, processor)]
+    elif task.labeled:
+        found = [choose_max_length(recipe, data, processor, task.per_token)]
+    elif recipe.data.max_length == "auto":
+        found = [Choice("data.max_length", 128, "auto", "self-supervised text is cut into chunks of this many tokens")]
+    else:
+        found = []
+    return [c for c in found if c is not None]
 
 
 def from_data(job, data, processor, processes: int) -> list[Choice]:
@@ -315,13 +328,6 @@ def from_data(job, data, processor, processes: int) -> list[Choice]:
     recipe, task = job.recipe, job.task
     counts = label_counts(data) if job.problem.single_label and task.input_classification else None
     found = [choose_metric(job, counts), choose_class_weights(recipe, data, counts), choose_lr_candidates(job)]
-    if task.modality == "text" and task.labeled:
-        found.append(choose_max_length(recipe, data, processor, task.per_token))
-    elif task.modality == "text" and recipe.data.max_length == "auto":
-        found.append(
-            Choice("data.max_length", 128, "auto", "self-supervised text is cut into chunks of this many tokens")
-        )
-    if task.modality == "image":
-        found.append(choose_image_size(recipe, data, processor))
+    found += input_shape(recipe, task, data, processor)
     found += choose_budget(recipe, len(data.splits["train"]), processes)
     return [c for c in found if c is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from accelerate import Accelerator
-from transformers import AutoConfig, pipeline
+from transformers import pipeline
 from transformers.utils import logging as transformers_logging
 
 from hubtransfer.data.prepare import prepare_task_data
@@ -13,7 +13,7 @@ from hubtransfer.files import RECIPE
 from hubtransfer.job import job_for, load_recipe
 from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.tasks import get_task
-from hubtransfer.tasks.model import load_trained, quiet_transformers
+from hubtransfer.tasks.model import load_trained, quiet_transformers, saved_config
 from hubtransfer.tasks.problems import over_thresholds, problem_of_config, saved_scorer
 from hubtransfer.train.batches import make_loaders
 from hubtransfer.train.evaluate import evaluate
@@ -23,7 +23,7 @@ def _task_of(folder: Path) -> str:
     recipe = folder / RECIPE
     if recipe.is_file():
         return load_recipe(recipe).task
-    arch = " ".join(AutoConfig.from_pretrained(folder).architectures or [])
+    arch = " ".join(saved_config(folder).architectures or [])
     if "ImageClassification" in arch:
         return "image-classification"
     if "SequenceClassification" in arch:
@@ -54,7 +54,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     data = prepare_task_data(task, recipe)
     processor = task.load_processor(path, recipe)
     encoded = task.encode(data, processor, recipe)
-    loaders, _ = make_loaders(encoded, task.collate(processor, recipe), recipe)
+    loaders = make_loaders(encoded, task.collate(processor, recipe), recipe)
     if split not in loaders:
         raise ValueError(f"split '{split}' is not one of {sorted(loaders)}")
     accelerator = Accelerator()

@@ -18,7 +18,7 @@ from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.recipe.schema import Recipe
 from hubtransfer.strategies import get_strategy
 from hubtransfer.strategies.base import Strategy
-from hubtransfer.tasks import TaskSpec, get_task
+from hubtransfer.tasks import TASKS, TaskSpec, get_task
 from hubtransfer.tasks.problem_metrics import REGRESSION_METRICS
 from hubtransfer.tasks.problems import PROBLEM_TASKS, PROBLEMS, Problem
 
@@ -66,6 +66,29 @@ def job_for(recipe: Recipe) -> Job:
     if problems:
         raise RecipeError(problems)
     return Job(recipe, get_task(recipe.task), PROBLEMS.get(recipe.problem), get_strategy(recipe.strategy))
+
+
+def evidence_job(recipe: Recipe, command: str) -> Job:
+    """The job of ``command`` (compare, datasize, strategies, source, rank), refused up front where the task or problem
+    is not one it supports: their baselines, transferability scores and curves assume one class label per input."""
+    job = job_for(recipe)
+    if not job.task.evidence:
+        supported = sorted(n for n in TASKS if TASKS.get(n).evidence)
+        raise RecipeError(
+            [
+                f"task: `hubtransfer {command}` does not support task '{recipe.task}' (its classical baselines, "
+                f"transferability scores and learning curves assume one label per input); it supports {supported}. "
+                "Train the recipe with `hubtransfer train` instead"
+            ]
+        )
+    if not job.problem.single_label:
+        raise RecipeError(
+            [
+                f"problem: `hubtransfer {command}` supports single-label classification only (its baselines and "
+                f"reports compare accuracy), not {recipe.problem}; train the recipe with `hubtransfer train`"
+            ]
+        )
+    return job
 
 
 def watched_metric(recipe: Recipe, task: TaskSpec | None = None, problem: Problem | None = None) -> str:

@@ -35,10 +35,11 @@ from hubtransfer.tasks.problems import configure_model, tuned_for_test
 from hubtransfer.train import checkpoints
 from hubtransfer.train.batches import make_loaders
 from hubtransfer.train.evaluate import evaluate
-from hubtransfer.train.loop import FitResult, class_weight_tensor, fit
+from hubtransfer.train.loop import RunFiles, class_weight_tensor, fit
 from hubtransfer.train.precision import resolve_precision
 from hubtransfer.train.routes import Trainable, feature_route, linear_probe
 from hubtransfer.train.session import flat_hparams, make_accelerator, setup_logging
+from hubtransfer.train.state import FitResult
 
 logger = logging.getLogger(__name__)
 
@@ -214,20 +215,19 @@ def _train_and_test(
     probe = None
     if job.strategy.needs_probe and not resuming:  # a resumed LP-FT run's checkpoint already holds the probed head
         probe = linear_probe(job, data, run.processor, run.model_dir, accelerator, run.precision[0], trainer)
-    loaders, sampler = make_loaders(trainer.encoded, trainer.collate, job.recipe)
+    loaders = make_loaders(trainer.encoded, trainer.collate, job.recipe)
     scorer = job.scorer(data.labels)
+    files = RunFiles(
+        log=staging / METRICS_LOG if accelerator.is_main_process else None, checkpoints=ckpt_dir, best=staging
+    )
     result = fit(
         trainer.model,
         loaders,
-        sampler,
-        job.recipe,
+        job,
         accelerator,
         scorer,
-        staging / METRICS_LOG if accelerator.is_main_process else None,
-        checkpoint_dir=ckpt_dir,
-        best_dir=staging,
+        files=files,
         class_weights=class_weight_tensor(job.recipe, data.labels),
-        strategy=job.strategy,
     )
     if result.lr_search is not None:  # the recipe saved with the model names the rate it trained at
         _choose(run, [_lr_choice(result.lr_search)])

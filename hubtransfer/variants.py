@@ -15,11 +15,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from hubtransfer.choices import resolved
 from hubtransfer.errors import RecipeError
-from hubtransfer.files import METRICS_LOG, RECIPE
+from hubtransfer.files import METRICS_LOG, RECIPE, RUN_MARKER
 from hubtransfer.job import load_recipe
 from hubtransfer.recipe.load import set_key
 from hubtransfer.recipe.schema import Recipe
+from hubtransfer.run import finetune
+from hubtransfer.train.state import comparable
 
 
 @dataclass
@@ -68,8 +71,6 @@ def variant_recipe(recipe: Recipe, variant: Variant, root: Path) -> Recipe:
 
 def run_variants(recipe: Recipe, variants: list[Variant], root: Path, desc: str = "runs") -> list[VariantRun]:
     """Fine-tune every variant of ``recipe`` into ``root/<name>``; finished runs of the same recipe are reused."""
-    from hubtransfer.run import finetune
-
     names = [v.name for v in variants]
     if len(set(map(slug, names))) != len(names):
         raise ValueError(f"variant names must map to distinct folders, got {names}")
@@ -92,10 +93,6 @@ def finished(folder: Path, recipe: Recipe) -> bool:
 
     The saved recipe is read back through the schema, so a setting added to hubtransfer since, at its
     default, does not make an old run look different."""
-    from hubtransfer.choices import resolved
-    from hubtransfer.files import RUN_MARKER
-    from hubtransfer.train.loop import comparable
-
     saved = folder / RECIPE
     if not ((folder / RUN_MARKER).is_file() and saved.is_file()):
         return False
@@ -110,8 +107,6 @@ def finished(folder: Path, recipe: Recipe) -> bool:
 
 
 def read_run(folder: Path) -> tuple[dict, list[dict]]:
-    from hubtransfer.files import RUN_MARKER
-
     run = json.loads((folder / RUN_MARKER).read_text(encoding="utf-8"))
     log = folder / METRICS_LOG
     history = (

@@ -73,17 +73,33 @@ SIDES = {
     "vit-b16": ["hubtransfer", "trainer-b"],
 }
 GPU_TRAIN = ["train.batch_size=64", "train.num_workers=4"]
+# The peer (Trainer) trains one fixed configuration, so the recipes' data-driven `auto` keys are pinned to what they
+# were before those existed: no learning-rate search, the checkpoint's own head, no class weights, no early stop.
+FIXED_TEXT = ["data.max_length=64", "head.pooling=native"]
+FIXED_COMMON = ["train.class_weights=none", "train.early_stopping.patience=null"]
 RECIPES = {
-    "minilm-full": ("recipes/text/minilm_rotten_tomatoes.yaml", ["data.source=packaged:rotten-tomatoes"]),
+    "minilm-full": (
+        "recipes/text/minilm_rotten_tomatoes.yaml",
+        ["data.source=packaged:rotten-tomatoes", *FIXED_TEXT, "train.lr=5e-5"],
+    ),
     "minilm-head": ("recipes/text/minilm_rotten_tomatoes_head.yaml", ["data.source=packaged:rotten-tomatoes"]),
-    "effnet-full": ("recipes/vision/efficientnet_lite0_animal_shapes.yaml", ["data.source=packaged:animal-shapes"]),
+    "effnet-full": (
+        "recipes/vision/efficientnet_lite0_animal_shapes.yaml",
+        ["data.source=packaged:animal-shapes", "data.image_size=96", "train.lr=1e-3"],
+    ),
     "bert-base": (
         "recipes/text/minilm_rotten_tomatoes.yaml",
-        ["data.source=packaged:rotten-tomatoes", "data.max_length=128", *GPU_TRAIN],
+        [
+            "data.source=packaged:rotten-tomatoes",
+            "head.pooling=native",
+            "train.lr=5e-5",
+            "data.max_length=128",
+            *GPU_TRAIN,
+        ],
     ),
     "vit-b16": (
         "recipes/vision/efficientnet_lite0_animal_shapes.yaml",
-        ["data.source=packaged:animal-shapes", "data.image_size=224", *GPU_TRAIN],
+        ["data.source=packaged:animal-shapes", "train.lr=1e-3", "data.image_size=224", *GPU_TRAIN],
     ),
 }
 
@@ -104,6 +120,7 @@ def _recipe(case: str, work: Path, seed: int = 0):
         ROOT / path,
         [
             *overrides,
+            *FIXED_COMMON,
             *extra,
             f"data.max_train_samples={TRAIN_N[case]}",
             f"train.epochs={EPOCHS[case]}",

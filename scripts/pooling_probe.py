@@ -19,7 +19,7 @@ from transformers import AutoModel, AutoTokenizer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from hubtransfer.data.prepare import prepare_data  # noqa: E402
-from hubtransfer.recipe.schema import DataSpec  # noqa: E402
+from hubtransfer.recipe.sections import DataSpec  # noqa: E402
 
 
 @torch.no_grad()

@@ -102,17 +102,16 @@ def baseline(path: str) -> dict | None:
     import numpy as np
 
     from hubtransfer.data.prepare import prepare_data
-    from hubtransfer.job import load_recipe
+    from hubtransfer.job import job_for, load_recipe
+    from hubtransfer.recipe.refs import ProblemType
     from hubtransfer.tasks.problem_metrics import multi_label_metrics, regression_metrics
 
-    recipe = load_recipe(ROOT / path)
-    if recipe.problem == "single-label":
+    job = job_for(load_recipe(ROOT / path))
+    if job.problem.single_label:
         return None
-    from hubtransfer.tasks import get_task
-
-    data = prepare_data(recipe.data, get_task(recipe.task).modality, problem=recipe.problem)
+    data = prepare_data(job.recipe.data, job.task.modality, problem=job.recipe.problem)
     train, test = np.asarray(data.splits["train"]["label"]), np.asarray(data.splits["test"]["label"])
-    if recipe.problem == "regression":
+    if job.recipe.problem is ProblemType.REGRESSION:
         return {"mean": regression_metrics(test, np.full(len(test), train.mean()))}
     sets, counts = np.unique(train, axis=0, return_counts=True)
     frequent = np.tile(sets[counts.argmax()], (len(test), 1))

@@ -91,7 +91,7 @@ def data_overrides(s: SuiteSet) -> list[str]:
 
 def prepared(s: SuiteSet):
     from hubtransfer.data.prepare import prepare_data
-    from hubtransfer.recipe.schema import DataSpec
+    from hubtransfer.recipe.sections import DataSpec
 
     return prepare_data(DataSpec(source=str(data_source(s))), s.modality)
 
@@ -211,7 +211,7 @@ def reference_recipe(s: SuiteSet, lr: float, name: str, epochs: float = MIN_EPOC
 
 def _pin_new_keys(recipe: dict) -> dict:
     """Keys that later versions of hubtransfer choose from the data (when present) are fixed for the references."""
-    from hubtransfer.recipe.schema import TrainSpec
+    from hubtransfer.recipe.train import TrainSpec
 
     train = recipe["train"]
     if "class_weights" in TrainSpec.model_fields:

@@ -141,7 +141,7 @@ def image_folder(tmp_path) -> Path:
 
 def poison_loss_from(monkeypatch, step: int) -> None:
     """Make the training loss NaN at the first evaluation at or after optimizer step ``step``."""
-    import hubtransfer.train.loop as loop
+    import hubtransfer.train.steps as loop
 
     real = loop._evaluate_step
 

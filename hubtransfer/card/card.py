@@ -17,6 +17,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 
+from hubtransfer.card.evidence import section
 from hubtransfer.card.folder import (
     HUB_ID,
     RunFolder,
@@ -76,7 +77,6 @@ def build_card(
     name = repo_id or run.default_name
     card_data = _card_data(run, name, base, license)
     extra = dict(extra_sections or {})
-    from hubtransfer.card.evidence import section  # the reports copied into the run folder's evidence/
 
     evidence = section(run.folder)
     if evidence:

@@ -14,6 +14,7 @@ import numpy as np
 
 from hubtransfer.data.prepare import PreparedData
 from hubtransfer.registry import Registry
+from hubtransfer.tasks.image_classification import to_rgb
 from hubtransfer.tasks.metrics import classification_metrics
 
 PIXEL_SIDE = 32
@@ -87,8 +88,6 @@ def pixels_logreg(data: PreparedData, metric: str) -> dict:
     """Raw pixels at 32x32, standardised, + logistic regression: RGB, or one channel where every image is grayscale
     (three equal channels would triple the features and the fitting time for nothing)."""
     from sklearn.preprocessing import StandardScaler
-
-    from hubtransfer.tasks.image_classification import to_rgb
 
     started = time.perf_counter()
     splits = {s: ds[data.input_column] for s, ds in data.splits.items()}

@@ -10,7 +10,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Sequence, Value
 from hubtransfer.data import tags as tagging
 from hubtransfer.errors import DataError
 from hubtransfer.recipe.refs import ProblemType
-from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.recipe.sections import DataSpec
 
 
 def standard_columns(

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datasets import DatasetDict
 
 from hubtransfer.data.labels import problem_labels, standard_columns, unify_labels, unify_tags
+from hubtransfer.data.problem_labels import target_stats
 from hubtransfer.data.split import apply_limits, dedup_and_split
 from hubtransfer.recipe.refs import ProblemType
-from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.recipe.sections import DataSpec
 from hubtransfer.sources.dataset import load_source
 from hubtransfer.sources.packaged import terms_of
 
@@ -86,8 +87,6 @@ def prepare_data(
     if terms_of(spec.source):
         info["terms"] = terms_of(spec.source)
     if labeled and problem is ProblemType.REGRESSION:
-        from hubtransfer.data.problem_labels import target_stats
-
         info["target"] = target_stats(splits["train"], spec.label_column)
     return PreparedData(splits=splits, labels=labels, input_column=modality, info=info)
 

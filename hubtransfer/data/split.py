@@ -8,7 +8,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, Image
 
 from hubtransfer.errors import DataError
-from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.recipe.sections import DataSpec
 
 
 def _content(ds: Dataset, modality: str) -> list[bytes]:

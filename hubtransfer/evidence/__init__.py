@@ -1,10 +1,11 @@
-"""Evidence that transfer helped, and how to transfer: from-scratch comparison, data-size sweep, strategy sweep.
+"""Evidence that transfer helped, and how to transfer: from-scratch comparison, data-size sweep, strategy sweep,
+source effect.
 
-Each command fine-tunes variants of one recipe (:mod:`.runs`), next to a classical baseline
-(:mod:`.baselines`), reads numbers off the curves (:mod:`.curves`) and writes a JSON report, a
+Each command fine-tunes variants of one recipe (:mod:`hubtransfer.variants`), next to a classical baseline
+(:mod:`hubtransfer.checks.baselines`), reads numbers off the curves (:mod:`.curves`) and writes a JSON report, a
 markdown table and a PNG into one evidence folder (default ``OUTPUT_DIR-evidence``). A run of the
 recipe itself copies those reports into its folder and the model card gets a "Transfer evidence"
-section (:mod:`.report`).
+section (:mod:`hubtransfer.card.evidence`).
 """
 
 from __future__ import annotations

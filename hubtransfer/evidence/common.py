@@ -11,16 +11,14 @@ from datasets import DatasetDict
 
 from hubtransfer.checks.baselines import classical_baseline, settings
 from hubtransfer.data.prepare import PreparedData, prepare_data
+from hubtransfer.job import Job
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.tasks import get_task
-from hubtransfer.tasks.problems import require_single_label
-from hubtransfer.train.loop import total_steps
+from hubtransfer.train.budget import total_steps
 
 
-def load_data(recipe: Recipe, command: str = "compare") -> tuple[PreparedData, str]:
-    require_single_label(recipe, command)  # the reports compare accuracy with classical single-label baselines
-    task = get_task(recipe.task)
-    return prepare_data(recipe.data, task.modality), task.modality
+def load_data(job: Job) -> tuple[PreparedData, str]:
+    """The job's data, prepared as its runs will (the split is fixed by content), and its modality."""
+    return prepare_data(job.recipe.data, job.task.modality), job.task.modality
 
 
 def steps_for(recipe: Recipe, n_train: int) -> int:

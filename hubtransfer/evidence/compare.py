@@ -25,9 +25,11 @@ from hubtransfer.evidence.common import (
     write_report,
 )
 from hubtransfer.evidence.curves import curve_stats, steps_to
-from hubtransfer.job import watched_metric
+from hubtransfer.job import Job, evidence_job
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.tasks import require_evidence_task
+from hubtransfer.save import plots
+from hubtransfer.select.rank import rank
+from hubtransfer.train.search import default_candidates
 from hubtransfer.variants import Variant, run_variants
 
 SCRATCH_LR_FACTORS = (1, 3, 10)
@@ -52,14 +54,14 @@ def compare(
     Returns:
         The report (also ``compare.json``): per-side curve statistics, the gaps, the baseline, summary sentences.
     """
-    require_evidence_task(recipe, "compare")
+    job = evidence_job(recipe, "compare")
     started = time.perf_counter()
     folder = Path(report_dir) if report_dir else default_dir(recipe)
-    lrs = sorted(set(scratch_lrs or [base_lr(recipe) * f for f in SCRATCH_LR_FACTORS]))
+    lrs = sorted(set(scratch_lrs or [base_lr(job) * f for f in SCRATCH_LR_FACTORS]))
     if any(lr <= 0 for lr in lrs):
         raise RecipeError([f"--scratch-lrs: learning rates must be positive, got {lrs}"])
-    data, modality = load_data(recipe)
-    metric = watched_metric(recipe)
+    data, modality = load_data(job)
+    metric = job.watched_metric
     steps = steps_for(recipe, data.info["sizes"]["train"])
     every = eval_every or max(1, steps // EVALUATIONS)
     # Same budget on both sides: no early stopping, evaluations on one grid starting at step 0.
@@ -72,44 +74,15 @@ def compare(
         for lr in lrs
     ]
     runs = run_variants(recipe, variants, folder / "runs" / "compare", desc="compare")
-    sides = [_side(r, metric) for r in runs]
-    pretrained, scratch_all = sides[0], sides[1:]
-    best_scratch = max(range(len(scratch_all)), key=lambda i: scratch_all[i]["validation_best"])
-    scratch = scratch_all[best_scratch]
-    # One bar for both sides: 90% of the better final value (a side's own 90% says little when it stayed near the
-    # floor).
-    bar = 0.9 * max(pretrained["final"], scratch["final"])
-    for side, done in ((pretrained, runs[0]), (scratch, runs[1 + best_scratch])):
-        side["steps_to_common"] = steps_to(done.history, metric, bar)
-    base = baseline(data, modality, metric, folder, recipe.data)
-    frozen = _frozen_start(recipe)
-    report = {
-        "metric": metric,
-        "model": recipe.model.id,
-        "data": recipe.data.source,
-        "strategy": str(recipe.strategy),
-        "train_examples": data.info["sizes"]["train"],
-        "steps": steps,
-        "eval_every": every,
-        "pretrained": pretrained,
-        "scratch": scratch,
-        "scratch_search": scratch_all,
-        "baseline": base,
-        "gaps": _gaps(pretrained, scratch),
-        "common_bar": round(bar, 5),
-        "majority": majority_share(data, "validation"),
-        "frozen_start": frozen,
-        "noise": round(math.sqrt(0.25 / data.info["sizes"]["validation"]), 5),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    report = _report(recipe, runs, metric, data, modality, folder)
+    report.update(steps=steps, eval_every=every, seconds=round(time.perf_counter() - started, 1))
     report["benefits"] = {
-        "start": frozen["gap"] > 0,
+        "start": report["frozen_start"]["gap"] > 0,
         "slope": report["gaps"]["auc"] > report["noise"],
         "asymptote": report["gaps"]["best"] > report["noise"],
     }
     report["summary"] = _summary(report)
     report["table"] = _table(report)
-    from hubtransfer.save import plots
 
     write_report(
         folder,
@@ -121,26 +94,47 @@ def compare(
     return report
 
 
-def base_lr(recipe: Recipe) -> float:
+def _report(recipe: Recipe, runs: list, metric: str, data, modality: str, folder: Path) -> dict:
+    """The two sides (the scratch side: its best learning rate by validation), the gaps, the baseline, the start."""
+    sides = [_side(r, metric) for r in runs]
+    pretrained, scratch_all = sides[0], sides[1:]
+    best_scratch = max(range(len(scratch_all)), key=lambda i: scratch_all[i]["validation_best"])
+    scratch = scratch_all[best_scratch]
+    # One bar for both sides: 90% of the better final value (a side's own 90% says little when it stayed near the
+    # floor).
+    bar = 0.9 * max(pretrained["final"], scratch["final"])
+    for side, done in ((pretrained, runs[0]), (scratch, runs[1 + best_scratch])):
+        side["steps_to_common"] = steps_to(done.history, metric, bar)
+    return {
+        "metric": metric,
+        "model": recipe.model.id,
+        "data": recipe.data.source,
+        "strategy": str(recipe.strategy),
+        "train_examples": data.info["sizes"]["train"],
+        "pretrained": pretrained,
+        "scratch": scratch,
+        "scratch_search": scratch_all,
+        "baseline": baseline(data, modality, metric, folder, recipe.data),
+        "gaps": _gaps(pretrained, scratch),
+        "common_bar": round(bar, 5),
+        "majority": majority_share(data, "validation"),
+        "frozen_start": _frozen_start(recipe),
+        "noise": round(math.sqrt(0.25 / data.info["sizes"]["validation"]), 5),
+    }
+
+
+def base_lr(job: Job) -> float:
     """The recipe's learning rate; for ``lr: auto``, the middle of the rates its search tries."""
+    recipe = job.recipe
     if recipe.train.lr != "auto":
         return recipe.train.lr
-    from hubtransfer.strategies import get_strategy
-    from hubtransfer.tasks import get_task
-    from hubtransfer.train.search import default_candidates
-
-    lrs = sorted(
-        recipe.train.lr_search.candidates
-        or default_candidates(get_strategy(recipe.strategy).lr_family, get_task(recipe.task).modality)
-    )
+    lrs = sorted(recipe.train.lr_search.candidates or default_candidates(job.strategy.lr_family, job.task.modality))
     return lrs[len(lrs) // 2]
 
 
 def _frozen_start(recipe: Recipe, samples: int = 1000) -> dict:
     """What each initialisation knows before any update: leave-one-out kNN accuracy of its frozen features on
     ``samples`` training examples (the new head starts random on both sides, so step 0 cannot show it)."""
-    from hubtransfer.select.rank import rank
-
     result = rank(recipe, [recipe.model.id, f"random:{recipe.model.id}"], max_samples=samples)
     by_init = {c.init: c.scores["knn"] for c in result.candidates}
     return {
@@ -154,9 +148,12 @@ def _frozen_start(recipe: Recipe, samples: int = 1000) -> dict:
 def _side(done, metric: str) -> dict:
     stats = curve_stats(done.history, metric)
     run = done.run
+    meta = dict(done.variant.meta)
+    if meta.get("lr") == "auto":  # the rate the run's search chose, as its record names it
+        meta["lr"] = next(c["value"] for c in run.get("choices", []) if c["key"] == "train.lr")
     return {
         "name": done.variant.name,
-        **done.variant.meta,
+        **meta,
         **stats,
         "validation_best": run["metrics"]["validation_best"][metric],
         "test": run["metrics"]["test"][metric],

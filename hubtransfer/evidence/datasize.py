@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,71 +32,59 @@ from hubtransfer.evidence.common import (
     write_report,
 )
 from hubtransfer.evidence.curves import measured_crossing, saturating_fit
-from hubtransfer.job import watched_metric
+from hubtransfer.job import evidence_job
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.tasks import require_evidence_task
+from hubtransfer.save import plots
 from hubtransfer.variants import Variant, run_variants
 
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 
 
-def datasize(
-    recipe: Recipe,
-    *,
-    fractions: list[float] | None = None,
-    seeds: int = 3,
-    seeds_up_to: float = 1 / 16,
-    scratch: bool = True,
-    scratch_fractions: list[float] | None = None,
-    scratch_lr: float | None = None,
-    target: float | None = None,
-    min_steps: int = 100,
-    report_dir: Path | None = None,
-) -> dict:
-    """Fine-tune ``recipe`` on nested fractions of its training split, pretrained and from scratch; fit and report.
+@dataclass
+class DatasizeOptions:
+    """What a data-size sweep runs.
 
-    Args:
+    Attributes:
         fractions: shares of the training split (default 1/16, 1/8, 1/4, 1/2, 1).
         seeds: runs per size for sizes up to ``seeds_up_to`` of the data (larger sizes run once).
-        scratch: also train from random init; at ``scratch_fractions`` (default every other size, largest included).
-        scratch_lr: the from-scratch learning rate (default: the winner of ``compare.json`` in the
-            evidence folder when there is one, else the recipe's).
+        scratch: also train from random init, at ``scratch_fractions`` (default every other size, the largest included).
+        scratch_lr: the from-scratch learning rate (default: the winner of ``compare.json`` in the evidence folder when
+            there is one, else the recipe's).
         target: a metric value whose required examples the fit estimates (and the curve is checked against).
         min_steps: fewest optimizer steps any size trains.
-        report_dir: evidence folder (default ``OUTPUT_DIR-evidence``); runs go to ``runs/datasize/``.
     """
-    require_evidence_task(recipe, "datasize")
+
+    fractions: list[float] | None = None
+    seeds: int = 3
+    seeds_up_to: float = 1 / 16
+    scratch: bool = True
+    scratch_fractions: list[float] | None = None
+    scratch_lr: float | None = None
+    target: float | None = None
+    min_steps: int = 100
+
+
+def datasize(recipe: Recipe, options: DatasizeOptions | None = None, *, report_dir: Path | None = None) -> dict:
+    """Fine-tune ``recipe`` on nested fractions of its training split, pretrained and from scratch; fit and report.
+    Runs go to ``runs/datasize/`` of the evidence folder (``report_dir``, default ``OUTPUT_DIR-evidence``)."""
+    o = options or DatasizeOptions()
+    job = evidence_job(recipe, "datasize")
     started = time.perf_counter()
     folder = Path(report_dir) if report_dir else default_dir(recipe)
-    fractions = sorted(set(fractions or FRACTIONS))
+    fractions = sorted(set(o.fractions or FRACTIONS))
     if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
         raise RecipeError([f"--fractions: shares of the training split must lie in (0, 1], got {fractions}"])
-    if seeds < 1:
-        raise RecipeError([f"--seeds: at least one run per size, got {seeds}"])
-    data, modality = load_data(recipe, "datasize")
-    metric = watched_metric(recipe)
+    if o.seeds < 1:
+        raise RecipeError([f"--seeds: at least one run per size, got {o.seeds}"])
+    data, modality = load_data(job)
+    metric = job.watched_metric
     n_train = data.info["sizes"]["train"]
     size_of = {f: max(1, round(f * n_train)) for f in fractions}
     sizes = sorted(set(size_of.values()))
-    seeded = {n for f, n in size_of.items() if f <= seeds_up_to}  # decided on the share: rounding must not drop a size
-    scratch_sizes = _scratch_sizes(sizes, scratch_fractions, n_train) if scratch else []
-    lr, lr_from = _scratch_lr(recipe, folder, scratch_lr)
-    variants = []
-    for n in sizes:
-        for seed in range(seeds if n in seeded else 1):
-            variants.append(_variant(recipe, n, seed, min_steps, "pretrained"))
-    variants += [_variant(recipe, n, 0, min_steps, "random", lr) for n in scratch_sizes]
+    lr, lr_from = _scratch_lr(recipe, folder, o.scratch_lr)
+    variants = _variants(recipe, o, size_of, n_train, lr)
     runs = run_variants(recipe, variants, folder / "runs" / "datasize", desc="datasize")
-    points = [
-        {
-            **r.variant.meta,
-            "test": r.run["metrics"]["test"][metric],
-            "validation": r.run["metrics"]["validation_best"][metric],
-            "train_seconds": r.run["training"]["train_seconds"],
-            "reused": r.reused,
-        }
-        for r in runs
-    ]
+    points = [_point(r, metric) for r in runs]
     baselines = {n: baseline(first_n(data, n), modality, metric, folder, recipe.data) for n in sizes}
     report = {
         "metric": metric,
@@ -104,7 +93,7 @@ def datasize(
         "strategy": str(recipe.strategy),
         "train_examples": n_train,
         "sizes": sizes,
-        "min_steps": min_steps,
+        "min_steps": o.min_steps,
         "scratch_lr": lr,
         "scratch_lr_from": lr_from,
         "points": points,
@@ -112,20 +101,13 @@ def datasize(
             "name": baselines[sizes[-1]]["name"],
             "points": [{"n": n, "test": b["test"][metric]} for n, b in baselines.items()],
         },
-        "fits": {},
-        "target": target,
+        "fits": _fits(points, o.target),
+        "target": o.target,
         "majority": majority_share(data, "test"),
     }
-    for init in ("pretrained", "random"):
-        pts = [p for p in points if p["init"] == init]
-        if len({p["n"] for p in pts}) >= 3:
-            try:
-                report["fits"][init] = saturating_fit([p["n"] for p in pts], [p["test"] for p in pts], target)
-            except ValueError as e:
-                report["fits"][init] = {"error": str(e)}
-    if target is not None:
+    if o.target is not None:
         pre = [p for p in points if p["init"] == "pretrained"]
-        report["measured_crossing"] = measured_crossing([p["n"] for p in pre], [p["test"] for p in pre], target)
+        report["measured_crossing"] = measured_crossing([p["n"] for p in pre], [p["test"] for p in pre], o.target)
         report["agreement"] = _agreement(report)
     report["sweep_seconds"] = round(time.perf_counter() - started, 1)  # this call (short when it reused finished runs)
     report["reused_runs"] = sum(p["reused"] for p in points)
@@ -133,12 +115,48 @@ def datasize(
     report["run_wall_seconds"] = round(sum(r.run["training"]["wall_seconds"] for r in runs), 1)
     report["summary"] = _summary(report)
     report["table"] = _table(report)
-    from hubtransfer.save import plots
 
-    write_report(
-        folder, "datasize", report, f"Data-size sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.datasize
-    )
+    title = f"Data-size sweep: `{recipe.model.id}` on `{recipe.data.source}`"
+    write_report(folder, "datasize", report, title, plots.datasize)
     return report
+
+
+def _variants(recipe: Recipe, o: DatasizeOptions, size_of: dict, n_train: int, lr) -> list[Variant]:
+    """Every run of the sweep: pretrained at each size (seeded sizes several times), then from scratch."""
+    sizes = sorted(set(size_of.values()))
+    seeded = {
+        n for f, n in size_of.items() if f <= o.seeds_up_to
+    }  # decided on the share: rounding must not drop a size
+    scratch_sizes = _scratch_sizes(sizes, o.scratch_fractions, n_train) if o.scratch else []
+    out = [
+        _variant(recipe, n, seed, o.min_steps, "pretrained")
+        for n in sizes
+        for seed in range(o.seeds if n in seeded else 1)
+    ]
+    return out + [_variant(recipe, n, 0, o.min_steps, "random", lr) for n in scratch_sizes]
+
+
+def _point(done, metric: str) -> dict:
+    return {
+        **done.variant.meta,
+        "test": done.run["metrics"]["test"][metric],
+        "validation": done.run["metrics"]["validation_best"][metric],
+        "train_seconds": done.run["training"]["train_seconds"],
+        "reused": done.reused,
+    }
+
+
+def _fits(points: list[dict], target: float | None) -> dict:
+    """The saturating fit of each side with three sizes or more (or why it failed)."""
+    fits = {}
+    for init in ("pretrained", "random"):
+        pts = [p for p in points if p["init"] == init]
+        if len({p["n"] for p in pts}) >= 3:
+            try:
+                fits[init] = saturating_fit([p["n"] for p in pts], [p["test"] for p in pts], target)
+            except ValueError as e:
+                fits[init] = {"error": str(e)}
+    return fits
 
 
 def _scratch_sizes(sizes: list[int], scratch_fractions, n_train: int) -> list[int]:
@@ -198,6 +216,10 @@ def _by_size(points: list[dict], init: str) -> dict[int, list[float]]:
 
 
 def _summary(r: dict) -> list[str]:
+    return _runs_lines(r) + _fit_lines(r) + _target_lines(r)
+
+
+def _runs_lines(r: dict) -> list[str]:
     m = r["metric"]
     pre, scr = _by_size(r["points"], "pretrained"), _by_size(r["points"], "random")
     base = {b["n"]: b["test"] for b in r["baseline"]["points"]}
@@ -225,6 +247,11 @@ def _summary(r: dict) -> list[str]:
         line + f"; classical baseline ({r['baseline']['name']}): {fmt(base[small])} with {small:,}, "
         f"{fmt(base[large])} with {large:,}."
     )
+    return out
+
+
+def _fit_lines(r: dict) -> list[str]:
+    m, out = r["metric"], []
     fit = r["fits"].get("pretrained") or {}
     if fit.get("asymptote_at_bound"):
         out.append(
@@ -246,6 +273,12 @@ def _summary(r: dict) -> list[str]:
                 else "."
             )
         )
+    return out
+
+
+def _target_lines(r: dict) -> list[str]:
+    m, out = r["metric"], []
+    fit = r["fits"].get("pretrained") or {}
     ag = r.get("agreement")
     if ag:
         iv = ag["interval"]

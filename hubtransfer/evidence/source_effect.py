@@ -20,9 +20,8 @@ from pathlib import Path
 
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import fmt, load_data, md_table, steps_for, write_report
-from hubtransfer.job import watched_metric
+from hubtransfer.job import evidence_job
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.tasks import require_evidence_task
 from hubtransfer.variants import Variant, read_run, run_variants
 
 
@@ -47,18 +46,18 @@ def source_effect(
             only sizes up to it get several seeds (small sets are where seeds scatter most), larger ones one.
         source_run: the source model's run folder, to report what developing it cost.
     """
-    require_evidence_task(recipe, "source")
+    job = evidence_job(recipe, "source")
     if seeds < 1 or min_steps < 1:
         raise ValueError(f"seeds and min_steps must be >= 1, got seeds={seeds}, min_steps={min_steps}")
     started = time.perf_counter()
     source = recipe.model.id
     folder = Path(report_dir) if report_dir else default_dir(recipe)
-    data, _ = load_data(recipe, "source")
+    data, _ = load_data(job)
     full = len(data.splits["train"])
     sizes = sorted({min(n, full) for n in (sizes or [full])})
     if sizes[0] < 1:
         raise ValueError(f"sizes must be positive, got {sizes}")
-    metric = watched_metric(recipe)
+    metric = job.watched_metric
     variants = [
         Variant(
             f"{start}-n{n}-seed{seed}",

@@ -15,31 +15,29 @@ from pathlib import Path
 from hubtransfer.errors import RecipeError
 from hubtransfer.evidence import default_dir
 from hubtransfer.evidence.common import baseline, baseline_sentence, fmt, load_data, md_table, write_report
-from hubtransfer.job import watched_metric
+from hubtransfer.job import Job, evidence_job
 from hubtransfer.recipe.schema import Recipe
+from hubtransfer.save import plots
+from hubtransfer.sources.checkpoint import resolve_model_dir
 from hubtransfer.strategies import get_strategy
-from hubtransfer.tasks import require_evidence_task
+from hubtransfer.strategies.base import find_blocks
+from hubtransfer.tasks.model import build_model, quiet_transformers
 from hubtransfer.variants import Variant, run_variants, with_changes
 
 
-def default_strategies(recipe: Recipe) -> list[str]:
+def default_strategies(job: Job) -> list[str]:
     """head, top:1, top:2, top:(half the blocks), full, lp-ft: the K that the backbone has blocks for."""
-    blocks = count_blocks(recipe)
+    blocks = count_blocks(job)
     ks = sorted({k for k in (1, 2, blocks // 2) if 0 < k < blocks})
     return ["head", *(f"top:{k}" for k in ks), "full", "lp-ft"]
 
 
-def count_blocks(recipe: Recipe) -> int:
+def count_blocks(job: Job) -> int:
     """Repeated blocks of the recipe's backbone (the unit of ``top:K``), counted on the model built from its config."""
-    from hubtransfer.sources.checkpoint import resolve_model_dir
-    from hubtransfer.strategies.base import find_blocks
-    from hubtransfer.tasks import get_task
-    from hubtransfer.tasks.model import build_model, quiet_transformers
-
-    task = get_task(recipe.task)
+    recipe = job.recipe
     with quiet_transformers():
         model = build_model(
-            task, resolve_model_dir(recipe.model), with_changes(recipe, {"model.init": "random"}), ["a", "b"]
+            job.task, resolve_model_dir(recipe.model), with_changes(recipe, {"model.init": "random"}), ["a", "b"]
         )
     return len(find_blocks(model)[1])
 
@@ -74,35 +72,18 @@ def sweep_strategies(
         report_dir: evidence folder (default ``OUTPUT_DIR-evidence``); runs go to ``runs/strategies/``;
             the recommendation is written to ``recommended.yaml`` there (and to ``write_recipe`` when given).
     """
-    require_evidence_task(recipe, "strategies")
+    job = evidence_job(recipe, "strategies")
     started = time.perf_counter()
     folder = Path(report_dir) if report_dir else default_dir(recipe)
-    strategies = list(dict.fromkeys(strategies or default_strategies(recipe)))
-    problems = []
-    for s in strategies:
-        try:
-            get_strategy(s)
-        except ValueError as e:
-            problems.append(f"--strategies: {e}")
-    if len(strategies) < 2 or problems:
-        raise RecipeError(problems or [f"--strategies: a sweep needs at least two strategies, got {strategies}"])
-    data, modality = load_data(recipe, "strategies")
-    metric = watched_metric(recipe)
+    strategies = _checked(strategies or default_strategies(job))
+    data, modality = load_data(job)
+    metric = job.watched_metric
     variants = [Variant(s, variant_changes(recipe, s), {"strategy": s}) for s in strategies]
     runs = run_variants(recipe, variants, folder / "runs" / "strategies", desc="strategies")
     rows = [_row(r, metric) for r in runs]
     best = max(rows, key=lambda x: (x["validation_best"], -x["trainable_share"]))  # a tie goes to the cheaper strategy
     best_test = max(rows, key=lambda x: x["test"])
-    recommended = with_changes(recipe, variant_changes(recipe, best["strategy"]))
-    text = (
-        f"# Written by `hubtransfer strategies`: '{best['strategy']}' had the best validation {metric} "
-        f"({best['validation_best']:.4f}) of {', '.join(strategies)}.\n{recommended.to_yaml()}"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / "recommended.yaml", *([Path(write_recipe)] if write_recipe else [])]
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    _write_recommendation(recipe, best, strategies, metric, [folder / "recommended.yaml", write_recipe])
     base = baseline(data, modality, metric, folder, recipe.data)
     report = {
         "metric": metric,
@@ -118,12 +99,36 @@ def sweep_strategies(
     }
     report["summary"] = _summary(report, best, best_test)
     report["table"] = _table(report)
-    from hubtransfer.save import plots
 
     write_report(
         folder, "strategies", report, f"Strategy sweep: `{recipe.model.id}` on `{recipe.data.source}`", plots.strategies
     )
     return report
+
+
+def _checked(strategies: list[str]) -> list[str]:
+    """Drop repeats; fail on unknown names or fewer than two strategies, naming every problem at once."""
+    strategies = list(dict.fromkeys(strategies))
+    problems = []
+    for s in strategies:
+        try:
+            get_strategy(s)
+        except ValueError as e:
+            problems.append(f"--strategies: {e}")
+    if len(strategies) < 2 or problems:
+        raise RecipeError(problems or [f"--strategies: a sweep needs at least two strategies, got {strategies}"])
+    return strategies
+
+
+def _write_recommendation(recipe: Recipe, best: dict, strategies: list[str], metric: str, paths: list) -> None:
+    recommended = with_changes(recipe, variant_changes(recipe, best["strategy"]))
+    text = (
+        f"# Written by `hubtransfer strategies`: '{best['strategy']}' had the best validation {metric} "
+        f"({best['validation_best']:.4f}) of {', '.join(strategies)}.\n{recommended.to_yaml()}"
+    )
+    for path in [Path(p) for p in paths if p]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def _row(done, metric: str) -> dict:

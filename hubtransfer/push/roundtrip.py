@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import transformers
-from transformers import AutoConfig, pipeline
+from transformers import pipeline
 
 from hubtransfer.inference import _task_of, label_scores, predict, run_pipeline
 from hubtransfer.tasks import get_task
-from hubtransfer.tasks.model import quiet_transformers
+from hubtransfer.tasks.model import quiet_transformers, saved_config
 from hubtransfer.tasks.peft_models import is_adapter_folder
 from hubtransfer.tasks.problems import problem_of_config
 
@@ -26,7 +26,7 @@ def compare_with_hub(
     which is granted here only because the code is the file hubtransfer itself wrote.
     """
     task = get_task(_task_of(Path(local_dir)))
-    config = AutoConfig.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
+    config = saved_config(repo_id, revision=revision, cache_dir=cache_dir)
     if task.predict is not None:  # no pipeline serves the task: the task's own predict on the Hub copy
         return _compare_own_predict(repo_id, local_dir, inputs, task, config, revision=revision, cache_dir=cache_dir)
     if is_adapter_folder(local_dir):

@@ -26,7 +26,7 @@ from huggingface_hub import DatasetCard, DatasetCardData, HfApi
 
 from hubtransfer.data.prepare import prepare_data
 from hubtransfer.files import README
-from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.recipe.sections import DataSpec
 
 logger = logging.getLogger(__name__)
 

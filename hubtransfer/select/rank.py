@@ -21,18 +21,18 @@ import torch
 from accelerate.utils import set_seed
 from datasets import DatasetDict
 
+from hubtransfer import choices
 from hubtransfer.data.prepare import PreparedData, prepare_data
 from hubtransfer.errors import RecipeError
-from hubtransfer.job import load_recipe, watched_metric
+from hubtransfer.job import Job, evidence_job, load_recipe, watched_metric
 from hubtransfer.recipe.schema import Recipe
+from hubtransfer.save import plots
 from hubtransfer.select.scores import SCORES
 from hubtransfer.sources.checkpoint import fetch_config, resolve_model_dir
-from hubtransfer.strategies import apply_strategy, get_strategy
-from hubtransfer.tasks import get_task, require_evidence_task
+from hubtransfer.strategies import apply_strategy
 from hubtransfer.tasks.model import build_model, check_task_fits, quiet_transformers
-from hubtransfer.tasks.problems import require_single_label
+from hubtransfer.train.budget import total_steps
 from hubtransfer.train.features import key_parts, split_features, split_head
-from hubtransfer.train.loop import total_steps
 from hubtransfer.train.precision import autocast_dtype, resolve_precision
 from hubtransfer.variants import Variant, run_variants, with_changes
 
@@ -122,14 +122,13 @@ def rank(
     Returns:
         RankResult, candidates best first by LogME.
     """
-    require_evidence_task(recipe, "rank")
+    job = evidence_job(recipe, "rank")
     candidates = list(candidates or recipe.candidates)
     if len(candidates) < 2:
         raise RecipeError(
             ["candidates: rank needs at least two candidates (--candidates ID ... or candidates: [...] in the recipe)"]
         )
-    require_single_label(recipe, "rank")  # transferability scores (LogME, ...) are defined for class labels
-    task = get_task(recipe.task)
+    task = job.task
     started = time.perf_counter()
     data = prepare_data(recipe.data, task.modality)
     sample = PreparedData(
@@ -138,7 +137,7 @@ def rank(
         data.input_column,
         data.info,
     )
-    budget = _budget(recipe, data)
+    budget = _budget(job, data)
     scored = [_score(recipe, c, task, sample, budget) for c in candidates]
     scored.sort(key=lambda c: -c.scores[RANK_BY])
     result = RankResult(scored, time.perf_counter() - started, budget, report_dir=report_dir)
@@ -151,7 +150,8 @@ def rank(
     return result
 
 
-def _budget(recipe: Recipe, data: PreparedData) -> dict:
+def _budget(job: Job, data: PreparedData) -> dict:
+    recipe = job.recipe
     sizes = data.info["sizes"]
     t = recipe.train
     per_epoch = -(-sizes["train"] // t.batch_size)
@@ -160,7 +160,7 @@ def _budget(recipe: Recipe, data: PreparedData) -> dict:
     evals = max(1, round(epochs)) if t.eval_every == "epoch" else max(1, round(epochs * per_epoch / t.eval_every))
     return {
         "strategy": str(recipe.strategy),
-        "head_only": get_strategy(recipe.strategy).head_only,
+        "head_only": job.strategy.head_only,
         "epochs": round(epochs, 3),
         "train": sizes["train"],
         "validation": sizes["validation"],
@@ -195,6 +195,7 @@ def _score(recipe: Recipe, candidate: str, task, sample: PreparedData, budget: d
     check_task_fits(config, task, r)
     model_dir = resolve_model_dir(r.model)
     processor = task.load_processor(model_dir, r)
+    r = choices.apply(r, choices.input_shape(r, task, sample, processor))  # 'auto' lengths / sizes, as a run does
     encoded = task.encode(sample, processor, r)
     set_seed(r.train.seed)
     with quiet_transformers():
@@ -273,8 +274,6 @@ def _validate(recipe: Recipe, scored: list[CandidateScore], report_dir: Path | N
 
 
 def _write(result: RankResult, recipe: Recipe) -> None:
-    from hubtransfer.save import plots
-
     folder = result.report_dir
     folder.mkdir(parents=True, exist_ok=True)
     payload = {

@@ -15,7 +15,7 @@ from transformers import AutoConfig
 
 from hubtransfer.errors import ModelSourceError
 from hubtransfer.files import README
-from hubtransfer.recipe.schema import ModelSpec
+from hubtransfer.recipe.sections import ModelSpec
 
 SAFE_WEIGHTS = ("*.safetensors",)
 
@@ -67,8 +67,6 @@ def fetch_config(spec: ModelSpec):
 def sentence_pooling_of(spec: ModelSpec) -> str | None:
     """The pooling a sentence-embedding checkpoint was trained with ('mean' / 'cls'), read from its small
     sentence-transformers files (a local folder, or two JSON files from the Hub); None for other checkpoints."""
-    from hubtransfer.sources.checkpoint import sentence_pooling
-
     local = Path(spec.id).expanduser()
     if local.is_dir():
         return sentence_pooling(local)

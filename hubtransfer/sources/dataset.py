@@ -9,7 +9,7 @@ from pathlib import Path
 from datasets import DatasetDict, load_dataset
 
 from hubtransfer.errors import DataError
-from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.recipe.sections import DataSpec
 from hubtransfer.sources.packaged import PREFIX, load_packaged
 
 SPLIT_ALIASES = {

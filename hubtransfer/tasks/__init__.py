@@ -89,22 +89,6 @@ def get_task(name: str) -> TaskSpec:
     return TASKS.get(name)
 
 
-def require_evidence_task(recipe, command: str) -> None:
-    """Raise RecipeError up front when ``command`` (compare, datasize, strategies, rank) does not support the
-    recipe's task: their baselines, ranking scores and curves assume one label per input."""
-    from hubtransfer.errors import RecipeError  # late: recipe imports this package
-
-    if not get_task(recipe.task).evidence:
-        supported = sorted(n for n in TASKS if TASKS.get(n).evidence)
-        raise RecipeError(
-            [
-                f"task: `hubtransfer {command}` does not support task '{recipe.task}' (its classical baselines, "
-                f"transferability scores and learning curves assume one label per input); it supports {supported}. "
-                "Train the recipe with `hubtransfer train` instead"
-            ]
-        )
-
-
 from hubtransfer.tasks import (  # noqa: E402,F401  (registration)
     image_classification,
     masked_lm,

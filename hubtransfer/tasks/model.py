@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import transformers
 from torch import nn
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig
 
 from hubtransfer.errors import ModelSourceError
 from hubtransfer.recipe.schema import Recipe
@@ -199,21 +199,34 @@ def save_model(
         return saved
     custom = hasattr(model.config, "hubtransfer_head")
     if custom:
-        model.config.auto_map = {task.auto_class: f"modeling_hubtransfer.{task.custom_class}"}
+        model.config.auto_map = {
+            "AutoConfig": "modeling_hubtransfer.HubtransferConfig",
+            task.auto_class: f"modeling_hubtransfer.{task.custom_class}",
+        }
         model.config.architectures = [task.custom_class]
     model.save_pretrained(out_dir, is_main_process=is_main)
     if is_main:
         processor.save_pretrained(out_dir)
-        if custom:
+        if custom:  # under hubtransfer's own model type: stock loaders ask for trust_remote_code, never guess
+            modeling_hubtransfer.HubtransferConfig.wrap(model.config).save_pretrained(out_dir)
             shutil.copyfile(modeling_hubtransfer.__file__, out_dir / "modeling_hubtransfer.py")
     return model
+
+
+def saved_config(folder: str | Path, **hub):
+    """A saved model's config (a folder or a Hub repo); hubtransfer's own heads read with hubtransfer's own config
+    class, so no code from the folder runs."""
+    keys, _ = PretrainedConfig.get_config_dict(str(folder), **hub)
+    if keys.get("model_type") == modeling_hubtransfer.HubtransferConfig.model_type:
+        return modeling_hubtransfer.HubtransferConfig.from_pretrained(str(folder), **hub)
+    return AutoConfig.from_pretrained(str(folder), **hub)
 
 
 def load_trained(folder: str | Path, task: TaskSpec):
     """A model saved by hubtransfer, without running code from the folder (custom heads use our own class)."""
     if adapters.is_adapter_folder(folder):
         return adapters.load(folder, task)
-    config = AutoConfig.from_pretrained(folder)
+    config = saved_config(folder)
     if hasattr(config, "hubtransfer_head"):
         # The head classes serve any backbone config, so they carry no config_class: pass the config.
         return getattr(modeling_hubtransfer, task.custom_class).from_pretrained(folder, config=config)

@@ -6,6 +6,11 @@ and ``pipeline(..., trust_remote_code=True)`` load it through ``config.auto_map`
 hubtransfer uses it only when a recipe asks for a head the checkpoint's own classes lack
 (mean pooling, an MLP); the default linear head keeps the stock class and needs no code.
 
+A saved model's config is a :class:`HubtransferConfig`: the backbone's keys, flat, under a model type of its own
+(the backbone's in ``backbone_model_type``). Saved under the backbone's model type, stock ``Auto*`` classes called
+without ``trust_remote_code`` would build the backbone's stock head around these weights and answer with it,
+silently; under its own type they ask for ``trust_remote_code=True`` instead.
+
 The head is described by ``config.hubtransfer_head``:
 ``{"pooling": "pooler" | "cls" | "mean", "hidden_sizes": [..], "dropout": float}``.
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import ImageClassifierOutput, SequenceClassifierOutput
 
@@ -73,16 +78,36 @@ def drop_unused_pooler(backbone: nn.Module, pooling: str) -> None:
         backbone.pooler = None
 
 
+class HubtransferConfig(PretrainedConfig):
+    """The backbone's config under hubtransfer's model type; ``backbone_model_type`` names the backbone's."""
+
+    model_type = "hubtransfer"
+
+    @classmethod
+    def wrap(cls, config: PretrainedConfig) -> HubtransferConfig:
+        keys = {k: v for k, v in config.to_dict().items() if k != "model_type"}
+        return cls(**{**keys, "backbone_model_type": keys.get("backbone_model_type", config.model_type)})
+
+
+def backbone_config(config: PretrainedConfig) -> PretrainedConfig:
+    """The config the backbone is built from: the backbone's own class (a HubtransferConfig unwrapped)."""
+    if not isinstance(config, HubtransferConfig):
+        return config
+    keys = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "backbone_model_type")}
+    return AutoConfig.for_model(config.backbone_model_type, **keys)
+
+
 class _PooledBackboneModel(PreTrainedModel):
     """What every hubtransfer model shares: any AutoModel of the config as ``backbone`` (saved as backbone.*),
     its pooler dropped when unused, and new heads initialised like transformers' Linear layers."""
 
+    config_class = HubtransferConfig  # what a saved model loads with; built in training on the backbone's own config
     base_model_prefix = "backbone"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
     def _set_backbone(self, config, backbone: nn.Module | None) -> None:
-        self.backbone = backbone if backbone is not None else AutoModel.from_config(config)
+        self.backbone = backbone if backbone is not None else AutoModel.from_config(backbone_config(config))
         drop_unused_pooler(self.backbone, config.hubtransfer_head["pooling"])
 
     def _new_heads(self) -> nn.Module:

@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModel, DataCollatorWithPadding
 from hubtransfer.data.multitask import COLUMN, HeadLabels, prepare_multitask
 from hubtransfer.tasks import TASKS, TaskSpec, modeling_hubtransfer
 from hubtransfer.tasks.metrics import DEFAULT_METRICS, classification_metrics
+from hubtransfer.tasks.model import resolve_pooling
 from hubtransfer.tasks.modeling_hubtransfer import head_outputs
 from hubtransfer.tasks.problem_metrics import error_metrics
 from hubtransfer.tasks.text_classification import EncodedText, load_processor
@@ -60,7 +61,6 @@ def collate(tokenizer, recipe):
 
 def build_model(model_dir, recipe, labels: HeadLabels, common: dict):
     """The pretrained encoder (AutoModel) with one new head per task on its pooled features."""
-    from hubtransfer.tasks.model import resolve_pooling  # late: model imports the task registry
 
     id2label = dict(enumerate(labels))  # every output column: head/label, or head for a regression head
     config = AutoConfig.from_pretrained(

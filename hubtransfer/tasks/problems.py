@@ -19,7 +19,9 @@ from typing import Any
 
 from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.registry import Registry
+from hubtransfer.tasks.model import output_layer
 from hubtransfer.tasks.problem_metrics import (
+    DEFAULT_THRESHOLD,
     MULTI_LABEL_METRICS,
     REGRESSION_METRICS,
     REGRESSION_WATCHABLE,
@@ -86,19 +88,6 @@ def problem_of_config(config) -> Problem:
     )
 
 
-def require_single_label(recipe, command: str) -> None:
-    """The evidence and ranking commands compare classification accuracy: refuse other problems up front."""
-    if recipe.problem is not ProblemType.SINGLE_LABEL:
-        from hubtransfer.errors import RecipeError
-
-        raise RecipeError(
-            [
-                f"problem: `hubtransfer {command}` supports single-label classification only (its baselines and "
-                f"reports compare accuracy), not {recipe.problem}; train the recipe with `hubtransfer train`"
-            ]
-        )
-
-
 # --------------------------------------------------------------------------- the model
 
 
@@ -113,8 +102,6 @@ def configure_model(model, problem: Problem, data) -> None:
     model.config.problem_type = problem.config_problem_type
     import numpy as np
     import torch
-
-    from hubtransfer.tasks.model import output_layer
 
     if problem.head_bias == "mean":
         start = torch.tensor([data.info["target"]["mean"]])
@@ -147,7 +134,6 @@ def saved_scorer(job, labels: list[str], config):
 def over_thresholds(scores: list[dict], config) -> list[dict]:
     """The labels of one input whose sigmoid score reaches the saved threshold (0.5 where none was saved), best
     first."""
-    from hubtransfer.tasks.problem_metrics import DEFAULT_THRESHOLD
 
     thresholds = getattr(config, THRESHOLDS_KEY, None) or {}
     kept = [s for s in scores if s["score"] >= thresholds.get(s["label"], DEFAULT_THRESHOLD)]

@@ -45,7 +45,7 @@ class ShuffledBatches(Sampler[list[int]]):
         return iter(batches)
 
 
-def make_loaders(encoded: dict, collate, recipe: Recipe) -> tuple[dict, ShuffledBatches]:
+def make_loaders(encoded: dict, collate, recipe: Recipe) -> dict:
     t = recipe.train
     train = encoded["train"]
     lengths = getattr(train, "lengths", None) if t.group_by_length else None
@@ -59,4 +59,4 @@ def make_loaders(encoded: dict, collate, recipe: Recipe) -> tuple[dict, Shuffled
         if getattr(ds, "lengths", None) is not None:  # sorted eval batches: same results, less padding
             ds = Subset(ds, sorted(range(len(ds)), key=lambda i: -ds.lengths[i]))
         loaders[split] = DataLoader(ds, batch_size=t.eval_batch_size, shuffle=False, **own)
-    return loaders, sampler
+    return loaders

@@ -42,6 +42,7 @@ from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from hubtransfer.data.split import fingerprint
+from hubtransfer.tasks.model import output_layer
 from hubtransfer.tasks.modeling_hubtransfer import pool
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,6 @@ def _custom_split(model, pooling: str) -> HeadSplit:
 
 
 def _stock_split(model) -> HeadSplit:
-    from hubtransfer.tasks.model import output_layer  # late: model imports this module's users
 
     parent, _name, layer = output_layer(model, model.config.num_labels)
     dropout = getattr(parent, "dropout", None)

@@ -94,17 +94,14 @@ def linear_probe(job: Job, data, processor, model_dir, accelerator, mixed: str, 
     head, info = Trainable(trainer.model, trainer.encoded, trainer.collate), {}
     if probe.recipe.train.cache_features:
         head, info = feature_route(head, probe, data, processor, model_dir, accelerator, mixed)
-    loaders, sampler = make_loaders(head.encoded, head.collate, probe.recipe)
+    loaders = make_loaders(head.encoded, head.collate, probe.recipe)
     logger.info("lp-ft: probe phase, head only, %g epochs at lr %g", probe.recipe.train.epochs, probe.recipe.train.lr)
     result = fit(
         head.model,
         loaders,
-        sampler,
-        probe.recipe,
+        probe,
         accelerator,
         probe.scorer(data.labels),
-        None,
-        strategy=probe.strategy,
         class_weights=class_weight_tensor(probe.recipe, data.labels),
     )
     # Forget the probe's model and optimizer: the fine-tuning phase's checkpoints hold only its own.

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hubtransfer.train import checkpoints as checkpoint
-from hubtransfer.train.loop import Run, Schedule, evaluate_start, save_checkpoint
+from hubtransfer.train.steps import Run, Schedule, evaluate_start, save_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,8 @@ def test_minilm_clothing_rating_regression(tmp_path):
     assert test["r_squared"] >= R2_FLOOR and test["pearsonr"] >= PEARSON_FLOOR
     values = [
         p["score"]
-        for p in pipeline("text-classification", model=str(tmp_path / "m"))(
+        # MiniLM keeps its mean pooling (head.pooling auto): a head of hubtransfer's own, shipped as modeling code
+        for p in pipeline("text-classification", model=str(tmp_path / "m"), trust_remote_code=True)(
             [
                 "Absolutely love it, fits perfectly and the fabric is beautiful.",
                 "Cheap fabric, ripped after one wash. Returned it.",

@@ -56,7 +56,11 @@ def test_minilm_full_fine_tune(tmp_path):
         "train.lr=8e-5",
     )
     assert r.metrics["test"]["accuracy"] >= 0.74
-    stock = pipeline("text-classification", model=str(tmp_path / "m"))
+    # head.pooling auto keeps MiniLM's mean pooling: hubtransfer's own head, shipped as modeling code
+    assert {"key": "head.pooling", "value": "mean"}.items() <= next(
+        c for c in r.run["choices"] if c["key"] == "head.pooling"
+    ).items()
+    stock = pipeline("text-classification", model=str(tmp_path / "m"), trust_remote_code=True)
     assert stock("A masterpiece: moving, funny and wise.")[0]["label"] == "fresh"
 
 

@@ -16,7 +16,8 @@ from hubtransfer.checks import diagnostics
 from hubtransfer.errors import RecipeError
 from hubtransfer.job import job_for, load_recipe
 from hubtransfer.run import finetune
-from hubtransfer.train.loop import _loss, class_weight_tensor
+from hubtransfer.train.loop import class_weight_tensor
+from hubtransfer.train.steps import _loss
 
 CANDIDATES = [3e-3, 1e-2, 3e-2]
 

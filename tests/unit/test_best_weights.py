@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForSequenceClassification
 
-from hubtransfer.job import load_recipe
+from hubtransfer.job import job_for, load_recipe
 from hubtransfer.train import checkpoints as checkpoint
 from hubtransfer.train import loop
 from hubtransfer.train.batches import make_loaders
@@ -90,7 +90,7 @@ def test_fit_restores_the_best_evaluation_not_the_last(tiny_bert, sentiment_csv,
     data = prepare_data(recipe.data, "text")
     tok = task.load_processor(tiny_bert, recipe)
     encoded = task.encode(data, tok, recipe)
-    loaders, sampler = make_loaders(encoded, task.collate(tok, recipe), recipe)
+    loaders = make_loaders(encoded, task.collate(tok, recipe), recipe)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     seen, files = [], []
 
@@ -105,7 +105,9 @@ def test_fit_restores_the_best_evaluation_not_the_last(tiny_bert, sentiment_csv,
             files.append(sorted(p.name for p in tmp_path.iterdir()))
             return {"metrics": {"accuracy": next(self.accuracies)}}
 
-    result = loop.fit(model, loaders, sampler, recipe, Accelerator(cpu=True), PeaksAtTwo(), None, best_dir=tmp_path)
+    result = loop.fit(
+        model, loaders, job_for(recipe), Accelerator(cpu=True), PeaksAtTwo(), files=loop.RunFiles(best=tmp_path)
+    )
     assert len(seen) == 4 and result.best["validation"]["accuracy"] == 0.9
     assert _equal(model, seen[1]) and not _equal(model, seen[3])
     assert checkpoint.BEST_WEIGHTS in files[2]  # kept on disk while training went on

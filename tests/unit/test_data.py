@@ -7,7 +7,7 @@ import pytest
 
 from hubtransfer.data.prepare import prepare_data
 from hubtransfer.errors import DataError
-from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.recipe.sections import DataSpec
 
 
 def _csv(path, rows, header="text,label"):

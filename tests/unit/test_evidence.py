@@ -13,7 +13,7 @@ from conftest import text_recipe, write_sentiment_csv
 from hubtransfer.card.card import build_card
 from hubtransfer.cli import main
 from hubtransfer.evidence.curves import curve_stats, examples_for, measured_crossing, saturating_fit
-from hubtransfer.job import load_recipe
+from hubtransfer.job import job_for, load_recipe
 from hubtransfer.run import finetune
 from hubtransfer.variants import Variant, run_variants
 
@@ -88,7 +88,7 @@ def test_baseline_grid_stops_after_validation_falls_twice(monkeypatch):
 def test_classical_baselines_tune_on_validation(tmp_path, image_folder):
     from hubtransfer.checks.baselines import classical_baseline
     from hubtransfer.data.prepare import prepare_data
-    from hubtransfer.recipe.schema import DataSpec
+    from hubtransfer.recipe.sections import DataSpec
 
     text = prepare_data(
         DataSpec(
@@ -130,11 +130,11 @@ def test_lp_ft_probes_the_head_first_then_trains_everything(small_recipe, tiny_b
     phases = []
     real_fit = run.fit
 
-    def spy(model, loaders, sampler, recipe, *args, **kwargs):
+    def spy(model, loaders, job, *args, **kwargs):
         phases.append(
-            (str(recipe.strategy), recipe.train.lr, {n for n, p in model.named_parameters() if p.requires_grad})
+            (str(job.strategy), job.recipe.train.lr, {n for n, p in model.named_parameters() if p.requires_grad})
         )
-        return real_fit(model, loaders, sampler, recipe, *args, **kwargs)
+        return real_fit(model, loaders, job, *args, **kwargs)
 
     monkeypatch.setattr(run, "fit", spy)  # the fine-tuning phase
     monkeypatch.setattr(routes, "fit", spy)  # the probe phase
@@ -209,19 +209,13 @@ def test_compare_reports_gaps_baseline_and_plots(small_recipe, tmp_path, capsys)
 
 
 def test_datasize_sweep_fits_and_checks_the_target(small_recipe, tmp_path):
-    from hubtransfer.evidence.datasize import datasize
+    from hubtransfer.evidence.datasize import DatasizeOptions, datasize
 
     recipe = load_recipe(small_recipe, ["train.epochs=1"])
-    report = datasize(
-        recipe,
-        fractions=[0.25, 0.5, 1.0],
-        seeds=2,
-        seeds_up_to=0.25,
-        scratch_fractions=[0.25, 1.0],
-        target=0.7,
-        min_steps=6,
-        report_dir=tmp_path / "ev",
+    options = DatasizeOptions(
+        fractions=[0.25, 0.5, 1.0], seeds=2, seeds_up_to=0.25, scratch_fractions=[0.25, 1.0], target=0.7, min_steps=6
     )
+    report = datasize(recipe, options, report_dir=tmp_path / "ev")
     pts = report["points"]
     assert report["sizes"] == [64, 128, 256]
     assert sorted((p["init"], p["n"], p["seed"]) for p in pts) == sorted(
@@ -245,7 +239,7 @@ def test_strategy_sweep_recommends_the_best_validation_and_its_recipe_runs(small
     from hubtransfer.evidence.strategy_sweep import default_strategies, sweep_strategies
 
     recipe = load_recipe(small_recipe, ["train.epochs=3", "train.probe_epochs=1"])
-    assert default_strategies(recipe) == ["head", "top:1", "full", "lp-ft"]  # the tiny BERT has two blocks
+    assert default_strategies(job_for(recipe)) == ["head", "top:1", "full", "lp-ft"]  # the tiny BERT has two blocks
     report = sweep_strategies(
         recipe, strategies=["head", "top:1", "lp-ft"], report_dir=tmp_path / "ev", write_recipe=tmp_path / "best.yaml"
     )

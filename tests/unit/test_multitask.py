@@ -213,7 +213,13 @@ def test_every_head_learns(mt_run):
 def test_saved_folder_reloads_with_and_without_remote_code(mt_run):
     out = mt_run.output_dir
     config = json.loads((out / "config.json").read_text())
-    assert config["auto_map"] == {"AutoModel": "modeling_hubtransfer.HubtransferMultiTask"}
+    assert config["auto_map"] == {
+        "AutoConfig": "modeling_hubtransfer.HubtransferConfig",
+        "AutoModel": "modeling_hubtransfer.HubtransferMultiTask",
+    }
+    assert (config["model_type"], config["backbone_model_type"]) == ("hubtransfer", "bert")
+    with pytest.raises(ValueError, match="trust_remote_code"):  # never a bare BertModel in its place
+        AutoModel.from_pretrained(out)
     assert [h["name"] for h in config["hubtransfer_heads"]] == ["sentiment", "topic", "stars"]
     tok = AutoTokenizer.from_pretrained(out)
     batch = tok(TEXTS, return_tensors="pt", padding=True)

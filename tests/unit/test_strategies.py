@@ -124,7 +124,7 @@ def test_gradual_and_layer_decay_runs_keep_the_best_weights_of_everything(
     from conftest import text_recipe
     from safetensors.torch import load_file
 
-    import hubtransfer.train.loop as loop
+    import hubtransfer.train.steps as loop
     from hubtransfer.run import finetune
 
     top, emb = "bert.encoder.layer.1.output.dense.weight", "bert.embeddings.word_embeddings.weight"

@@ -17,7 +17,7 @@ from hubtransfer.data.prepare import prepare_data
 from hubtransfer.errors import DataError, RecipeError
 from hubtransfer.inference import evaluate_saved, predict
 from hubtransfer.job import job_for, load_recipe
-from hubtransfer.recipe.schema import DataSpec
+from hubtransfer.recipe.sections import DataSpec
 from hubtransfer.run import finetune
 from hubtransfer.tasks.metrics import TokenScorer, entity_metrics
 from hubtransfer.tasks.token_classification import IGNORE, align_labels, encode, load_processor

@@ -102,7 +102,12 @@ def test_mean_pooled_mlp_head_loads_with_stock_remote_code(tiny_bert, tmp_path):
     )
     assert r.run["strategy"]["trainable_share"] < 0.1
     assert (tmp_path / "out" / "modeling_hubtransfer.py").is_file()
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (config["model_type"], config["backbone_model_type"]) == ("hubtransfer", "bert")
     texts = ["good great", "awful dull", "the plot was warm"]
+    # Without trust_remote_code, stock transformers must refuse, not build BERT's own pooler head around these weights.
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        pipeline("text-classification", model=str(tmp_path / "out"))
     stock = pipeline("text-classification", model=str(tmp_path / "out"), trust_remote_code=True)(texts)
     ours = predict(tmp_path / "out", texts)
     assert [p["label"] for p in stock] == [p[0]["label"] for p in ours]
@@ -262,7 +267,7 @@ def _encoded_images(tiny_vit, tmp_path, size: int):
     from transformers import AutoImageProcessor
 
     from hubtransfer.data.prepare import prepare_data
-    from hubtransfer.recipe.schema import DataSpec
+    from hubtransfer.recipe.sections import DataSpec
     from hubtransfer.tasks import get_task
 
     folder = write_image_folder(tmp_path / "img", per_class=6, size=size)
