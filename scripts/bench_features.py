@@ -1,12 +1,13 @@
 """Head-only training from cached backbone features vs re-running the frozen backbone every epoch.
 
-Run: python scripts/bench_features.py [--case text image] [--epochs 10] [--repeats 1]
+Run: python scripts/bench_features.py [--case text image] [--epochs 10] [--repeats 3]
 Both sides run the same head recipe (real checkpoint, real data, the recipe's precision) through
 ``hubtransfer.finetune``; the only difference is ``train.cache_features``. The cached side starts
 from an empty cache, so its feature passes over every split count in its time. Prints training
 seconds (the loop without evaluations, plus the cached side's feature passes), whole-run wall
 seconds (imports, data, tokenising / image decoding, model load, evaluation included), test
-accuracy and the speed-ups (uncached / cached), as medians over the repeats. Training time counts,
+accuracy and the speed-ups (uncached / cached), as medians (min-max) over the repeats, the two sides
+alternating inside each; the JSON names the machine. Training time counts,
 on the cached side, the pass that makes the training features; a second column adds the
 validation / test passes too.
 """
@@ -77,12 +78,16 @@ def one(case: str, cached: bool, epochs: int, work: Path) -> dict:
 
 
 def main(argv=None) -> int:
+    from hubtransfer.save.environment import describe_machine
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", nargs="+", default=["text", "image"], choices=list(CASES))
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="alternations of the two sides (at least 3)")
     p.add_argument("--out", type=Path, default=ROOT / "results" / "bench_features.json")
     args = p.parse_args(argv)
+    if args.repeats < 3:
+        p.error(f"--repeats: at least 3 alternations give a median and a spread, got {args.repeats}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.case:
@@ -113,8 +118,19 @@ def main(argv=None) -> int:
                     "all_passes_speedup": round(allp[False] / allp[True], 2),
                     "accuracy_gap_points": round(100 * (acc[True] - acc[False]), 2),
                     "feature_pass_s": runs[True][0]["features"]["extract_seconds"],
+                    "training_s_min_max": {
+                        side: [
+                            round(min(r["training_seconds"] for r in runs[c])),
+                            round(max(r["training_seconds"] for r in runs[c])),
+                        ]
+                        for side, c in (("uncached", False), ("cached", True))
+                    },
                 }
             )
+    machine = describe_machine()
+    print(
+        f"{machine['cpu']} ({'/'.join(machine['bf16_flags']) or 'no bf16 flags'}), {machine['torch_threads']} threads"
+    )
     print(
         "| case | epochs | precision | training: backbone every epoch | training: cached (train pass + head) | "
         "speed-up | cached incl. val/test passes | speed-up | whole run: uncached / cached | speed-up | "
@@ -130,7 +146,7 @@ def main(argv=None) -> int:
             f"{r['uncached_acc']:.4f} / {r['cached_acc']:.4f} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2))
+    args.out.write_text(json.dumps({"machine": machine, "repeats": args.repeats, "rows": rows}, indent=2))
     return 0
 
 

@@ -1,7 +1,7 @@
 """hubtransfer against the transformers Trainer on the same model, data, batch, learning rate, epochs and seed.
 
 Run: python scripts/bench_trainer.py [--case minilm-full minilm-head effnet-full bert-base vit-b16] [--repeats 3]
-[--sides ...] [--table-only]
+[--precision auto|no] [--table-only] [--write-docs]
 
 Every run is a fresh subprocess (so peak RSS is its own), and the sides alternate inside each
 repeat so that machine noise falls on all of them. Repeat k runs every side with seed k, so the median
@@ -11,10 +11,15 @@ accuracy is over seeds (one seed's test accuracy moves by about a point between 
   the CPU has avx512_bf16/AMX; length-grouped shuffled buckets; fused AdamW; per-epoch validation).
 * ``trainer-a``: the Trainer as the transformers example scripts run it: fp32, padding to
   max_length, random order (its default optimizer, fused AdamW in transformers 5).
-* ``trainer-b``: the Trainer tuned as far as it goes: dynamic padding, ``group_by_length``
-  sampling, fused AdamW, and hubtransfer's precision.
-* ``trainer-frozen`` (minilm-head): the same mean-pooled head model with a frozen backbone,
-  tuned like trainer-b; the backbone runs every epoch.
+* ``trainer-b``: the Trainer tuned as far as it goes: dynamic padding to a multiple of 8,
+  ``group_by_length`` sampling, fused AdamW, hubtransfer's precision, and the faster of the model's
+  attention implementations (``sdpa`` / ``eager``), measured in the run itself on a few training steps
+  before training (that probe's seconds are left out of the run's wall time; the choice is recorded).
+* ``trainer-frozen`` (minilm-head): the same mean-pooled head model with a frozen backbone
+  (``requires_grad``), tuned like trainer-b; the Trainer calls ``model.train()``, so the frozen
+  backbone runs every epoch with its dropout on.
+* ``trainer-frozen-eval`` (minilm-head): the same, with the frozen backbone kept in eval mode (no
+  dropout), as a Trainer user who knows would; it still runs the backbone every epoch.
 * ``trainer-onthefly`` (effnet-full): the image processor applied per batch by ``set_transform``,
   as the image-classification example does, hubtransfer's precision (bf16 autocast);
   ``trainer-onthefly-fp32`` the same in fp32, which is faster than bf16 for EfficientNet on CPU
@@ -50,6 +55,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
 EFFNET = ROOT / "assets" / "efficientnet-lite0"
 SMOKE = bool(
@@ -62,12 +68,14 @@ if SMOKE:
     EPOCHS = {k: 1 for k in EPOCHS}
 TARGET = {"minilm-full": 0.78, "minilm-head": 0.74, "effnet-full": 0.95}  # GPU cases (random init): throughput only
 GPU_CASES = ("bert-base", "vit-b16")
+PRECISION_ENV = "HUBTRANSFER_BENCH_PRECISION"
+TUNED = ("trainer-b", "trainer-frozen", "trainer-frozen-eval")  # peers given every speed-up the Trainer has
 # Dense bf16 tensor-core peaks from the vendors' data sheets (SXM parts), TFLOP/s; matched against the device name.
 PEAK_TFLOPS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.1, "L4": 121.0, "A10": 125.0}
 EVAL_EVERY = {"minilm-full": 50}  # optimizer steps between validations (time to accuracy); the others: every epoch
 SIDES = {
     "minilm-full": ["hubtransfer", "trainer-a", "trainer-b"],
-    "minilm-head": ["hubtransfer", "trainer-frozen"],
+    "minilm-head": ["hubtransfer", "trainer-frozen", "trainer-frozen-eval"],
     "effnet-full": ["hubtransfer", "trainer-onthefly", "trainer-onthefly-fp32"],
     "bert-base": ["hubtransfer", "trainer-b"],
     "vit-b16": ["hubtransfer", "trainer-b"],
@@ -114,6 +122,8 @@ def _recipe(case: str, work: Path, seed: int = 0):
     path, overrides = RECIPES[case]
     overrides = [f"model.id={_model_dir(case, work)}", *overrides]
     extra = ["data.max_eval_samples=64"] if SMOKE else []
+    if os.environ.get(PRECISION_ENV):  # --precision no: fp32 on every side (the machine's bf16 unused)
+        extra.append(f"train.precision={os.environ[PRECISION_ENV]}")
     if case in EVAL_EVERY:
         extra.append(f"train.eval_every={EVAL_EVERY[case]}")
     return load_recipe(
@@ -247,7 +257,9 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
     bf16 = side not in ("trainer-a", "trainer-onthefly-fp32") and precision == "bf16"
     text = _is_text(case)
     data = prepare_data(recipe.data, "text" if text else "image")
-    model, train, val, test, collator, processing = (_text_setup if text else _image_setup)(case, side, recipe, data)
+    model, train, val, test, collator, processing, attention = (_text_setup if text else _image_setup)(
+        case, side, recipe, data
+    )
     t = recipe.train
     args = TrainingArguments(
         output_dir=str(work / "trainer"),
@@ -262,7 +274,7 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
         seed=t.seed,
         data_seed=t.seed,
         bf16=bf16,
-        train_sampling_strategy="group_by_length" if side in ("trainer-b", "trainer-frozen") and text else "random",
+        train_sampling_strategy="group_by_length" if side in TUNED and text else "random",
         eval_strategy="steps" if case in EVAL_EVERY else "epoch",
         eval_steps=EVAL_EVERY.get(case),
         save_strategy="no",
@@ -294,6 +306,7 @@ def run_trainer(case: str, side: str, work: Path, seed: int) -> dict:
         "precision": "bf16" if bf16 else "no",
         "accuracy": accuracy,
         "seconds_to_target": timeline.to_target(TARGET[case]) if case in TARGET else None,
+        "attention": attention,
     }
 
 
@@ -348,19 +361,76 @@ def _text_setup(case, side, recipe, data):
         return enc
 
     splits = {s: ds.map(tokenize, batched=True, remove_columns=ds.column_names) for s, ds in data.splits.items()}
-    if side == "trainer-frozen":
-        sys.path.insert(0, str(ROOT))
-        from hubtransfer.strategies import apply_strategy
-        from hubtransfer.tasks import get_task
-        from hubtransfer.tasks.model import build_model
-
-        model = build_model(get_task("text-classification"), recipe.model.id, recipe, data.labels)
-        apply_strategy(model, "head")  # the backbone frozen: the Trainer still runs it every step
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(recipe.model.id, num_labels=len(data.labels))
+    collator = DataCollatorWithPadding(tok, pad_to_multiple_of=8 if side in TUNED else None)
     for s in ("validation", "test"):
         splits[s] = splits[s].remove_columns([c for c in ("length",) if c in splits[s].column_names])
-    return model, splits["train"], splits["validation"], splits["test"], DataCollatorWithPadding(tok), tok
+
+    def make(attention: str | None):
+        if side.startswith("trainer-frozen"):
+            sys.path.insert(0, str(ROOT))
+            from hubtransfer.strategies import apply_strategy
+            from hubtransfer.tasks import get_task
+            from hubtransfer.tasks.model import build_model
+
+            model = build_model(get_task("text-classification"), recipe.model.id, recipe, data.labels)
+            apply_strategy(model, "head")  # the backbone frozen: the Trainer still runs it every step
+            if attention:
+                model.backbone.set_attn_implementation(attention)
+            if side == "trainer-frozen-eval":
+                _keep_backbone_in_eval(model)
+            return model
+        extra = {"attn_implementation": attention} if attention else {}
+        return AutoModelForSequenceClassification.from_pretrained(recipe.model.id, num_labels=len(data.labels), **extra)
+
+    attention = _faster_attention(make, splits["train"], collator, recipe) if side in TUNED else None
+    model = make(attention["chosen"] if attention else None)
+    return model, splits["train"], splits["validation"], splits["test"], collator, tok, attention
+
+
+def _keep_backbone_in_eval(model) -> None:
+    """``model.train()`` (which the Trainer calls every step) leaves the frozen backbone in eval mode: no dropout."""
+    stock_train = model.train
+
+    def train(mode: bool = True):
+        stock_train(mode)
+        model.backbone.eval()
+        return model
+
+    model.train = train
+
+
+def _faster_attention(make, train, collator, recipe, steps: int = 6) -> dict:
+    """Forward + backward seconds of ``steps`` training batches (after two warm-up steps) under each attention
+    implementation the model has, at the run's precision; the faster one is the peer's."""
+    import torch
+
+    from hubtransfer.train.precision import autocast_dtype, resolve_precision
+
+    probe_started = time.perf_counter()
+    dtype = autocast_dtype(resolve_precision(recipe.train.precision)[0])
+    rows = [
+        {k: v for k, v in train[i].items() if k != "length"} for i in range(min(len(train), recipe.train.batch_size))
+    ]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    batch = {k: v.to(device) for k, v in collator(rows).items()}
+    seconds = {}
+    for impl in ("sdpa", "eager"):
+        torch.manual_seed(0)
+        model = make(impl).to(device).train()
+        for i in range(steps + 2):
+            if i == 2:
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                started = time.perf_counter()
+            with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = model(**batch).loss
+            loss.backward()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds[impl] = round(time.perf_counter() - started, 3)
+        del model
+    chosen = min(seconds, key=seconds.get)
+    return {"chosen": chosen, "seconds": seconds, "probe_seconds": round(time.perf_counter() - probe_started, 2)}
 
 
 def _image_setup(case, side, recipe, data):
@@ -397,11 +467,13 @@ def _image_setup(case, side, recipe, data):
     model = AutoModelForImageClassification.from_pretrained(
         recipe.model.id, num_labels=len(data.labels), ignore_mismatched_sizes=True
     )
-    return model, splits["train"], splits["validation"], splits["test"], collate, proc
+    return model, splits["train"], splits["validation"], splits["test"], collate, proc, None
 
 
 def worker(case: str, side: str, seed: int) -> int:
     import torch
+
+    from hubtransfer.save.environment import describe_machine
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -412,11 +484,13 @@ def worker(case: str, side: str, seed: int) -> int:
             if side == "hubtransfer"
             else run_trainer(case, side, Path(tmp), seed)
         )
+    probe = (out.get("attention") or {}).get("probe_seconds", 0.0)  # the peer's attention probe is not its run
     out.update(
         case=case,
         side=side,
         seed=seed,
-        wall_seconds=round(time.perf_counter() - started, 2),
+        wall_seconds=round(time.perf_counter() - started - probe, 2),
+        machine=describe_machine(),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         device=torch.cuda.get_device_name() if torch.cuda.is_available() else platform.machine(),
         peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
@@ -444,21 +518,44 @@ def _spawn(case: str, side: str, seed: int) -> dict:
     return result
 
 
+SPREAD = ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy")  # shown with their min-max
+
+
+def latest_alternation(runs: list[dict], case: str) -> list[dict]:
+    """The runs of ``case`` from the last invocation that measured every one of its sides: they alternated on one
+    machine. Runs from before invocations were recorded (no ``invocation``) count as one older invocation."""
+    of_case = [r for r in runs if r["case"] == case]
+    for inv in reversed(list(dict.fromkeys(r.get("invocation") for r in of_case))):
+        rs = [r for r in of_case if r.get("invocation") == inv]
+        if {r["side"] for r in rs} >= set(SIDES[case]):
+            return rs
+    return []
+
+
 def summarise(runs: list[dict], peak: float | None = None, flops: dict | None = None) -> list[dict]:
-    """Medians per case and side, and hubtransfer's ratios to each peer; with ``flops`` (case -> training FLOPs
-    per example) the model's TFLOP/s, and MFU where ``peak`` (TFLOP/s) is known."""
+    """Per case, from its latest complete alternation: medians (with n and min-max) per side, and hubtransfer's
+    ratios to each peer; with ``flops`` (case -> training FLOPs per example) the model's TFLOP/s, and MFU where
+    ``peak`` (TFLOP/s) is known."""
     rows = []
     for case in dict.fromkeys(r["case"] for r in runs):
-        by_side = {}
+        by_side, alternated = {}, latest_alternation(runs, case)
         for side in SIDES[case]:
-            rs = [r for r in runs if r["case"] == case and r["side"] == side]
+            rs = [r for r in alternated if r["side"] == side]
             if not rs:
                 continue
             values = lambda k, rs=rs: [r[k] for r in rs if r.get(k) is not None]
             med = lambda k, values=values: statistics.median(values(k)) if values(k) else None
             keys = ("samples_per_second", "wall_seconds", "peak_rss_mb", "accuracy", "seconds_to_target", "peak_gpu_mb")
             by_side[side] = {k: med(k) for k in keys}
-            by_side[side].update(n=len(rs), precision=rs[0]["precision"], device=rs[0].get("device"))
+            by_side[side].update(
+                n=len(rs),
+                precision=rs[0]["precision"],
+                device=rs[0].get("device"),
+                spread={k: [min(values(k)), max(values(k))] for k in SPREAD if values(k)},
+                attention=sorted({r["attention"]["chosen"] for r in rs if r.get("attention")}) or None,
+                machine=_machine_line(rs[0].get("machine")),
+                invocation=rs[0].get("invocation"),
+            )
             if flops and case in flops:
                 by_side[side]["train_tflops"] = round(flops[case] * by_side[side]["samples_per_second"] / 1e12, 6)
                 if peak:
@@ -486,17 +583,58 @@ def summarise(runs: list[dict], peak: float | None = None, flops: dict | None = 
     return rows
 
 
+def _machine_line(m: dict | str | None) -> str | None:
+    """One line for a run's recorded machine (older runs recorded only a string)."""
+    if not isinstance(m, dict):
+        return m
+    gpu = f"; {m['gpu']}" if m.get("gpu") else ""
+    flags = "/".join(m.get("bf16_flags") or []) or "no bf16 flags"
+    return f"{m['cpu']} ({flags}), {m['cores']} cores, {m['torch_threads']} torch threads{gpu}"
+
+
+NOTES = {
+    "trainer-a": "the Trainer as the example scripts run it: fp32, padding to max_length, random order",
+    "trainer-b": "dynamic padding to a multiple of 8, group_by_length, fused AdamW, hubtransfer's precision, the "
+    "faster attention implementation measured in each run",
+    "trainer-frozen": "frozen backbone by requires_grad; the Trainer's model.train() keeps its dropout on",
+    "trainer-frozen-eval": "frozen backbone kept in eval mode (no dropout); it still runs every epoch",
+    "trainer-onthefly": "image processor per batch (set_transform), bf16 autocast",
+    "trainer-onthefly-fp32": "image processor per batch (set_transform), fp32",
+}
+
+
+def _with_spread(side: dict, key: str, fmt: str) -> str:
+    value, spread = side.get(key), (side.get("spread") or {}).get(key)
+    if value is None:
+        return "-"
+    return (
+        f"{value:{fmt}} ({spread[0]:{fmt}}-{spread[1]:{fmt}})"
+        if spread and spread[0] != spread[1]
+        else f"{value:{fmt}}"
+    )
+
+
 def table(rows: list[dict], meta: dict) -> str:
+    """The markdown table of ``rows``: medians with their min-max over the runs of one alternation per case."""
     gpu = any(r["ours"].get("train_tflops") is not None for r in rows)  # the FLOP and GPU-memory columns
     peak = f"; MFU against {meta['peak_tflops']} TFLOP/s dense bf16" if meta.get("peak_tflops") else ""
+    machines = list(dict.fromkeys(m for r in rows for m in (r["ours"].get("machine"), r["theirs"].get("machine")) if m))
+    where = (
+        f"Machine: {machines[0] if machines else meta.get('machine')}"
+        if len(machines) <= 1
+        else "Machines: per row (column 'machine')"
+    )
     lines = [
-        f"Machine: {meta['machine']}; torch {meta['torch']}, transformers {meta['transformers']}; medians over the "
-        f"alternations (column 'runs'){peak}.",
+        f"{where}; torch {meta['torch']}, transformers {meta['transformers']}; medians (min-max) over the runs of one "
+        f"invocation, the sides alternating (column 'runs'){peak}.",
         "",
         "| case | peer | runs | hubtransfer samples/s | peer samples/s | speed-up (samples/s) | speed-up (wall) | "
         "time to target (ours / peer) | peak RSS MB (ours / peer) | test acc (ours / peer) |"
-        + (" model TFLOP/s (ours / peer) | MFU (ours / peer) | peak GPU MB (ours / peer) |" if gpu else ""),
-        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if gpu else ""),
+        + (" model TFLOP/s (ours / peer) | MFU (ours / peer) | peak GPU MB (ours / peer) |" if gpu else "")
+        + (" machine |" if len(machines) > 1 else ""),
+        "|---|---|---|---|---|---|---|---|---|---|"
+        + ("---|---|---|" if gpu else "")
+        + ("---|" if len(machines) > 1 else ""),
     ]
     pair = lambda o, t, k, f: f"{o[k]:{f}} / {t[k]:{f}}" if o.get(k) is not None and t.get(k) is not None else "-"
     for r in rows:
@@ -506,20 +644,24 @@ def table(rows: list[dict], meta: dict) -> str:
             if o["seconds_to_target"] and t["seconds_to_target"]
             else "-"
         )
+        attention = f", {'/'.join(t['attention'])} attention" if t.get("attention") else ""
         lines.append(
-            f"| {r['case']} ({TRAIN_N[r['case']]:,} train, {EPOCHS[r['case']]} ep) | {r['peer']} ({t['precision']}) | "
-            f"{r['repeats']} | "
-            f"{o['samples_per_second']:.1f} ({o['precision']}) | {t['samples_per_second']:.1f} | "
-            f"{r['throughput_ratio']:.2f}x | "
-            f"{r['wall_ratio']:.2f}x | {tta} | {o['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} | {o['accuracy']:.4f} "
-            f"/ {t['accuracy']:.4f} |"
+            f"| {r['case']} ({TRAIN_N[r['case']]:,} train, {EPOCHS[r['case']]} ep) | {r['peer']} ({t['precision']}"
+            f"{attention}) | {r['repeats']} | "
+            f"{_with_spread(o, 'samples_per_second', '.1f')} ({o['precision']}) | "
+            f"{_with_spread(t, 'samples_per_second', '.1f')} | {r['throughput_ratio']:.2f}x | "
+            f"{r['wall_ratio']:.2f}x | {tta} | {_with_spread(o, 'peak_rss_mb', '.0f')} / "
+            f"{_with_spread(t, 'peak_rss_mb', '.0f')} | {o['accuracy']:.4f} / {t['accuracy']:.4f} |"
             + (
                 f" {pair(o, t, 'train_tflops', '.3g')} | {pair(o, t, 'mfu', '.1%')} | "
                 f"{pair(o, t, 'peak_gpu_mb', '.0f')} |"
                 if gpu
                 else ""
             )
+            + (f" {o.get('machine') or '?'} |" if len(machines) > 1 else "")
         )
+    peers = dict.fromkeys(r["peer"] for r in rows)
+    lines += ["", "Peers: " + "; ".join(f"{p}: {NOTES[p]}" for p in peers if p in NOTES) + "."]
     return "\n".join(lines)
 
 
@@ -533,12 +675,6 @@ def main(argv=None) -> int:
     )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument(
-        "--sides",
-        nargs="+",
-        metavar="SIDE",
-        help="run only these sides (e.g. hubtransfer after a change); the saved runs of the others are kept",
-    )
-    p.add_argument(
         "--out",
         type=Path,
         help="default: results/bench_trainer.json, results/bench_trainer_gpu.json where CUDA is available",
@@ -548,7 +684,19 @@ def main(argv=None) -> int:
         type=float,
         help=f"the GPU's dense bf16 peak for MFU, where its name matches none of {', '.join(PEAK_TFLOPS)}",
     )
+    p.add_argument(
+        "--precision",
+        choices=["auto", "no"],
+        default="auto",
+        help="no: every side in fp32 (train.precision=no), the table of a CPU without bf16; results go to "
+        "results/bench_trainer_fp32.json",
+    )
     p.add_argument("--table-only", action="store_true", help="reprint the table of --out")
+    p.add_argument(
+        "--write-docs",
+        action="store_true",
+        help=f"also write the table between the markers of {DOCS.relative_to(ROOT)} (CPU results only)",
+    )
     p.add_argument("--worker", nargs=3, metavar=("CASE", "SIDE", "SEED"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -556,11 +704,18 @@ def main(argv=None) -> int:
     import torch
     import transformers
 
+    from hubtransfer.save.environment import describe_machine
+
     cuda = torch.cuda.is_available()
-    args.out = args.out or ROOT / "results" / ("bench_trainer_gpu.json" if cuda else "bench_trainer.json")
+    name = "bench_trainer_gpu" if cuda else "bench_trainer"
+    args.out = args.out or ROOT / "results" / f"{name}{'_fp32' if args.precision == 'no' else ''}.json"
+    if args.precision == "no":
+        os.environ[PRECISION_ENV] = "no"  # the workers read it
     if args.table_only:
         saved = json.loads(args.out.read_text())
         print(table(saved["rows"], saved["meta"]))
+        if args.write_docs:
+            write_docs(table(saved["rows"], saved["meta"]), saved["meta"].get("precision", "auto"))
         return 0
     args.case = args.case or [c for c in SIDES if (c in GPU_CASES) == cuda]
     if not cuda and not SMOKE and set(args.case) & set(GPU_CASES):
@@ -569,34 +724,30 @@ def main(argv=None) -> int:
             "has no CUDA device; "
             "run them on a GPU machine (HUBTRANSFER_BENCH_SMOKE=1 runs tiny versions for a check of the code path)"
         )
-    peak, device = peak_tflops(args.peak_tflops)
+    peak, _ = peak_tflops(args.peak_tflops)
 
-    cpu = next(
-        (
-            x.split(":", 1)[1].strip()
-            for x in Path("/proc/cpuinfo").read_text().splitlines()
-            if x.startswith("model name")
-        ),
-        platform.machine(),
-    )
-    flags = Path("/proc/cpuinfo").read_text()
+    machine = describe_machine()
+    invocation = time.strftime("%Y-%m-%dT%H:%M:%S")
     meta = {
-        "machine": f"{cpu}, {os.cpu_count()} cores, avx512_bf16={'avx512_bf16' in flags}, amx={'amx_bf16' in flags}",
+        "machine": _machine_line(machine),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "repeats": args.repeats,
+        "precision": args.precision,
     }
     if cuda:
-        meta.update(machine=f"{device}; host {meta['machine']}", peak_tflops=peak)
-    # Cases may be run in separate invocations: earlier runs of the other cases are kept.
-    rerun = lambda r: r["case"] in args.case and (args.sides is None or r["side"] in args.sides)
-    runs = [r for r in json.loads(args.out.read_text())["runs"] if not rerun(r)] if args.out.is_file() else []
+        meta["peak_tflops"] = peak
+    # Runs of earlier invocations are kept (each names its invocation and machine); a case's table row comes from
+    # its latest invocation that ran all its sides, alternating on one machine.
+    saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    runs = saved.get("runs", [])
+    invocations = {**saved.get("invocations", {}), invocation: {"machine": machine, "cases": args.case}}
     for rep in range(args.repeats):
         print(f"repeat {rep + 1}/{args.repeats}", flush=True)
         for case in args.case:
             for side in SIDES[case]:
-                if args.sides is None or side in args.sides:
-                    runs.append(_spawn(case, side, seed=rep))  # both sides share each repeat's seed
+                run = _spawn(case, side, seed=rep)  # every side of a repeat shares its seed
+                runs.append({**run, "invocation": invocation})
     with tempfile.TemporaryDirectory() as tmp:
         flops = {
             c: train_flops_per_example(c, Path(tmp)) for c in dict.fromkeys(r["case"] for r in runs) if c in GPU_CASES
@@ -605,9 +756,28 @@ def main(argv=None) -> int:
         meta["train_flops_per_example"] = flops
     rows = summarise(runs, peak, flops)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows, "runs": runs}, indent=2))
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows, "invocations": invocations, "runs": runs}, indent=2))
     print(table(rows, meta))
+    if args.write_docs:
+        write_docs(table(rows, meta), args.precision)
     return 0
+
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+
+
+def markers(precision: str) -> tuple[str, str]:
+    name = "bench-trainer-table" if precision == "auto" else "bench-trainer-fp32-table"
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def write_docs(text: str, precision: str, path: Path = DOCS) -> None:
+    """Put ``text`` between the table markers of ``path`` (tests/unit/test_docs.py checks it equals the results)."""
+    start, end = markers(precision)
+    page = path.read_text(encoding="utf-8")
+    head, rest = page.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -394,12 +394,13 @@ def table() -> str:
                 f" / {100 * (d['test']['f1'] - best_f1):+.1f}" if imbalanced else ""
             )
             dcell, dwall = "**" + _pair(d["test"], imbalanced) + "**", f"{d['wall_seconds']:.0f} s"
-        notes = ", ".join(x["code"].replace("_", " ") for x in (d or {}).get("diagnostics", [])) or "none"
+        notes = "-" if d is None else ", ".join(x["code"].replace("_", " ") for x in d.get("diagnostics", [])) or "none"
+        ref_wall = f"{ft['wall_seconds']:.0f} s" if ft.get("wall_seconds") else "-"
         lines.append(
             f"| {s.name} | {s.half} | {sizes['train']:,} / {sizes['validation']:,} / {sizes['test']:,} | "
             f"{summ['classes']} "
             f"({summ['imbalance']:.1f}x) | {cells[0]} | {cells[1]} | {cells[2]} | {dcell} | {gap} | {cost} | {dwall} | "
-            f"{ft.get('wall_seconds', 0):.0f} s | {notes} |"
+            f"{ref_wall} | {notes} |"
         )
     return "\n".join(lines)
 

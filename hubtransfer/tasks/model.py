@@ -11,6 +11,7 @@ import torch
 import transformers
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
+from transformers.models.auto import modeling_auto
 
 from hubtransfer.errors import ModelSourceError
 from hubtransfer.recipe.schema import Recipe
@@ -19,15 +20,23 @@ from hubtransfer.tasks import peft_models as adapters
 
 logger = logging.getLogger(__name__)
 
+# The model types each auto class has a model for (transformers' public tables, by model type).
+AUTO_CLASS_NAMES = {
+    "AutoModel": "MODEL_MAPPING_NAMES",
+    "AutoModelForSequenceClassification": "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES",
+    "AutoModelForImageClassification": "MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES",
+    "AutoModelForTokenClassification": "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES",
+    "AutoModelForMaskedLM": "MODEL_FOR_MASKED_LM_MAPPING_NAMES",
+}
+
 
 # --------------------------------------------------------------------------- sources
 
 
 def check_task_fits(config, task: TaskSpec, recipe: Recipe) -> None:
     """A checkpoint whose architecture has no class for the task fails here, before any weights load."""
-    mapping = getattr(transformers, task.auto_class)._model_mapping
-    custom = needs_custom_head(recipe)
-    fits = type(config) in (AutoModel._model_mapping if custom else mapping)
+    auto_class = "AutoModel" if needs_custom_head(recipe) else task.auto_class  # a custom head needs a backbone
+    fits = config.model_type in getattr(modeling_auto, AUTO_CLASS_NAMES[auto_class])
     modality_ok = _modality(config) in (task.modality, None)
     if not (fits and modality_ok):
         raise ModelSourceError(

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -43,35 +44,35 @@ def test_trainer_benchmark_runs_every_side(tmp_path):
         ("minilm-full", "trainer-a"),
         ("minilm-full", "trainer-b"),
         ("minilm-head", "trainer-frozen"),
+        ("minilm-head", "trainer-frozen-eval"),
         ("effnet-full", "trainer-onthefly"),
         ("effnet-full", "trainer-onthefly-fp32"),
     }
     for row in report["rows"]:
         assert row["throughput_ratio"] > 0 and row["ours"]["peak_rss_mb"] > 100 and 0 <= row["theirs"]["accuracy"] <= 1
-    assert "| minilm-full" in printed and "speed-up" in printed
-    # --sides re-measures one side of one case and keeps every other saved run as it was
-    _run(
-        "bench_trainer.py",
-        "--repeats",
-        "1",
-        "--case",
-        "minilm-head",
-        "--sides",
-        "hubtransfer",
-        "--out",
-        str(out),
-        tmp_path=tmp_path,
-    )
-    again = json.loads(out.read_text())["runs"]
-    redone = lambda r: r["case"] == "minilm-head" and r["side"] == "hubtransfer"
-    assert [r for r in again if not redone(r)] == [r for r in report["runs"] if not redone(r)]
-    assert sum(map(redone, again)) == 1 and [r for r in again if redone(r)] != [r for r in report["runs"] if redone(r)]
+    for run in report["runs"]:  # every run names its machine and its invocation
+        assert run["machine"]["cpu"] and run["machine"]["torch_threads"] >= 1 and run["invocation"]
+    tuned = [r for r in report["runs"] if r["side"] in ("trainer-b", "trainer-frozen", "trainer-frozen-eval")]
+    assert all(r["attention"]["chosen"] in ("sdpa", "eager") for r in tuned if r["case"].startswith("minilm"))
+    assert "| minilm-full" in printed and "speed-up" in printed and "Peers: " in printed
+    # A second invocation keeps the first's runs; a case's row comes from its latest full alternation.
+    time.sleep(1.1)  # invocations are named by the second they start
+    _run("bench_trainer.py", "--repeats", "1", "--case", "minilm-head", "--out", str(out), tmp_path=tmp_path)
+    again = json.loads(out.read_text())
+    assert again["runs"][: len(report["runs"])] == report["runs"] and len(again["invocations"]) == 2
+    newest = again["runs"][-1]["invocation"]
+    assert newest != report["runs"][0]["invocation"]
+    for row in again["rows"]:
+        expected = newest if row["case"] == "minilm-head" else report["runs"][0]["invocation"]
+        assert row["ours"]["invocation"] == row["theirs"]["invocation"] == expected
 
 
 def test_feature_benchmark_runs_both_sides(tmp_path):
     out = tmp_path / "features.json"
     _run("bench_features.py", "--epochs", "1", "--out", str(out), tmp_path=tmp_path)
-    rows = json.loads(out.read_text())
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert report["repeats"] == 3 and report["machine"]["cpu"] and "bf16_flags" in report["machine"]
     assert {r["case"] for r in rows} == {"text", "image"}
     assert all(r["speedup"] > 0 and r["feature_pass_s"] > 0 for r in rows)
 

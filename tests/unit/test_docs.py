@@ -1,6 +1,7 @@
 """The docs that are generated or promised stay true: the recipe reference matches the schema, every key of the
 schema is on it, the README stays short and links only to pages that exist."""
 
+import json
 import re
 from pathlib import Path
 
@@ -42,3 +43,74 @@ def test_every_docs_page_links_resolve():
             if not target.startswith("http") and not (page.parent / target).exists():
                 broken.append(f"{page.name}: {target}")
     assert not broken, broken
+
+
+def _bench_trainer():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    return importlib.import_module("bench_trainer")
+
+
+def test_the_trainer_benchmark_tables_in_the_docs_are_the_results_files():
+    bench, page = _bench_trainer(), (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    for precision, name in (("auto", "bench_trainer.json"), ("no", "bench_trainer_fp32.json")):
+        start, end = bench.markers(precision)
+        shown = page.split(start, 1)[1].split(end, 1)[0].strip()
+        results = ROOT / "results" / name
+        if not results.is_file():
+            assert shown == "Not measured yet under this protocol.", precision
+            continue
+        saved = json.loads(results.read_text(encoding="utf-8"))
+        assert shown == bench.table(saved["rows"], saved["meta"]).strip(), (
+            f"docs/benchmarks.md shows another table than {name}: python scripts/bench_trainer.py --table-only "
+            f"--write-docs{' --precision no' if precision == 'no' else ''}"
+        )
+
+
+def test_the_benchmark_table_names_one_alternation_per_case():
+    bench = _bench_trainer()
+    runs = [
+        {
+            "case": "minilm-head",
+            "side": s,
+            "invocation": inv,
+            "samples_per_second": v,
+            "wall_seconds": 1.0,
+            "peak_rss_mb": 100.0,
+            "accuracy": 0.7,
+            "precision": "bf16",
+            "machine": {"cpu": "X", "bf16_flags": [], "cores": 2, "torch_threads": 2, "gpu": None},
+        }
+        for inv, v in (("old", 1.0), ("new", 2.0))
+        for s in bench.SIDES["minilm-head"]
+    ] + [
+        {
+            "case": "minilm-head",
+            "side": "hubtransfer",
+            "invocation": "newest",
+            "samples_per_second": 9.0,
+            "wall_seconds": 1.0,
+            "peak_rss_mb": 100.0,
+            "accuracy": 0.7,
+            "precision": "bf16",
+        }
+    ]
+    rows = bench.summarise(runs)
+    # 'newest' ran one side only: the rows come from 'new', the last invocation with every side
+    assert {r["ours"]["invocation"] for r in rows} == {"new"} and all(r["throughput_ratio"] == 1.0 for r in rows)
+    assert all(r["ours"]["n"] == 1 and r["ours"]["machine"].startswith("X (no bf16 flags)") for r in rows)
+
+
+def test_the_cpu_kernel_table_in_the_docs_is_the_results_file():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    bench = importlib.import_module("bench_cpu_kernels")
+    page = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    shown = page.split(bench.MARKERS[0], 1)[1].split(bench.MARKERS[1], 1)[0].strip()
+    saved = json.loads((ROOT / "results" / "bench_cpu_kernels.json").read_text(encoding="utf-8"))
+    assert saved["repeats"] >= 3 and saved["machine"]["cpu"]
+    assert shown == bench.table(saved).strip(), "python scripts/bench_cpu_kernels.py --table-only --write-docs"

@@ -481,21 +481,24 @@ def test_image_multi_label_run_and_pipeline(tiny_vit, halves, tmp_path):
     )
 
 
-def test_image_regression_run_and_predict(tiny_efficientnet, halves, tmp_path):
+# Measured R² 0.999 (rmse 0.028) on this data and seed; answering the training mean gives R² 0 (rmse about 0.71).
+R2_TINY_FLOOR = 0.9
+
+
+def test_image_regression_run_and_predict(tiny_vit, halves, tmp_path):
     recipe = {
         "task": "image-classification",
         "problem": "regression",
-        "model": {"id": str(tiny_efficientnet)},
+        "model": {"id": str(tiny_vit)},
         "data": {"source": str(halves), "label_column": "brightness"},
         "strategy": "full",
-        "train": {"epochs": 3, "lr": 3e-3, "batch_size": 8, "precision": "no"},
+        "train": {"epochs": 4, "lr": 3e-3, "batch_size": 8, "precision": "no"},
         "output_dir": str(tmp_path / "out"),
     }
     r = finetune(recipe)
     assert set(r.metrics["test"]) == {"mse", "rmse", "mae", "r_squared", "pearsonr", "spearmanr"}
-    assert (
-        r.metrics["test"]["rmse"] < 0.9
-    )  # the mean alone (1.0, std 0.71) would give about 0.7: a loose floor on a tiny model
+    print("measured image regression:", r.metrics["test"])
+    assert r.metrics["test"]["r_squared"] > R2_TINY_FLOOR and r.metrics["test"]["rmse"] < 0.2
     model = AutoModelForImageClassification.from_pretrained(tmp_path / "out").eval()
     assert model.config.problem_type == "regression"
     pred = predict(tmp_path / "out", [str(halves / "0.png")])[0]
