@@ -22,6 +22,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from doc_markers import write_between  # noqa: E402
+
 from hubtransfer.save.environment import describe_machine  # noqa: E402
 from hubtransfer.train.cpu_kernels import attention_forward, cpu_training_kernels, fast_dropout  # noqa: E402
 
@@ -139,10 +141,7 @@ def table(saved: dict) -> str:
 
 def write_docs(text: str, path: Path = DOCS) -> None:
     """Put ``text`` between the markers of ``path`` (tests/unit/test_docs.py checks it equals the results)."""
-    page = path.read_text(encoding="utf-8")
-    head, rest = page.split(MARKERS[0], 1)
-    _, tail = rest.split(MARKERS[1], 1)
-    path.write_text(f"{head}{MARKERS[0]}\n{text}\n{MARKERS[1]}{tail}", encoding="utf-8")
+    write_between(path, *MARKERS, text)
 
 
 def main(argv=None) -> int:

@@ -56,6 +56,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from doc_markers import write_between  # noqa: E402  (scripts/, beside this file)
+
 MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
 EFFNET = ROOT / "assets" / "efficientnet-lite0"
 SMOKE = bool(
@@ -773,11 +775,7 @@ def markers(precision: str) -> tuple[str, str]:
 
 def write_docs(text: str, precision: str, path: Path = DOCS) -> None:
     """Put ``text`` between the table markers of ``path`` (tests/unit/test_docs.py checks it equals the results)."""
-    start, end = markers(precision)
-    page = path.read_text(encoding="utf-8")
-    head, rest = page.split(start, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
+    write_between(path, *markers(precision), text)
 
 
 if __name__ == "__main__":

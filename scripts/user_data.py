@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from doc_markers import write_between  # noqa: E402
 from user_data_suite import BY_NAME, SUITE, SuiteSet, export, summary  # noqa: E402
 
 RESULTS = ROOT / "results" / "user_data"
@@ -455,10 +456,7 @@ START, END = "<!-- user-data-table:start -->", "<!-- user-data-table:end -->"
 
 def write_table(path: Path, text: str) -> None:
     """Replace what stands between the table markers of ``path`` (docs/user-data.md, README.md) by ``text``."""
-    doc = path.read_text(encoding="utf-8")
-    head, _, rest = doc.partition(START)
-    _, _, tail = rest.partition(END)
-    path.write_text(f"{head}{START}\n{text}\n{END}{tail}", encoding="utf-8")
+    write_between(path, START, END, text)
 
 
 if __name__ == "__main__":

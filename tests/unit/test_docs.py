@@ -3,12 +3,15 @@ schema is on it, the README stays short and links only to pages that exist."""
 
 import json
 import re
+import sys
 from pathlib import Path
 
 from hubtransfer.recipe.reference import PAGE, reference_markdown
 from hubtransfer.recipe.schema import Recipe
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+from doc_markers import read_between  # noqa: E402  (scripts/)
 
 
 def test_the_committed_recipe_reference_is_what_the_schema_generates():
@@ -54,10 +57,9 @@ def _bench_trainer():
 
 
 def test_the_trainer_benchmark_tables_in_the_docs_are_the_results_files():
-    bench, page = _bench_trainer(), (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    bench = _bench_trainer()
     for precision, name in (("auto", "bench_trainer.json"), ("no", "bench_trainer_fp32.json")):
-        start, end = bench.markers(precision)
-        shown = page.split(start, 1)[1].split(end, 1)[0].strip()
+        shown = read_between(ROOT / "docs" / "benchmarks.md", *bench.markers(precision))
         results = ROOT / "results" / name
         if not results.is_file():
             assert shown == "Not measured yet under this protocol.", precision
@@ -109,8 +111,7 @@ def test_the_cpu_kernel_table_in_the_docs_is_the_results_file():
 
     sys.path.insert(0, str(ROOT / "scripts"))
     bench = importlib.import_module("bench_cpu_kernels")
-    page = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
-    shown = page.split(bench.MARKERS[0], 1)[1].split(bench.MARKERS[1], 1)[0].strip()
+    shown = read_between(ROOT / "docs" / "benchmarks.md", *bench.MARKERS)
     saved = json.loads((ROOT / "results" / "bench_cpu_kernels.json").read_text(encoding="utf-8"))
     assert saved["repeats"] >= 3 and saved["machine"]["cpu"]
     assert shown == bench.table(saved).strip(), "python scripts/bench_cpu_kernels.py --table-only --write-docs"
