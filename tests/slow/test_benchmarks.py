@@ -52,6 +52,7 @@ def test_trainer_benchmark_runs_every_side(tmp_path):
         assert row["throughput_ratio"] > 0 and row["ours"]["peak_rss_mb"] > 100 and 0 <= row["theirs"]["accuracy"] <= 1
     for run in report["runs"]:  # every run names its machine and its invocation
         assert run["machine"]["cpu"] and run["machine"]["torch_threads"] >= 1 and run["invocation"]
+        assert (run["train_n"], run["epochs"]) == (96, 1)  # the size it ran, which the table shows
     tuned = [r for r in report["runs"] if r["side"] in ("trainer-b", "trainer-frozen", "trainer-frozen-eval")]
     assert all(r["attention"]["chosen"] in ("sdpa", "eager") for r in tuned if r["case"].startswith("minilm"))
     assert "| minilm-full" in printed and "speed-up" in printed and "Peers: " in printed

@@ -71,6 +71,23 @@ def test_the_trainer_benchmark_tables_in_the_docs_are_the_results_files():
         )
 
 
+def test_the_table_reads_each_runs_size_not_the_importing_processes_settings(monkeypatch):
+    """A smoke-mode import (the slow benchmark tests make one) once relabelled the committed table '96 train, 1 ep'."""
+    import importlib
+
+    bench = _bench_trainer()
+    saved = json.loads((ROOT / "results" / "bench_trainer.json").read_text(encoding="utf-8"))
+    plain = bench.table(saved["rows"], saved["meta"])
+    monkeypatch.setenv("HUBTRANSFER_BENCH_SMOKE", "1")
+    smoke = importlib.reload(bench)
+    try:
+        assert smoke.TRAIN_N["minilm-full"] == 96 and smoke.table(saved["rows"], saved["meta"]) == plain
+        assert "| minilm-full (4,000 train, 2 ep)" in plain
+    finally:
+        monkeypatch.delenv("HUBTRANSFER_BENCH_SMOKE")
+        importlib.reload(bench)
+
+
 def test_the_benchmark_table_names_one_alternation_per_case():
     bench = _bench_trainer()
     runs = [
