@@ -38,7 +38,7 @@ from hubtransfer.train.evaluate import evaluate
 from hubtransfer.train.loop import RunFiles, class_weight_tensor, fit
 from hubtransfer.train.precision import resolve_precision
 from hubtransfer.train.routes import Trainable, feature_route, linear_probe
-from hubtransfer.train.session import flat_hparams, make_accelerator, setup_logging
+from hubtransfer.train.session import flat_hparams, make_accelerator, setup_logging, sharded
 from hubtransfer.train.state import FitResult
 
 logger = logging.getLogger(__name__)
@@ -307,7 +307,13 @@ def _save(run: _Run, staging: Path, record: RunRecord, test: dict, history: list
     if "thresholds" in test:  # saved with the model: `hubtransfer predict` and eval apply them
         unwrapped.config.hubtransfer_thresholds = test["thresholds"]
     unwrapped = save_model(
-        unwrapped, run.processor, staging, job.task, is_main=accelerator.is_main_process, merge=job.recipe.peft.merge
+        unwrapped,
+        run.processor,
+        staging,
+        job.task,
+        is_main=accelerator.is_main_process,
+        merge=job.recipe.peft.merge,
+        state_dict=accelerator.get_state_dict(run.model) if sharded(accelerator) else None,
     )
     if accelerator.is_main_process:
         shutil.rmtree(staging / CHECKPOINTS, ignore_errors=True)  # the finished model replaces them

@@ -1,4 +1,4 @@
-"""The ``hubtransfer`` command: train, rank, compare, datasize, strategies, source, eval, predict, push, hub.
+"""The ``hubtransfer`` command: train, launch, rank, compare, datasize, strategies, source, eval, predict, push, hub.
 
 Each subcommand is a thin wrapper over the Python API.
 
@@ -102,6 +102,12 @@ def _train(args) -> int:
     PartialState().destroy_process_group()
     print(json.dumps({"test": result.metrics["test"], "output_dir": str(result.output_dir)}, indent=2))
     return 0
+
+
+def _launch(args) -> int:
+    from hubtransfer.cli.launch import launch
+
+    return launch(args)
 
 
 def _rank(args) -> int:
@@ -226,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may come after flags (`train r.yaml --print-recipe train.lr=1e-4`): collect them too.
     args, extra = p.parse_known_args(argv)
     if extra and not (
-        args.command in ("train", "rank", "compare", "datasize", "strategies", "source")
+        args.command in ("train", "launch", "rank", "compare", "datasize", "strategies", "source")
         and all("=" in x and not x.startswith("-") for x in extra)
     ):
         p.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -234,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides += extra
     handler = {
         "train": _train,
+        "launch": _launch,
         "rank": _rank,
         "compare": _evidence,
         "datasize": _evidence,

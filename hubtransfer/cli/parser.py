@@ -28,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for add in (
         _train_args,
+        _launch_args,
         _eval_args,
         _predict_args,
         _rank_args,
@@ -52,6 +53,33 @@ def _train_args(sub) -> None:
     t.add_argument("recipe", help="YAML recipe (see recipes/)")
     t.add_argument("overrides", nargs="*", help="key.sub=value, e.g. train.lr=1e-4 strategy=head")
     t.add_argument("--print-recipe", action="store_true", help="print the resolved recipe with every default and exit")
+
+
+def _launch_args(sub) -> None:
+    t = sub.add_parser(
+        "launch",
+        help="train by a recipe on several processes or machines (accelerate launch)",
+        description=(
+            "`accelerate launch` of `hubtransfer train` with a launch config (recipes/launch/); the flags override "
+            "the config's keys. Every machine runs the same command with its own --machine-rank. The rendezvous "
+            "gives up after --rendezvous-timeout seconds with one line saying what to fix."
+        ),
+    )
+    t.add_argument("config", help="launch config: an Accelerate config file, e.g. recipes/launch/cpu_2proc.yaml")
+    t.add_argument("recipe", help="YAML recipe (see recipes/)")
+    t.add_argument("overrides", nargs="*", help="key.sub=value, e.g. train.lr=1e-4")
+    t.add_argument("--machine-rank", dest="machine_rank", type=_at_least(0), help="this machine's rank (0: main)")
+    t.add_argument("--main-process-ip", dest="main_process_ip", help="address of machine rank 0")
+    t.add_argument("--main-process-port", dest="main_process_port", type=_at_least(1), help="its port")
+    t.add_argument("--num-processes", dest="num_processes", type=_at_least(1), help="processes on all machines")
+    t.add_argument("--num-machines", dest="num_machines", type=_at_least(1), help="machines in the launch")
+    t.add_argument(
+        "--rendezvous-timeout",
+        dest="rendezvous_timeout",
+        type=_at_least(1),
+        default=120,
+        help="seconds every machine waits for the others to join before giving up (default 120)",
+    )
 
 
 def _eval_args(sub) -> None:

@@ -187,6 +187,12 @@ class TrainSpec(Section):
     keep_checkpoints: int = Field(2, ge=1, description="How many of the newest checkpoints to keep while training.")
     resume: bool = Field(True, description="Continue an interrupted run of the same recipe from its newest checkpoint.")
 
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, v):
+        # YAML 1.1 reads a bare `no` (in a file or a `train.precision=no` override) as false: it means 'no' here.
+        return "no" if v is False else v
+
     @field_validator("eval_every", "checkpoint_every")
     @classmethod
     def _positive_steps(cls, v, info):

@@ -197,10 +197,20 @@ def replace_output_layer(model: nn.Module, num_labels: int) -> None:
 
 
 def save_model(
-    model: nn.Module, processor, out_dir: Path, task: TaskSpec, *, is_main: bool = True, merge: bool = False
+    model: nn.Module,
+    processor,
+    out_dir: Path,
+    task: TaskSpec,
+    *,
+    is_main: bool = True,
+    merge: bool = False,
+    state_dict: dict | None = None,
 ) -> nn.Module:
     """save_pretrained (safetensors) + processor; custom heads ship their modeling file and auto_map; a peft
-    model saves its adapter (or, with ``merge``, the merged stock model). Returns the model saved."""
+    model saves its adapter (or, with ``merge``, the merged stock model). Returns the model saved.
+
+    ``state_dict``: the full weights gathered from a sharded engine (FSDP, ZeRO-3), whose own parameters are only
+    this process's shards; saved as one consolidated file."""
     if adapters.is_peft(model):
         saved = adapters.save(model, out_dir, merge=merge, is_main=is_main)
         if is_main:
@@ -213,7 +223,7 @@ def save_model(
             task.auto_class: f"modeling_hubtransfer.{task.custom_class}",
         }
         model.config.architectures = [task.custom_class]
-    model.save_pretrained(out_dir, is_main_process=is_main)
+    model.save_pretrained(out_dir, is_main_process=is_main, state_dict=state_dict)
     if is_main:
         processor.save_pretrained(out_dir)
         if custom:  # under hubtransfer's own model type: stock loaders ask for trust_remote_code, never guess

@@ -81,6 +81,13 @@ class Position:
 
 
 def resume_state(accelerator: Accelerator, path: Path, best: Best, recipe: Recipe) -> Position:
+    saved_by = checkpoint.read_loop_state(path).get("processes", 1)
+    if saved_by != accelerator.num_processes:
+        raise TrainingError(
+            f"{path} was written by {saved_by} process(es) and this launch has {accelerator.num_processes}: each "
+            "process's data shard and random state are in the checkpoint, so only the same count continues exactly. "
+            f"Relaunch with {saved_by} process(es), or set train.resume=false to start over"
+        )
     state = checkpoint.load(accelerator, path, best.weights)
     if comparable(state["recipe"]) != comparable(recipe.to_dict()):
         raise TrainingError(
@@ -96,7 +103,8 @@ def resume_state(accelerator: Accelerator, path: Path, best: Best, recipe: Recip
     logger.info(
         "resuming from %s (step %d, epoch %d, batch %d)", path.name, state["step"], state["epoch"], state["batches"]
     )
-    return Position(result, state["step"], state["epoch"], state["batches"], state["since_eval"], state["running"])
+    running = state.get("running_by_process", [state["running"]])[accelerator.process_index]
+    return Position(result, state["step"], state["epoch"], state["batches"], state["since_eval"], running)
 
 
 def comparable(recipe: dict) -> dict:

@@ -60,11 +60,15 @@ class Run:
         self.raw_optimizer = torch.optim.AdamW(
             parameter_groups(model, lr, t.head_lr, t.weight_decay, t.layer_decay), lr=lr, fused=_fused_ok(model)
         )
+        # Accelerate's prepared scheduler steps once per process at every optimizer step (it assumes the schedule was
+        # counted in single-process batches), so the schedule is counted that way: else N processes decay N times
+        # as fast.
+        n = plan.accelerator.num_processes
         self.raw_scheduler = get_scheduler(
             t.scheduler,
             self.raw_optimizer,
-            num_warmup_steps=int(t.warmup_ratio * plan.steps),
-            num_training_steps=plan.steps,
+            num_warmup_steps=int(t.warmup_ratio * plan.steps) * n,
+            num_training_steps=plan.steps * n,
         )
         self.best = Best(plan.metric, plan.patience, t.early_stopping.min_delta, may_train, best_weights)
         self.pos = Position(result=FitResult(lr=lr))
@@ -153,7 +157,7 @@ def _epochs(run: Run, until: int, bar) -> None:
                 and pos.step % plan.save_every == 0
                 and pos.step < plan.steps
             ):
-                pos.running = run.running.item()
+                pos.running = run.running.item()  # this process's share; save_checkpoint gathers every one
                 saving = time.perf_counter()
                 save_checkpoint(run)
                 tick += time.perf_counter() - saving  # checkpoint I/O is not training time
@@ -191,6 +195,10 @@ def save_checkpoint(run: Run) -> None:
         "batches": pos.batches,
         "since_eval": pos.since_eval,
         "running": pos.running,
+        # Each process's running loss (they differ: each saw its own batches) and how many there were: a resume
+        # continues exactly only with as many processes, each taking its own data shard and RNG state back.
+        "running_by_process": _gathered(plan.accelerator, pos.running),
+        "processes": plan.accelerator.num_processes,
         "history": r.history,
         "train_samples": r.train_samples,
         "train_seconds": r.train_seconds,
@@ -246,3 +254,8 @@ def _log(record: dict, accelerator: Accelerator, log_path: Path | None, bar) -> 
     if log_path is not None:
         with open(log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def _gathered(accelerator: Accelerator, value: float) -> list[float]:
+    """``value`` from every process, in rank order (float64: a float32 loss comes back bit for bit)."""
+    return accelerator.gather(torch.tensor([value], dtype=torch.float64, device=accelerator.device)).tolist()

@@ -119,3 +119,26 @@ def test_training_flops_count_of_a_vit(tmp_path, monkeypatch):
     bench = importlib.import_module("bench_trainer")
     weights = 2 * (4 * 32 * 32 + 2 * 32 * 64) + 32 * 3 * 16 * 16
     assert bench.train_flops_per_example("vit-b16", tmp_path) == 6 * weights * 197 + 12 * 2 * 32 * 197**2
+
+
+def test_the_gpu_check_script_runs_on_cpu_in_smoke_form(tmp_path):
+    """scripts/gpu_check.py's engine half on CPU: DDP trains, saves and reloads through pipeline(); the sharded engines
+    are refused with a line saying why (Accelerate runs them on GPUs only), or DeepSpeed's absence is named."""
+    out = tmp_path / "gpu_check.json"
+    _run(
+        "gpu_check.py",
+        "--smoke",
+        "--skip-bench",
+        "--out",
+        str(out),
+        "--work",
+        str(tmp_path / "work"),
+        tmp_path=tmp_path,
+    )
+    engines = {r["engine"]: r for r in json.loads(out.read_text())["engines"]}
+    assert engines["gpu_ddp"]["returncode"] == 0 and engines["gpu_ddp"]["max_logit_diff_vs_ddp"] == 0.0
+    assert engines["gpu_ddp"]["pipeline"]["label"] in ("fresh", "rotten")
+    assert "asks for FSDP but Accelerate" in engines["gpu_fsdp2"]["refused"]
+    for zero in ("gpu_deepspeed_zero2", "gpu_deepspeed_zero3"):
+        refused = engines[zero]["refused"]
+        assert "asks for DeepSpeed but Accelerate" in refused or "DeepSpeed is not installed" in refused

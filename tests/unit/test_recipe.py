@@ -92,3 +92,11 @@ def test_cli_bad_recipe_exits_2_with_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Did you mean 'output_dir'?" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_bare_yaml_no_for_precision_means_no(tmp_path):
+    """YAML 1.1 reads `precision: no` (and the override `train.precision=no`) as false."""
+    path = tmp_path / "r.yaml"
+    path.write_text("task: text-classification\nmodel: {id: m}\ndata: {source: d.csv}\ntrain: {precision: no}\n")
+    assert load_recipe(path).train.precision == "no"
+    assert load_recipe(path, ["train.precision=no"]).train.precision == "no"
