@@ -254,7 +254,7 @@ def run_summary(run: dict, wall: float) -> dict:
     }
 
 
-def references(names: list[str]) -> None:
+def references(names: list[str], finetune: bool = True) -> None:
     from hubtransfer.save.environment import describe_machine
 
     machine = describe_machine()
@@ -269,6 +269,8 @@ def references(names: list[str]) -> None:
         if "frozen_lr" not in refs:
             refs["frozen_lr"] = {**frozen_lr(s), "machine": machine}
             save_results(s.name, res)
+        if not finetune:  # the cheap references of every set first; the fine-tune grids (hours) after
+            continue
         grid = refs.setdefault("finetune_grid", {})
         for lr in FT_LRS[s.modality]:
             if f"{lr:g}" not in grid:
@@ -418,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         "--set", nargs="*", default=[], dest="extra", help="experiment: recipe overrides, e.g. train.min_steps=300"
     )
     parser.add_argument("--only", nargs="*", default=None, help="set names (default: all)")
+    parser.add_argument(
+        "--no-finetune", action="store_true", help="references: classical and frozen + LR only, no fine-tune grid"
+    )
     parser.add_argument("--again", action="store_true", help="defaults: run again even where a result exists")
     parser.add_argument(
         "--write",
@@ -436,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in names:
             print(n, data_source(BY_NAME[n]), json.dumps(summary(BY_NAME[n])))
     elif args.command == "references":
-        references(names)
+        references(names, finetune=not args.no_finetune)
     elif args.command == "defaults":
         defaults(names, args.again)
     elif args.command == "experiment":
