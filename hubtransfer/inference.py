@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from accelerate import Accelerator
 from transformers import pipeline
 from transformers.utils import logging as transformers_logging
 
 from hubtransfer.data.prepare import prepare_task_data
-from hubtransfer.files import RECIPE
+from hubtransfer.files import RECIPE, RUN_MARKER
 from hubtransfer.job import job_for, load_recipe
 from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.tasks import get_task
@@ -17,6 +17,7 @@ from hubtransfer.tasks.model import load_trained, quiet_transformers, saved_conf
 from hubtransfer.tasks.problems import over_thresholds, problem_of_config, saved_scorer
 from hubtransfer.train.batches import make_loaders
 from hubtransfer.train.evaluate import evaluate
+from hubtransfer.train.session import make_accelerator
 
 
 def _task_of(folder: Path) -> str:
@@ -42,13 +43,22 @@ def _require_folder(folder: str | Path) -> Path:
     return path
 
 
-def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str] | None = None) -> dict:
+def evaluate_saved(
+    folder: str | Path, split: str = "test", overrides: list[str] | None = None, precision: str | None = None
+) -> dict:
     """Re-evaluate a saved run on a split of its own recipe's data (the split is deterministic).
+
+    ``precision``: 'no', 'bf16' or 'fp16'; None: the precision the run trained and tested in (its record), so the
+    recorded test metrics come back exactly.
 
     Returns:
         {"metrics": {...}, "confusion": [[...]] (None for token classification), "n": examples}
     """
     path = _require_folder(folder)
+    if precision is None:
+        record = path / RUN_MARKER
+        trained = json.loads(record.read_text(encoding="utf-8"))["training"] if record.is_file() else {}
+        precision = trained.get("precision", "no")
     job = job_for(load_recipe(path / RECIPE, overrides))
     recipe, task = job.recipe, job.task
     data = prepare_task_data(task, recipe)
@@ -57,7 +67,7 @@ def evaluate_saved(folder: str | Path, split: str = "test", overrides: list[str]
     loaders = make_loaders(encoded, task.collate(processor, recipe), recipe)
     if split not in loaders:
         raise ValueError(f"split '{split}' is not one of {sorted(loaders)}")
-    accelerator = Accelerator()
+    accelerator = make_accelerator(recipe, precision)
     model, loader = accelerator.prepare(load_trained(path, task), loaders[split])
     out = evaluate(model, loader, accelerator, saved_scorer(job, data.labels, model.config))
     return {"metrics": out["metrics"], "confusion": out.get("confusion"), "n": len(out["references"])}

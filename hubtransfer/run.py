@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,12 +23,15 @@ from hubtransfer.card import evidence as evidence_report
 from hubtransfer.card.card import write_card
 from hubtransfer.checks import diagnostics
 from hubtransfer.data.prepare import prepare_task_data
+from hubtransfer.errors import PushError
 from hubtransfer.files import CHECKPOINTS, METRICS_LOG, evidence_dir, staging_dir
 from hubtransfer.job import Job, job_for, load_recipe
 from hubtransfer.push.push import push_folder
+from hubtransfer.push.verify import verify_release
 from hubtransfer.recipe.schema import Recipe
 from hubtransfer.save.folder import check_output_dir, commit, write_reports
 from hubtransfer.save.record import RunMetrics, RunRecord, StrategyPlan, Training, environment
+from hubtransfer.save.release import release_facts
 from hubtransfer.sources.checkpoint import fetch_config, license_of, resolve_model_dir, sentence_pooling_of
 from hubtransfer.tasks.metrics import per_class
 from hubtransfer.tasks.model import build_model, check_task_fits, save_model
@@ -105,10 +109,34 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
             private=hub.private,
             revision=hub.revision,
             commit_message=hub.commit_message,
+            tag=hub.tag,
         )
-        logger.info("pushed to %s (%s)", pushed.url, "new commit" if pushed.new_commit else "already up to date")
+        logger.info(
+            "pushed to %s (%s%s)",
+            pushed.url,
+            "new commit" if pushed.new_commit else "already up to date",
+            f", tagged {pushed.tag}" if pushed.tag else "",
+        )
         result.run["pushed"] = pushed.__dict__
+        if hub.verify:
+            result.run["pushed"]["verified"] = verified_release(pushed)
     return result
+
+
+def verified_release(pushed) -> dict:
+    """The pushed release's test metrics recomputed from its downloaded weights; a card that disagrees is an error."""
+    revision = pushed.tag or pushed.commit
+    with tempfile.TemporaryDirectory(prefix="hubtransfer-verify-") as cache:  # a fresh cache: what a user downloads
+        check = verify_release(pushed.repo_id, revision, cache_dir=cache)
+    if not check["equal"]:
+        raise PushError(
+            f"{pushed.repo_id}@{revision}: the downloaded weights give test metrics {check['recomputed']}, the card "
+            f"and run record say {check['recorded']}. The release does not match its card; report this as a bug"
+        )
+    logger.info(
+        "verified %s@%s: test metrics recomputed from the downloaded weights equal the card", pushed.repo_id, revision
+    )
+    return {"revision": revision, "test": check["recomputed"]}
 
 
 def _start(job: Job) -> _Run:
@@ -297,6 +325,7 @@ def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict |
         baseline=baseline,
         diagnostics=found,
         card=card_facts(recipe, run.model_dir),
+        release=release_facts(recipe, data, run.job.task.modality, run.model_dir),
     )
 
 

@@ -144,7 +144,15 @@ def _card_data(run: RunFolder, name: str, base: str | None, license: str | None)
         tags=_tags(run),
         model_name=name,
         eval_results=_eval_results(run),
+        # Not Hub metadata keys: ModelCardData keeps them as they are. What tells two versions apart.
+        hubtransfer=_release(run),
     )
+
+
+def _release(run: RunFolder) -> dict | None:
+    """The recipe hash, data fingerprint and base revision sha of the run (None for runs recorded before them)."""
+    release = run.record.release
+    return {k: v for k, v in release.items() if v is not None} if release else None
 
 
 def _tags(run: RunFolder) -> list[str]:

@@ -73,14 +73,21 @@ def _push(args) -> int:
 
         facts = json.loads((folder / RUN_MARKER).read_text()).get("card", {})
         write_card(folder, repo_id=repo_id, **facts)
+    tag = hub.tag if args.tag is None else (None if args.tag == "none" else args.tag)
     result = push_folder(
         folder,
         repo_id,
         private=hub.private and not args.public,
         revision=args.revision or hub.revision,
         commit_message=hub.commit_message,
+        tag=tag,
     )
-    print(json.dumps(result.__dict__))
+    out = result.__dict__
+    if hub.verify and args.verify:
+        from hubtransfer.run import verified_release
+
+        out["verified"] = verified_release(result)
+    print(json.dumps(out))
     return 0
 
 

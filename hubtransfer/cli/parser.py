@@ -228,6 +228,13 @@ def _push_args(sub) -> None:
     u.add_argument("--repo-id", help="default: hub.repo_id of the run's recipe")
     u.add_argument("--revision", help="branch (default: hub.revision of the recipe)")
     u.add_argument("--public", action="store_true", help="create the repo public (default: the recipe's hub.private)")
+    u.add_argument("--tag", help="release tag: a name, 'auto' (the next vN) or 'none' (default: the recipe's hub.tag)")
+    u.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip recomputing the test metrics from the downloaded release (default: the recipe's hub.verify)",
+    )
     u.add_argument(
         "--evidence",
         type=Path,

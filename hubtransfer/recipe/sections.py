@@ -182,3 +182,17 @@ class HubSpec(Section):
     commit_message: str | None = Field(
         None, description="Commit message of the push; null: 'Upload FOLDER with hubtransfer'."
     )
+    tag: str | None = Field(
+        "auto",
+        description=(
+            "Tag the pushed commit as a release: 'auto' takes the next free vN (v1, v2, ...; a commit pushed again "
+            "keeps its vN), a name tags it so, null leaves it untagged."
+        ),
+    )
+    verify: bool = Field(
+        True,
+        description=(
+            "After the push, download the model by its tag (or commit) into a fresh cache, recompute the test "
+            "metrics from those weights and require them equal to the card's."
+        ),
+    )

@@ -68,6 +68,7 @@ class RunRecord:
     baseline: dict | None = None  # as in metrics, with the seconds it took
     diagnostics: list[dict] | None = None  # None: a record from before the run checked itself
     card: dict = field(default_factory=dict)  # licence and base model Hub id, so a later push can rebuild the card
+    release: dict | None = None  # recipe hash, data fingerprint, base revision sha (hubtransfer.save.release)
     pushed: dict | None = None
 
     def to_dict(self) -> dict:
@@ -81,8 +82,9 @@ class RunRecord:
             out[section] = {
                 k: v for k, v in out[section].items() if not (k in optional and v is None and k not in _NULLABLE)
             }
-        if self.pushed is None:
-            out.pop("pushed")
+        for optional in ("pushed", "release"):
+            if out[optional] is None:
+                out.pop(optional)
         return out
 
     def save(self, folder: Path) -> None:
