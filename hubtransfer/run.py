@@ -21,6 +21,7 @@ from accelerate.utils import set_seed
 from hubtransfer import choices
 from hubtransfer.card import evidence as evidence_report
 from hubtransfer.card.card import write_card
+from hubtransfer.card.folder import is_hub_id
 from hubtransfer.checks import diagnostics
 from hubtransfer.data.prepare import prepare_task_data
 from hubtransfer.errors import PushError
@@ -44,6 +45,9 @@ from hubtransfer.train.precision import resolve_precision
 from hubtransfer.train.routes import Trainable, feature_route, linear_probe
 from hubtransfer.train.session import flat_hparams, make_accelerator, setup_logging, sharded
 from hubtransfer.train.state import FitResult
+from hubtransfer.update.flow import Update, average_weights, soft_targets, starting_model, update_data_of, versions
+from hubtransfer.update.versions import Versions, gate
+from hubtransfer.update.versions import section as versions_section
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,8 @@ class _Run:
     plan: dict | None = None
     trainer: Trainable | None = None
     features: dict | None = None
+    update: Update | None = None  # a recipe with an update section: the previous version and the old test split
+    versions: Versions | None = None
 
 
 def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = None) -> FinetuneResult:
@@ -100,6 +106,11 @@ def finetune(recipe: Recipe | str | Path | dict, overrides: list[str] | None = N
     _sources_and_data(run)
     _model_and_strategy(run)
     result = _train_and_save(run)
+    refused = (
+        gate(run.versions, run.job.recipe.update.max_forgetting, run.job.recipe.update.force) if run.versions else None
+    )
+    if run.job.recipe.hub.push and refused:  # the folder is complete; a forgetting model is not released
+        raise PushError(refused)
     if run.job.recipe.hub.push and PartialState().is_main_process:
         hub = run.job.recipe.hub
         # After the local folder is complete: a failed push loses nothing (`hubtransfer push` resumes).
@@ -164,18 +175,23 @@ def _sources_and_data(run: _Run) -> None:
     config = fetch_config(job.recipe.model)
     _choose(run, [c for c in [choices.choose_pooling(job, sentence_pooling_of(job.recipe.model))] if c is not None])
     check_task_fits(config, run.job.task, run.job.recipe)
-    with accelerator.main_process_first():
-        run.data = prepare_task_data(run.job.task, run.job.recipe)
+    if job.recipe.update is not None:  # old and new data under one label map, and what the method trains on
+        run.data, run.update = update_data_of(job, accelerator)
+    else:
+        with accelerator.main_process_first():
+            run.data = prepare_task_data(run.job.task, run.job.recipe)
     logger.info("data: %s", run.data.info["sizes"])
     run.model_dir = resolve_model_dir(run.job.recipe.model)
+    # An update continues the previous version: its tokenizer / image processor ('joint' starts from the base's).
+    processor_dir = run.model_dir if run.update is None or run.update.method == "joint" else run.update.parent.folder
     _choose(
         run,
         choices.from_data(
-            run.job, run.data, run.job.task.load_processor(run.model_dir, run.job.recipe), accelerator.num_processes
+            run.job, run.data, run.job.task.load_processor(processor_dir, run.job.recipe), accelerator.num_processes
         ),
     )
     choices.log(run.chosen)
-    run.processor = run.job.task.load_processor(run.model_dir, run.job.recipe)
+    run.processor = run.job.task.load_processor(processor_dir, run.job.recipe)
 
 
 def _model_and_strategy(run: _Run) -> None:
@@ -183,7 +199,9 @@ def _model_and_strategy(run: _Run) -> None:
     job, accelerator = run.job, run.accelerator
     with accelerator.main_process_first():
         encoded = job.task.encode(run.data, run.processor, job.recipe)
-    model = build_model(job.task, run.model_dir, job.recipe, run.data.labels)
+    model = starting_model(run.update, run.data.labels) if run.update is not None else None
+    if model is None:
+        model = build_model(job.task, run.model_dir, job.recipe, run.data.labels)
     configure_model(model, job.problem, run.data)  # problem_type (loss, pipeline) and a regression head's starting bias
     run.model, run.plan = job.strategy.prepare(model, job.recipe, base_reference(job.recipe), job.task)
     plan = run.plan
@@ -195,7 +213,7 @@ def _model_and_strategy(run: _Run) -> None:
         100 * plan["trainable_share"],
     )
     run.trainer = Trainable(run.model, encoded, job.task.collate(run.processor, job.recipe))
-    if job.strategy.head_only and job.recipe.train.cache_features:
+    if job.strategy.head_only and job.recipe.train.cache_features and run.update is None:
         run.trainer, run.features = feature_route(
             run.trainer, job, run.data, run.processor, run.model_dir, accelerator, run.precision[0]
         )
@@ -256,7 +274,10 @@ def _train_and_test(
         scorer,
         files=files,
         class_weights=class_weight_tensor(job.recipe, data.labels),
+        extra_loss=soft_targets(run.update, accelerator) if run.update is not None else None,
     )
+    if run.update is not None:  # method interpolate: the average with the start, chosen on old + new validation
+        average_weights(run.update, job, trainer.model, accelerator.prepare(loaders["validation"]), accelerator, scorer)
     if result.lr_search is not None:  # the recipe saved with the model names the rate it trained at
         _choose(run, [_lr_choice(result.lr_search)])
     if job.strategy.grows_during_training:  # the share it reached by the last epoch, not all it might have
@@ -267,6 +288,11 @@ def _train_and_test(
         scorer, lambda: evaluate(trainer.model, accelerator.prepare(loaders["validation"]), accelerator, scorer)
     )
     test = evaluate(trainer.model, accelerator.prepare(loaders["test"]), accelerator, scorer)
+    if run.update is not None:
+        run.versions = versions(
+            run.update, job, trainer.model, test, data, run.processor, trainer.collate, accelerator, scorer
+        )
+        logger.info("versions: %s", json.dumps(run.versions.to_dict()))
     wall = time.perf_counter() - started
     for tracker in accelerator.trackers:
         tracker.finish()  # not end_training(): it also destroys the process group, which the barriers after still need
@@ -311,10 +337,18 @@ def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict |
         probe=probe,
     )
     keys = ("strategy", "trainable_params", "total_params", "trainable_share", "adapter")
+    parent = run.update.parent if run.update is not None else None
+    card = card_facts(recipe, run.model_dir)
+    if run.versions is not None:  # the card names the previous version as its base and shows both side by side
+        card.update(
+            base_model_id=parent.model_id if is_hub_id(parent.model_id) else card["base_model_id"],
+            extra_sections={"Versions": versions_section(run.versions)},
+        )
     return RunRecord(
         task=recipe.task,
-        base_model=recipe.model.id,
-        base_model_revision=recipe.model.revision,
+        # An update's base is the previous version, at the commit its revision pointed at.
+        base_model=parent.model_id if parent else recipe.model.id,
+        base_model_revision=(parent.sha or parent.revision) if parent else recipe.model.revision,
         init=recipe.model.init,
         data=data.info,
         strategy=StrategyPlan(**{k: run.plan[k] for k in keys if k in run.plan}),
@@ -324,7 +358,8 @@ def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict |
         environment=environment(),
         baseline=baseline,
         diagnostics=found,
-        card=card_facts(recipe, run.model_dir),
+        card=card,
+        update=run.versions.to_dict() if run.versions is not None else None,
         release=release_facts(recipe, data, run.job.task.modality, run.model_dir),
     )
 

@@ -111,6 +111,16 @@ def _train(args) -> int:
     return 0
 
 
+def _update(args) -> int:
+    """`train` with the update keys set from the flags (the recipe's own overrides after them)."""
+    repo, _, revision = args.parent.rpartition("@") if "@" in args.parent else (args.parent, "", "")
+    flags = [f"update.from_model={repo}", *([f"update.from_revision={revision}"] if revision else [])]
+    flags += [f"update.method={args.method}"] if args.method else []
+    flags += ["update.force=true"] if args.force else []
+    args.overrides, args.print_recipe = [*flags, *args.overrides], False
+    return _train(args)
+
+
 def _launch(args) -> int:
     from hubtransfer.cli.launch import launch
 
@@ -239,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     # Overrides may come after flags (`train r.yaml --print-recipe train.lr=1e-4`): collect them too.
     args, extra = p.parse_known_args(argv)
     if extra and not (
-        args.command in ("train", "launch", "rank", "compare", "datasize", "strategies", "source")
+        args.command in ("train", "launch", "update", "rank", "compare", "datasize", "strategies", "source")
         and all("=" in x and not x.startswith("-") for x in extra)
     ):
         p.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -248,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "train": _train,
         "launch": _launch,
+        "update": _update,
         "rank": _rank,
         "compare": _evidence,
         "datasize": _evidence,

@@ -29,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
     for add in (
         _train_args,
         _launch_args,
+        _update_args,
         _eval_args,
         _predict_args,
         _rank_args,
@@ -80,6 +81,23 @@ def _launch_args(sub) -> None:
         default=120,
         help="seconds every machine waits for the others to join before giving up (default 120)",
     )
+
+
+def _update_args(sub) -> None:
+    u = sub.add_parser(
+        "update",
+        help="train the next version of a pushed model on new data (continue from REPO@REV)",
+        description=(
+            "Continue a pushed hubtransfer model on the recipe's data: `hubtransfer update RECIPE --from REPO@v1` is "
+            "`hubtransfer train RECIPE update.from_model=REPO update.from_revision=v1`; the push is refused when the "
+            "new version forgets more than update.max_forgetting points of the old test accuracy."
+        ),
+    )
+    u.add_argument("recipe", help="YAML recipe: the new data, the base checkpoint, the hub target")
+    u.add_argument("overrides", nargs="*", help="key.sub=value, e.g. update.method=distill")
+    u.add_argument("--from", dest="parent", required=True, help="the previous version: REPO@REVISION (or a run folder)")
+    u.add_argument("--method", choices=["naive", "replay", "distill", "interpolate", "joint"], help="default: replay")
+    u.add_argument("--force", action="store_true", help="push even when forgetting exceeds update.max_forgetting")
 
 
 def _eval_args(sub) -> None:

@@ -105,8 +105,9 @@ def _tag_names(ds: Dataset) -> Dataset:
     return ds
 
 
-def unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[str]]:
-    """One ClassLabel for all splits; labels may arrive as ClassLabel, strings or ints."""
+def unify_labels(dd: DatasetDict, label_col: str, min_classes: int = 2) -> tuple[DatasetDict, list[str]]:
+    """One ClassLabel for all splits; labels may arrive as ClassLabel, strings or ints. ``min_classes``: 1 for the new
+    data of an update, which may add a single label to those the previous version knows."""
     feat = dd["train"].features["label"]
     if isinstance(feat, ClassLabel):
         names = list(feat.names)
@@ -114,7 +115,7 @@ def unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[str
             other = ds.features["label"]
             if not isinstance(other, ClassLabel) or list(other.names) != names:
                 raise DataError(f"data.label_column: the {split} split's labels differ from train's ({names})")
-        _require_classes(dd["train"]["label"], names)
+        _require_classes(dd["train"]["label"], names, min_classes)
         return dd, names
     seen = {s: set(ds["label"]) for s, ds in dd.items()}
     if None in set().union(*seen.values()):
@@ -126,7 +127,7 @@ def unify_labels(dd: DatasetDict, label_col: str) -> tuple[DatasetDict, list[str
             "the data or merge the splits"
         )
     names = [str(v) for v in sorted(seen["train"], key=lambda v: (isinstance(v, str), v))]
-    _require_classes(dd["train"]["label"], names)
+    _require_classes(dd["train"]["label"], names, min_classes)
     index = {v: i for i, v in enumerate(sorted(seen["train"], key=lambda v: (isinstance(v, str), v)))}
     label = ClassLabel(names=names)
     dd = dd.map(lambda b: {"label": [index[v] for v in b["label"]]}, batched=True)
@@ -141,9 +142,9 @@ def problem_labels(dd: DatasetDict, spec: DataSpec, problem: ProblemType) -> tup
     return problem_data.regression_targets(dd, spec.label_column)
 
 
-def _require_classes(values, names) -> None:
+def _require_classes(values, names, least: int = 2) -> None:
     present = len(set(values))
-    if present < 2:
+    if present < least:
         raise DataError(
             f"data.label_column: the training split holds {present} class(es) ({names}); classification needs at "
             "least 2"

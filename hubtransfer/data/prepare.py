@@ -46,6 +46,7 @@ def prepare_data(
     problem: ProblemType = ProblemType.SINGLE_LABEL,
     *,
     per_token: bool = False,
+    min_classes: int = 2,
 ) -> PreparedData:
     """Load ``spec.source`` and return deduplicated, labeled, fixed splits.
 
@@ -53,6 +54,7 @@ def prepare_data(
         spec: the recipe's data section.
         modality: "text" or "image" (decides the input column and the duplicate key).
         labeled: False for self-supervised tasks (masked-LM): no label column is read, ``labels`` is empty.
+        min_classes: the fewest labels the training split may hold (1 for the new data of an update).
         per_token: the text column holds word lists and the label column one IOB2 tag per word
             (token classification); the labels are then the tag set of the training split.
         problem: the recipe's problem type; multi-label and regression labels are read by ``problem_data``
@@ -78,7 +80,7 @@ def prepare_data(
     elif per_token:
         raw, labels = unify_tags(raw)
     elif problem is ProblemType.SINGLE_LABEL:
-        raw, labels = unify_labels(raw, spec.label_column)
+        raw, labels = unify_labels(raw, spec.label_column, min_classes)
     else:
         raw, labels = problem_labels(raw, spec, problem)
     splits, info = dedup_and_split(raw, spec, modality)

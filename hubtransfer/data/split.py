@@ -11,7 +11,8 @@ from hubtransfer.errors import DataError
 from hubtransfer.recipe.sections import DataSpec
 
 
-def _content(ds: Dataset, modality: str) -> list[bytes]:
+def input_bytes(ds: Dataset, modality: str) -> list[bytes]:
+    """Each example's input as bytes (text as UTF-8, an image as its file's bytes): what the content hashes read."""
     if modality == "text":
         return [t.encode("utf-8") if isinstance(t, str) else repr(t).encode() for t in ds["text"]]
     raw = ds.cast_column("image", Image(decode=False))["image"]
@@ -24,7 +25,7 @@ def fingerprint(ds: Dataset, modality: str) -> str:
     (datasets' own fingerprints of in-memory tables are random per process, so they cannot key a disk cache.)
     """
     h = hashlib.sha256()
-    for content, label in zip(_content(ds, modality), ds["label"]):
+    for content, label in zip(input_bytes(ds, modality), ds["label"]):
         h.update(hashlib.sha256(content).digest())
         h.update(str(label).encode() + b"\0")
     return h.hexdigest()
@@ -32,7 +33,7 @@ def fingerprint(ds: Dataset, modality: str) -> str:
 
 def dedup_and_split(dd: DatasetDict, spec: DataSpec, modality: str) -> tuple[DatasetDict, dict]:
     keys = {
-        s: [hashlib.sha256(f"{spec.split_seed}:".encode() + c).hexdigest() for c in _content(ds, modality)]
+        s: [hashlib.sha256(f"{spec.split_seed}:".encode() + c).hexdigest() for c in input_bytes(ds, modality)]
         for s, ds in dd.items()
     }
     dropped = {}

@@ -14,7 +14,16 @@ import yaml
 from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
 
 from hubtransfer.recipe.refs import ProblemType, StrategyRef, parse_strategy_ref
-from hubtransfer.recipe.sections import DataSpec, HeadSpec, HubSpec, ModelSpec, PeftSpec, Section, TaskHeadSpec
+from hubtransfer.recipe.sections import (
+    DataSpec,
+    HeadSpec,
+    HubSpec,
+    ModelSpec,
+    PeftSpec,
+    Section,
+    TaskHeadSpec,
+    UpdateSpec,
+)
 from hubtransfer.recipe.train import TrainSpec
 
 StrategyField = Annotated[StrategyRef, BeforeValidator(parse_strategy_ref), PlainSerializer(str, return_type=str)]
@@ -56,6 +65,9 @@ class Recipe(Section):
     output_dir: str = Field("runs/latest", description="Folder that receives the trained model, metrics and recipe.")
     overwrite_output_dir: bool = Field(False, description="Replace an output folder that holds another finished run.")
     hub: HubSpec = Field(default_factory=HubSpec)
+    update: UpdateSpec | None = Field(
+        None, description="Train the next version of a pushed model on new data (see the update section)."
+    )
     candidates: list[str] = Field(
         default_factory=list,
         description=(

@@ -196,3 +196,67 @@ class HubSpec(Section):
             "metrics from those weights and require them equal to the card's."
         ),
     )
+
+
+class UpdateSpec(Section):
+    """Train the next version of a pushed hubtransfer model on new data, keeping what the previous one knew."""
+
+    from_model: str = Field(
+        description=(
+            "The previous version: a Hub repo of a hubtransfer run, or a run folder. Its weights, labels and its "
+            "recorded data split (old train / validation / test) are read back; model.id stays the base checkpoint "
+            "(method 'joint' starts from it)."
+        )
+    )
+    from_revision: str = Field("main", description="Tag, branch or commit of from_model (e.g. v1).")
+    method: Literal["naive", "replay", "distill", "interpolate", "joint"] = Field(
+        "replay",
+        description=(
+            "'naive': fine-tune the previous version on the new data only; 'replay': the new data plus "
+            "replay_fraction of the old training examples; 'distill': the new data, with the previous version's "
+            "outputs as soft targets for the old labels (learning without forgetting); 'interpolate': naive, then "
+            "the weights averaged with the previous version's (WiSE-FT), the mix chosen on the old and new validation "
+            "splits; 'joint': the base checkpoint trained on old and new data together (the reference)."
+        ),
+    )
+    replay_fraction: float = Field(
+        0.5, gt=0, le=1, description="method 'replay': the share of the old training examples mixed in."
+    )
+    label_map: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "The new data's label names as the previous version's ({new: old}), for new data that names the same "
+            "classes otherwise (e.g. {recommended: fresh}); unmapped labels the previous version lacks are new classes."
+        ),
+    )
+    distill_weight: float = Field(1.0, gt=0, description="method 'distill': weight of the soft-target loss.")
+    temperature: float = Field(2.0, gt=0, description="method 'distill': softmax temperature of the soft targets.")
+    alphas: list[float] = Field(
+        default_factory=lambda: [0.2, 0.4, 0.6, 0.8, 1.0],
+        description="method 'interpolate': weights of the new version in the average tried (1.0: the new version).",
+    )
+    max_forgetting: float = Field(
+        1.0,
+        ge=0,
+        description=(
+            "Points of old-test accuracy the new version may lose against the previous one before its push is refused."
+        ),
+    )
+    force: bool = Field(False, description="Push even when forgetting exceeds max_forgetting.")
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _quoted_names(cls, v):
+        if isinstance(v, dict) and any(isinstance(k, bool) or isinstance(x, bool) for k, x in v.items()):
+            raise ValueError(
+                "update.label_map holds true/false: YAML reads a bare yes/no/on/off as a boolean; quote the label "
+                "names ('yes': pos)"
+            )
+        return v
+
+    @field_validator("alphas")
+    @classmethod
+    def _unit_interval(cls, v):
+        if not v or any(not 0 <= a <= 1 for a in v):
+            raise ValueError(f"update.alphas must be numbers in [0, 1], got {v}")
+        return sorted(set(v))

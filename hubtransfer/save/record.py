@@ -69,6 +69,7 @@ class RunRecord:
     diagnostics: list[dict] | None = None  # None: a record from before the run checked itself
     card: dict = field(default_factory=dict)  # licence and base model Hub id, so a later push can rebuild the card
     release: dict | None = None  # recipe hash, data fingerprint, base revision sha (hubtransfer.save.release)
+    update: dict | None = None  # an update: both versions on the old and new tests, forgetting (hubtransfer.update)
     pushed: dict | None = None
 
     def to_dict(self) -> dict:
@@ -82,7 +83,7 @@ class RunRecord:
             out[section] = {
                 k: v for k, v in out[section].items() if not (k in optional and v is None and k not in _NULLABLE)
             }
-        for optional in ("pushed", "release"):
+        for optional in ("pushed", "release", "update"):
             if out[optional] is None:
                 out.pop(optional)
         return out

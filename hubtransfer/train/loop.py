@@ -43,16 +43,18 @@ def fit(
     *,
     files: RunFiles | None = None,
     class_weights: torch.Tensor | None = None,
+    extra_loss=None,
 ) -> FitResult:
     """Train ``model`` by the recipe; keep and restore the best weights by the watched metric.
 
     A fit finding a checkpoint in ``files.checkpoints`` resumes from the newest one exactly where it stopped (same
-    batches, same RNG). ``train.lr: auto`` first searches the learning rate (:mod:`hubtransfer.train.search`); the run
+    batches, same RNG). ``extra_loss(logits, inputs)`` adds a term to the task's loss. ``train.lr: auto`` first
+    searches the learning rate (:mod:`hubtransfer.train.search`); the run
     then goes on from the winner's state. ``class_weights`` (one per class) weight the cross-entropy; the job's
     strategy may change what trains as epochs start.
     """
     files, recipe = files or RunFiles(), job.recipe
-    plan = _schedule(loaders, job, accelerator, scorer, files, class_weights)
+    plan = _schedule(loaders, job, accelerator, scorer, files, class_weights, extra_loss)
     found = checkpoint.checkpoints(files.checkpoints) if files.checkpoints is not None else []
     if found:
         run = _resumed(model, plan, found[-1], files.best)
@@ -80,7 +82,7 @@ def fit(
     return result
 
 
-def _schedule(loaders, job: Job, accelerator, scorer, files: RunFiles, class_weights) -> Schedule:
+def _schedule(loaders, job: Job, accelerator, scorer, files: RunFiles, class_weights, extra_loss=None) -> Schedule:
     """The run's length, evaluation and checkpoint steps, watched metric and patience, resolved once."""
     recipe, strategy = job.recipe, job.strategy
     t = recipe.train
@@ -108,6 +110,7 @@ def _schedule(loaders, job: Job, accelerator, scorer, files: RunFiles, class_wei
         log_path=files.log,
         checkpoint_dir=files.checkpoints,
         class_weights=class_weights.to(accelerator.device) if class_weights is not None else None,
+        extra_loss=extra_loss,
     )
 
 

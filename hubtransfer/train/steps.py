@@ -46,6 +46,9 @@ class Schedule:
     log_path: Path | None = None
     checkpoint_dir: Path | None = None
     class_weights: torch.Tensor | None = None
+    extra_loss: object = (
+        None  # called with (logits, inputs): a loss term added to the task's (an update's soft targets)
+    )
 
 
 class Run:
@@ -104,11 +107,13 @@ class Run:
         return evaluate(self.model, self.val_loader, self.plan.accelerator, self.plan.scorer)["metrics"]
 
 
-def _loss(model, batch: dict, class_weights: torch.Tensor | None):
-    if class_weights is None:
+def _loss(model, batch: dict, class_weights: torch.Tensor | None, extra=None):
+    if class_weights is None and extra is None:
         return model(**batch).loss
-    logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-    return torch.nn.functional.cross_entropy(logits.float(), batch["labels"], weight=class_weights)
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs).logits
+    loss = torch.nn.functional.cross_entropy(logits.float(), batch["labels"], weight=class_weights)
+    return loss if extra is None else loss + extra(logits, inputs)
 
 
 def _epochs(run: Run, until: int, bar) -> None:
@@ -131,7 +136,7 @@ def _epochs(run: Run, until: int, bar) -> None:
         plan.sampler.set_epoch(pos.epoch)
         for batch in batches:
             with accelerator.accumulate(model):
-                loss = _loss(model, batch, plan.class_weights)
+                loss = _loss(model, batch, plan.class_weights, plan.extra_loss)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and t.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), t.max_grad_norm)

@@ -53,13 +53,13 @@ def main(root: Path, out: Path, overrides: list[str]) -> None:
     seen: list[list[int]] = []
     real_loss = steps._loss
 
-    def spy_loss(model, batch, class_weights):
+    def spy_loss(model, batch, class_weights, extra=None):
         rows = []
         for ids in batch["input_ids"].tolist():
             words = [w for w in tok.convert_ids_to_tokens(ids) if w.isdigit()]
             rows.append(int(words[0]))
         seen.append(rows)
-        return real_loss(model, batch, class_weights)
+        return real_loss(model, batch, class_weights, extra)
 
     steps._loss = spy_loss
     result = finetune(recipe(root, out), overrides)

@@ -142,3 +142,20 @@ def test_the_gpu_check_script_runs_on_cpu_in_smoke_form(tmp_path):
     for zero in ("gpu_deepspeed_zero2", "gpu_deepspeed_zero3"):
         refused = engines[zero]["refused"]
         assert "asks for DeepSpeed but Accelerate" in refused or "DeepSpeed is not installed" in refused
+
+
+def test_the_update_benchmark_runs_every_method_in_smoke_form(tmp_path):
+    out = tmp_path / "update"
+    printed = _run(
+        "update_bench.py",
+        *("--settings", "text-growth", "--seeds", "0", "--out", str(out), "--work", str(tmp_path / "work")),
+        tmp_path=tmp_path,
+    )
+    res = json.loads((out / "text-growth.json").read_text())
+    assert res["smoke"] and res["machine"]["cpu"]
+    assert [r["method"] for r in res["runs"]] == ["naive", "replay", "distill", "interpolate", "joint"]
+    for run in res["runs"]:
+        assert run["forgetting_points"] == round(100 * (run["old_test"]["previous"] - run["old_test"]["new"]), 2)
+        assert (run["alpha"] is not None) == (run["method"] == "interpolate")
+    joint = next(r for r in res["rows"] if r["method"] == "joint")
+    assert joint["time_share_of_joint"] == 1.0 and "| interpolate |" in printed

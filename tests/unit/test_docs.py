@@ -132,3 +132,22 @@ def test_the_cpu_kernel_table_in_the_docs_is_the_results_file():
     saved = json.loads((ROOT / "results" / "bench_cpu_kernels.json").read_text(encoding="utf-8"))
     assert saved["repeats"] >= 3 and saved["machine"]["cpu"]
     assert shown == bench.table(saved).strip(), "python scripts/bench_cpu_kernels.py --table-only --write-docs"
+
+
+def test_the_update_table_in_the_docs_is_the_results_files():
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    bench = importlib.import_module("update_bench")
+    shown = read_between(ROOT / "docs" / "updates.md", *bench.MARKERS)
+    files = sorted((ROOT / "results" / "update").glob("*.json"))
+    if not files:
+        assert shown == "Not measured yet under this protocol."
+        return
+    saved = {}
+    for path in files:
+        res = json.loads(path.read_text(encoding="utf-8"))
+        assert not res["smoke"] and len({r["seed"] for r in res["runs"]}) >= 3, path
+        saved[res["setting"]] = res | {"machine": bench._machine_line(res["machine"])}
+    assert shown == bench.table(saved), "python scripts/update_bench.py --write-docs"

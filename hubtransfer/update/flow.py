@@ -1,0 +1,121 @@
+"""The update's steps inside a run (hubtransfer.run calls them when the recipe has an ``update`` section): the data
+and the starting model, the soft targets, the weight average, and the two versions side by side on both tests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from datasets import Dataset, DatasetDict
+from torch.utils.data import DataLoader
+
+from hubtransfer.data.prepare import PreparedData, prepare_data, prepare_task_data
+from hubtransfer.errors import RecipeError
+from hubtransfer.job import Job
+from hubtransfer.train.evaluate import evaluate
+from hubtransfer.update.data import update_data
+from hubtransfer.update.methods import SoftTargets, choose_alpha
+from hubtransfer.update.model import parent_model
+from hubtransfer.update.parent import Parent, fetch_parent
+from hubtransfer.update.versions import Versions
+
+logger = logging.getLogger(__name__)
+# The previous version evaluated on the merged labels: its new rows never win.
+NEVER = -1e9
+
+
+@dataclass
+class Update:
+    """What an update run carries from its data to its record."""
+
+    parent: Parent
+    old_test: Dataset
+    job: Job  # as the update began: its spec and task (the run's own job resolves the 'auto' keys later)
+    start: dict | None = None  # the state training started from (method interpolate)
+    alpha: dict | None = None
+
+    @property
+    def method(self) -> str:
+        return self.spec.method
+
+    @property
+    def spec(self):
+        return self.job.recipe.update
+
+
+def update_data_of(job: Job, accelerator) -> tuple[PreparedData, Update]:
+    """The previous version, both data sets under one label map, and what the method trains on."""
+    spec, recipe = job.recipe.update, job.recipe
+    if not (job.task.input_classification and job.problem.single_label):
+        raise RecipeError(
+            [f"update: single-label text or image classification only, not {recipe.task} ({job.problem})"]
+        )
+    parent = fetch_parent(spec)
+    if parent.recipe.task != recipe.task:
+        raise RecipeError([f"update.from_model is a {parent.recipe.task} model; this recipe's task is {recipe.task}"])
+    with accelerator.main_process_first():
+        old = prepare_task_data(job.task, parent.recipe)
+        # One class is enough in the new data: an update may add one label to those the previous version knows.
+        new = prepare_data(recipe.data, job.task.modality, problem=recipe.problem, min_classes=1)
+    data, old_test = update_data(
+        old, new, spec.method, spec.replay_fraction, recipe.train.seed, job.task.modality, spec.label_map
+    )
+    logger.info("update from %s@%s (%s): %s", spec.from_model, spec.from_revision, spec.method, data.info["update"])
+    return data, Update(parent, old_test, job)
+
+
+def starting_model(update: Update, labels: list[str]):
+    """The previous version with its head grown to ``labels``; None for 'joint' (it starts from the base)."""
+    if update.method == "joint":
+        return None
+    model = parent_model(update.parent, update.job.task, labels)
+    if update.method == "interpolate":
+        update.start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return model
+
+
+def soft_targets(update: Update, accelerator) -> SoftTargets | None:
+    if update.method != "distill":
+        return None
+    teacher = parent_model(update.parent, update.job.task, update.parent.labels)
+    spec = update.spec
+    return SoftTargets(teacher, len(update.parent.labels), spec.distill_weight, spec.temperature, accelerator)
+
+
+def average_weights(update: Update, job: Job, model, loader, accelerator, scorer) -> None:
+    """Method interpolate: the weight average with the start, chosen on old + new validation, left in ``model``."""
+    if update.method == "interpolate":
+        metric = job.watched_metric
+        update.alpha = choose_alpha(model, update.start, update.spec.alphas, loader, accelerator, scorer, metric)
+
+
+def versions(
+    update: Update, job: Job, model, new_test: dict, data: PreparedData, processor, collate, accelerator, scorer
+):
+    """Both versions on the old and the new test split (accuracy); ``job``: the run's, its 'auto' keys resolved."""
+    recipe, task = job.recipe, job.task
+    old_test = _loader(update.old_test, data, processor, collate, recipe, task)
+    previous = parent_model(update.parent, task, data.labels, new_rows_bias=NEVER)
+    new_loader = _loader(data.splits["test"], data, processor, collate, recipe, task)
+    previous = accelerator.prepare_model(previous, evaluation_mode=True)  # the precision the run evaluates in
+    score = lambda m, loader: evaluate(m, accelerator.prepare(loader), accelerator, scorer)["metrics"]["accuracy"]
+    spec, info = update.spec, data.info["update"]
+    return Versions(
+        parent=f"{spec.from_model}@{spec.from_revision}",
+        parent_sha=update.parent.sha,
+        method=spec.method,
+        old_test={"previous": score(previous, old_test), "new": score(model, old_test)},
+        new_test={"previous": score(previous, new_loader), "new": new_test["metrics"]["accuracy"]},
+        data={
+            "new_train": info["new_sizes"]["train"] - info["new_train_dropped_as_old_held_out"],
+            "old_examples_replayed": info["old_examples_replayed"],
+            "new_labels": info["new_labels"],
+        },
+        alpha=update.alpha,
+    )
+
+
+def _loader(ds: Dataset, data: PreparedData, processor, collate, recipe, task) -> DataLoader:
+    split = PreparedData(DatasetDict(test=ds), data.labels, data.input_column, data.info)
+    encoded = task.encode(split, processor, recipe)["test"]
+    return DataLoader(encoded, batch_size=recipe.train.eval_batch_size, shuffle=False, collate_fn=collate)

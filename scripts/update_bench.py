@@ -1,0 +1,253 @@
+"""Updating a model as data grows, measured: v1 on old data, then v2 on new data by each update method, on real data.
+
+Settings (each v1 -> v2, the shipped recipes with only their data fields changed):
+- text-growth: MiniLM on rotten tomatoes, the snippets split in two halves by the sha256 of their text: v1 learns
+  half A, v2 gets half B (more of the same).
+- text-shift: v1 on rotten tomatoes (film-review snippets, fresh / rotten); v2 on women's clothing reviews
+  (recommended / not recommended), a packaged set of another domain with the same two-way label space, mapped by
+  update.label_map (a documented constructed shift: no packaged second film-review set with labels exists).
+- image-classes: EfficientNet-Lite0 on animal shapes, v1 on bear..elephant (5 classes), v2 adds giraffe..zebra (the
+  other 5; class-incremental, the head grows).
+
+For each setting and seed: v1 once, then v2 by naive, replay, distill, interpolate and joint. Each v2 is measured on
+the old test split (v1's) and the new one, with v1 beside it; forgetting = v1's old-test accuracy minus v2's, in
+points. The forgetting gate (update.max_forgetting, default 1 point) is what a push would meet.
+
+Run: python scripts/update_bench.py [--settings ...] [--seeds 0 1 2] [--write-docs]
+Results: results/update/SETTING.json (every run, with the machine); table: docs/updates.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from doc_markers import write_between  # noqa: E402
+
+RESULTS = ROOT / "results" / "update"
+DOCS = ROOT / "docs" / "updates.md"
+MARKERS = ("<!-- update-table:start -->", "<!-- update-table:end -->")
+METHODS = ("naive", "replay", "distill", "interpolate", "joint")
+SMOKE = bool(os.environ.get("HUBTRANSFER_BENCH_SMOKE"))
+TEXT_RECIPE = ROOT / "recipes" / "text" / "minilm_rotten_tomatoes.yaml"
+IMAGE_RECIPE = ROOT / "recipes" / "vision" / "efficientnet_lite0_animal_shapes.yaml"
+MINILM = ROOT / "assets" / "all-MiniLM-L6-v2"
+EFFNET = ROOT / "assets" / "efficientnet-lite0"
+
+
+# --------------------------------------------------------------------------- the data of each setting
+
+
+def _half(text: str) -> str:
+    return "A" if hashlib.sha256(text.encode("utf-8")).digest()[0] % 2 == 0 else "B"
+
+
+def _csv(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def rt_halves(work: Path) -> tuple[Path, Path]:
+    from hubtransfer.sources.packaged import PACKAGED
+
+    ds = PACKAGED.get("rotten-tomatoes")()
+    names = ds.features["label"].names
+    rows = [{"text": t, "label": names[y]} for t, y in zip(ds["text"], ds["label"])]
+    return tuple(_csv(work / f"rt-{h}.csv", [r for r in rows if _half(r["text"]) == h]) for h in "AB")
+
+
+def animal_folders(work: Path) -> tuple[Path, Path]:
+    """Two image folders (one sub-folder per class): the first five classes, the other five."""
+    from hubtransfer.sources.packaged import ANIMAL_NAMES, PACKAGED
+
+    ds = PACKAGED.get("animal-shapes")()
+    folders = (work / "animals-v1", work / "animals-v2")
+    if not (folders[1] / ANIMAL_NAMES[-1]).is_dir():
+        for i, (image, label) in enumerate(zip(ds["image"], ds["label"])):
+            target = folders[0 if label < 5 else 1] / ANIMAL_NAMES[label]
+            target.mkdir(parents=True, exist_ok=True)
+            image.save(target / f"{i:05d}.png")
+    return folders
+
+
+def setting(name: str, work: Path) -> dict:
+    """The v1 and v2 recipes (path + overrides) of a setting."""
+    sizes = ["data.max_train_samples=96", "data.max_eval_samples=48", "train.epochs=1"] if SMOKE else []
+    text = [f"model.id={MINILM}", "data.text_column=text", "data.label_column=label", *sizes]
+    if name == "text-growth":
+        a, b = rt_halves(work)
+        return {"recipe": TEXT_RECIPE, "v1": [*text, f"data.source={a}"], "v2": [*text, f"data.source={b}"]}
+    if name == "text-shift":
+        return {
+            "recipe": TEXT_RECIPE,
+            "v1": [f"model.id={MINILM}", "data.source=packaged:rotten-tomatoes", *sizes],
+            "v2": [
+                f"model.id={MINILM}",
+                "data.source=packaged:clothing-reviews-multitask",
+                "data.label_column=recommended",
+                "data.max_train_samples=4000" if not SMOKE else "data.max_train_samples=96",
+                *sizes,
+                "update.label_map={'recommended': fresh, 'not recommended': rotten}",
+            ],
+        }
+    if name == "image-classes":
+        v1, v2 = animal_folders(work)
+        image = [f"model.id={EFFNET}", *sizes]
+        return {"recipe": IMAGE_RECIPE, "v1": [*image, f"data.source={v1}"], "v2": [*image, f"data.source={v2}"]}
+    raise SystemExit(f"unknown setting {name}; known: text-growth, text-shift, image-classes")
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_v1(spec: dict, seed: int, out: Path) -> dict:
+    from hubtransfer.run import finetune
+
+    started = time.perf_counter()
+    result = finetune(
+        spec["recipe"], [*spec["v1"], f"train.seed={seed}", f"output_dir={out}", "overwrite_output_dir=true"]
+    )
+    return {
+        "test": result.metrics["test"]["accuracy"],
+        "train_seconds": result.run["training"]["train_seconds"],
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def run_v2(spec: dict, method: str, seed: int, v1: Path, out: Path) -> dict:
+    from hubtransfer.run import finetune
+    from hubtransfer.update.versions import Versions, gate
+
+    overrides = [*spec["v2"], f"update.from_model={v1}", f"update.method={method}", f"train.seed={seed}"]
+    started = time.perf_counter()
+    result = finetune(spec["recipe"], [*overrides, f"output_dir={out}", "overwrite_output_dir=true"])
+    u = result.run["update"]
+    versions = Versions(
+        **{k: u[k] for k in ("parent", "parent_sha", "method", "old_test", "new_test", "data", "alpha")}
+    )
+    return {
+        "method": method,
+        "seed": seed,
+        "old_test": u["old_test"],
+        "new_test": u["new_test"],
+        "forgetting_points": u["forgetting_points"],
+        "average_accuracy": u["average_accuracy"],
+        "train_seconds": result.run["training"]["train_seconds"],
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "alpha": (u.get("alpha") or {}).get("alpha"),
+        "gate": gate(versions, 1.0, force=False),
+    }
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """Per method: medians over seeds, with min-max, and the time as a share of joint's."""
+    rows = []
+    joint_time = (
+        statistics.median(r["train_seconds"] for r in runs if r["method"] == "joint")
+        if any(r["method"] == "joint" for r in runs)
+        else None
+    )
+    for method in METHODS:
+        rs = [r for r in runs if r["method"] == method]
+        if not rs:
+            continue
+        med = lambda f, rs=rs: statistics.median(f(r) for r in rs)
+        span = lambda f, rs=rs: [min(f(r) for r in rs), max(f(r) for r in rs)]
+        rows.append(
+            {
+                "method": method,
+                "seeds": len(rs),
+                "old_test_previous": med(lambda r: r["old_test"]["previous"]),
+                "old_test": med(lambda r: r["old_test"]["new"]),
+                "new_test": med(lambda r: r["new_test"]["new"]),
+                "forgetting_points": med(lambda r: r["forgetting_points"]),
+                "forgetting_span": span(lambda r: r["forgetting_points"]),
+                "average_accuracy": med(lambda r: r["average_accuracy"]),
+                "train_seconds": med(lambda r: r["train_seconds"]),
+                "time_share_of_joint": med(lambda r: r["train_seconds"]) / joint_time if joint_time else None,
+                "gate_refused": sum(r["gate"] is not None for r in rs),
+            }
+        )
+    return rows
+
+
+def table(results: dict) -> str:
+    lines = []
+    for name, res in results.items():
+        lines += [
+            f"**{name}** ({res['machine']}; {res['rows'][0]['seeds'] if res['rows'] else 0} seeds, medians; forgetting "
+            "min-max):",
+            "",
+            "| method | old test (v1 -> v2) | new test | forgetting (points) | mean of old and new | train s | "
+            "share of joint's time | gate refused |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in res["rows"]:
+            share = f"{r['time_share_of_joint']:.0%}" if r["time_share_of_joint"] is not None else "-"
+            lines.append(
+                f"| {r['method']} | {r['old_test_previous']:.4f} -> {r['old_test']:.4f} | {r['new_test']:.4f} | "
+                f"{r['forgetting_points']:+.2f} ({r['forgetting_span'][0]:+.2f} to {r['forgetting_span'][1]:+.2f}) | "
+                f"{r['average_accuracy']:.4f} | {r['train_seconds']:.0f} | {share} | {r['gate_refused']}/{r['seeds']} |"
+            )
+        lines.append("")
+    return "\n".join(lines).strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--settings", nargs="*", default=["text-growth", "text-shift", "image-classes"])
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--work", type=Path, default=ROOT / "runs" / "update-bench")
+    p.add_argument("--write-docs", action="store_true", help=f"also write the table into {DOCS.relative_to(ROOT)}")
+    args = p.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from hubtransfer.save.environment import describe_machine
+
+    machine = describe_machine()
+    results = {}
+    for name in args.settings:
+        spec = setting(name, args.work / "data")
+        runs = []
+        for seed in args.seeds:
+            v1_dir = args.work / name / f"v1-seed{seed}"
+            v1 = run_v1(spec, seed, v1_dir)
+            for method in args.methods:
+                run = run_v2(spec, method, seed, v1_dir, args.work / name / f"v2-{method}-seed{seed}")
+                runs.append({**run, "v1": v1})
+                print(
+                    json.dumps({name: {k: run[k] for k in ("method", "seed", "forgetting_points", "average_accuracy")}})
+                )
+        res = {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs, "rows": summarise(runs)}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        results[name] = res | {"machine": _machine_line(machine)}
+    text = table(results)
+    if args.write_docs:
+        write_between(DOCS, *MARKERS, text)
+    print(text)
+    return 0
+
+
+def _machine_line(m: dict) -> str:
+    flags = "/".join(m.get("bf16_flags") or []) or "no bf16 flags"
+    return f"{m['cpu']} ({flags}), {m['cores']} cores"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
