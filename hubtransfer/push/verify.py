@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from huggingface_hub import ModelCard, snapshot_download
+from huggingface_hub import ModelCard, constants, snapshot_download
 
 from hubtransfer.files import RUN_MARKER
 
@@ -37,6 +37,13 @@ def verify_release(repo_id: str, revision: str, *, cache_dir: str | Path) -> dic
 
 def _evaluate(folder: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in _LAUNCH_VARS and not k.startswith("ACCELERATE_")}
+    # The Hub this process pushed to (an adapter's base model is fetched from it), as this process resolved it.
+    env.update(
+        HF_ENDPOINT=constants.ENDPOINT,
+        HF_HOME=str(constants.HF_HOME),
+        HF_HUB_OFFLINE="1" if constants.HF_HUB_OFFLINE else "0",
+        HF_HUB_DISABLE_XET="1" if constants.HF_HUB_DISABLE_XET else "0",
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "hubtransfer.cli", "eval", str(folder), "--split", "test"],
         capture_output=True,

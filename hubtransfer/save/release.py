@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from hubtransfer.data.split import fingerprint
+from hubtransfer.data.split import fingerprint, input_bytes
 from hubtransfer.recipe.schema import Recipe
 from hubtransfer.train.state import comparable
 
@@ -36,11 +36,19 @@ def data_fingerprint(data, modality: str) -> str:
 
 
 def _split_fingerprint(ds, column: str, modality: str) -> str:
-    if column in ("text", "image"):  # the feature cache's key: text or image bytes and labels
+    if column in ("text", "image") and ds.column_names == [column, "label"]:  # the feature cache's key
         return fingerprint(ds, modality)
-    h = hashlib.sha256()  # other inputs (token lists): their JSON, with the labels
-    for x, y in zip(ds[column], ds["label"]):
-        h.update(json.dumps([x, y], default=str).encode() + b"\0")
+    # Other layouts (multi-task label columns, no labels, token lists): the inputs' bytes and every other column.
+    inputs = (
+        input_bytes(ds, modality)
+        if column in ("text", "image")
+        else [json.dumps(x, default=str).encode() for x in ds[column]]
+    )
+    others = {c: ds[c] for c in ds.column_names if c != column}
+    h = hashlib.sha256()
+    for i, x in enumerate(inputs):
+        h.update(hashlib.sha256(x).digest())
+        h.update(json.dumps([others[c][i] for c in sorted(others)], default=str).encode() + b"\0")
     return h.hexdigest()
 
 
