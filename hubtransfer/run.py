@@ -287,11 +287,10 @@ def _train_and_test(
     scorer = tuned_for_test(
         scorer, lambda: evaluate(trainer.model, accelerator.prepare(loaders["validation"]), accelerator, scorer)
     )
-    test = evaluate(trainer.model, accelerator.prepare(loaders["test"]), accelerator, scorer)
+    test_loader = accelerator.prepare(loaders["test"])
+    test = evaluate(trainer.model, test_loader, accelerator, scorer)
     if run.update is not None:
-        run.versions = versions(
-            run.update, job, trainer.model, test, data, run.processor, trainer.collate, accelerator, scorer
-        )
+        run.versions = versions(run.update, job, trainer, test, test_loader, data, run.processor, accelerator, scorer)
         logger.info("versions: %s", json.dumps(run.versions.to_dict()))
     wall = time.perf_counter() - started
     for tracker in accelerator.trackers:

@@ -19,6 +19,25 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Feature caches of the tests go to a throw-away folder, never the user's ~/.cache.
 os.environ["HUBTRANSFER_CACHE"] = tempfile.mkdtemp(prefix="hubtransfer-test-cache-")
 
+
+def kill_at_optimizer_step(n: int) -> None:
+    """SIGKILL this process as its n-th AdamW step begins (counting every run of the process, an lr search's too):
+    no cleanup, no flush, as a crash or an OOM kill. For the workers of the kill-and-resume tests."""
+    import signal
+
+    import torch
+
+    real_step, calls = torch.optim.AdamW.step, [0]
+
+    def step(self, *a, **k):
+        calls[0] += 1
+        if calls[0] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_step(self, *a, **k)
+
+    torch.optim.AdamW.step = step
+
+
 WORDS_POS = ["good", "great", "fine", "superb", "lovely", "fun", "smart", "warm"]
 WORDS_NEG = ["bad", "awful", "dull", "boring", "weak", "poor", "flat", "cold"]
 FILLER = ["the", "movie", "film", "was", "a", "plot", "story", "really", "quite", "and"]

@@ -23,6 +23,12 @@ def _at_least(low: int):
     return parse
 
 
+def _recipe_args(p, recipe: str | None = None, overrides: str = "key.sub=value applied to the recipe") -> None:
+    """The positional recipe and its key.sub=value overrides, as every recipe-driven subcommand takes them."""
+    p.add_argument("recipe", help=recipe)
+    p.add_argument("overrides", nargs="*", help=overrides)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hubtransfer", description="Transfer learning from Hub checkpoints, by recipe.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -51,8 +57,7 @@ def _train_args(sub) -> None:
         help="fine-tune by a recipe",
         description="Fine-tune by a YAML recipe; key.sub=value overrides follow it.",
     )
-    t.add_argument("recipe", help="YAML recipe (see recipes/)")
-    t.add_argument("overrides", nargs="*", help="key.sub=value, e.g. train.lr=1e-4 strategy=head")
+    _recipe_args(t, recipe="YAML recipe (see recipes/)", overrides="key.sub=value, e.g. train.lr=1e-4 strategy=head")
     t.add_argument("--print-recipe", action="store_true", help="print the resolved recipe with every default and exit")
 
 
@@ -67,8 +72,7 @@ def _launch_args(sub) -> None:
         ),
     )
     t.add_argument("config", help="launch config: an Accelerate config file, e.g. recipes/launch/cpu_2proc.yaml")
-    t.add_argument("recipe", help="YAML recipe (see recipes/)")
-    t.add_argument("overrides", nargs="*", help="key.sub=value, e.g. train.lr=1e-4")
+    _recipe_args(t, recipe="YAML recipe (see recipes/)", overrides="key.sub=value, e.g. train.lr=1e-4")
     t.add_argument("--machine-rank", dest="machine_rank", type=_at_least(0), help="this machine's rank (0: main)")
     t.add_argument("--main-process-ip", dest="main_process_ip", help="address of machine rank 0")
     t.add_argument("--main-process-port", dest="main_process_port", type=_at_least(1), help="its port")
@@ -93,8 +97,11 @@ def _update_args(sub) -> None:
             "new version forgets more than update.max_forgetting points of the old test accuracy."
         ),
     )
-    u.add_argument("recipe", help="YAML recipe: the new data, the base checkpoint, the hub target")
-    u.add_argument("overrides", nargs="*", help="key.sub=value, e.g. update.method=distill")
+    _recipe_args(
+        u,
+        recipe="YAML recipe: the new data, the base checkpoint, the hub target",
+        overrides="key.sub=value, e.g. update.method=distill",
+    )
     u.add_argument("--from", dest="parent", required=True, help="the previous version: REPO@REVISION (or a run folder)")
     u.add_argument("--method", choices=["naive", "replay", "distill", "interpolate", "joint"], help="default: replay")
     u.add_argument("--force", action="store_true", help="push even when forgetting exceeds update.max_forgetting")
@@ -122,8 +129,7 @@ def _rank_args(sub) -> None:
             "Score candidate checkpoints (LogME, H-score, kNN) on frozen features of the recipe's training data."
         ),
     )
-    k.add_argument("recipe", help="YAML recipe: its task, data and budget")
-    k.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    _recipe_args(k, recipe="YAML recipe: its task, data and budget")
     k.add_argument("--candidates", nargs="+", help="Hub ids, folders or random:ID (default: the recipe's candidates)")
     k.add_argument("--max-samples", type=_at_least(10), default=1000, help="training examples scored (default 1000)")
     k.add_argument(
@@ -147,8 +153,7 @@ def _compare_args(sub) -> None:
         description="Train the recipe from pretrained weights and from random init (a small learning-rate search "
         "for the latter) on one evaluation grid from step 0; report start, slope and asymptote.",
     )
-    c.add_argument("recipe")
-    c.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    _recipe_args(c)
     c.add_argument(
         "--scratch-lrs",
         nargs="+",
@@ -165,8 +170,7 @@ def _datasize_args(sub) -> None:
         help="transfer evidence: metric vs training-set size, with a saturating fit",
         description="Train the recipe on nested fractions of its training split, pretrained and from scratch.",
     )
-    d.add_argument("recipe")
-    d.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    _recipe_args(d)
     d.add_argument(
         "--fractions", nargs="+", type=float, help="shares of the training split (default 1/16 1/8 1/4 1/2 1)"
     )
@@ -196,8 +200,7 @@ def _strategies_args(sub) -> None:
         help="transfer evidence: head / top:K / full / lp-ft compared, the best written as a recipe",
         description="Train the recipe under several strategies and recommend the best by validation.",
     )
-    g.add_argument("recipe")
-    g.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    _recipe_args(g)
     g.add_argument("--strategies", nargs="+", help="default: head, top:1, top:2, top:(blocks/2), full, lp-ft")
     g.add_argument("--write-recipe", type=Path, help="also write the recommended recipe here")
     g.add_argument("--out", type=Path, help="evidence folder (default: OUTPUT_DIR-evidence)")
@@ -210,8 +213,7 @@ def _source_args(sub) -> None:
         description="Train the recipe (whose model.id is a source model, e.g. after masked-LM on in-domain text) "
         "and the same recipe from --original, at each size and seed; report whether the source step helped.",
     )
-    o.add_argument("recipe")
-    o.add_argument("overrides", nargs="*", help="key.sub=value applied to the recipe")
+    _recipe_args(o)
     o.add_argument(
         "--original", required=True, help="the checkpoint the source model was developed from (Hub id or folder)"
     )

@@ -147,5 +147,5 @@ def _require_classes(values, names, least: int = 2) -> None:
     if present < least:
         raise DataError(
             f"data.label_column: the training split holds {present} class(es) ({names}); classification needs at "
-            "least 2"
+            f"least {least}"
         )

@@ -52,11 +52,26 @@ def make_loaders(encoded: dict, collate, recipe: Recipe) -> dict:
     sampler = ShuffledBatches(len(train), t.batch_size, t.seed, lengths)
     # A generator of their own: creating an iterator then takes no draw from the global RNG, so dropout
     # masks do not depend on when iterators are made (a resumed run makes one mid-epoch).
-    own = dict(collate_fn=collate, num_workers=t.num_workers, generator=torch.Generator().manual_seed(t.seed))
+    generator = torch.Generator().manual_seed(t.seed)
+    own = dict(collate_fn=collate, num_workers=t.num_workers, generator=generator)
     loaders = {"train": DataLoader(train, batch_sampler=sampler, **own)}
     for split in ("validation", "test"):
-        ds = encoded[split]
-        if getattr(ds, "lengths", None) is not None:  # sorted eval batches: same results, less padding
-            ds = Subset(ds, sorted(range(len(ds)), key=lambda i: -ds.lengths[i]))
-        loaders[split] = DataLoader(ds, batch_size=t.eval_batch_size, shuffle=False, **own)
+        loaders[split] = eval_loader(encoded[split], collate, recipe, generator)
     return loaders
+
+
+def eval_loader(ds, collate, recipe: Recipe, generator: torch.Generator | None = None) -> DataLoader:
+    """Batches of an evaluation split, in a fixed order: longest first for text (the same results, less padding).
+    ``generator``: the run's loaders share one (see :func:`make_loaders`); by default one seeded by the recipe."""
+    if getattr(ds, "lengths", None) is not None:
+        ds = Subset(ds, sorted(range(len(ds)), key=lambda i: -ds.lengths[i]))
+    t = recipe.train
+    generator = generator or torch.Generator().manual_seed(t.seed)
+    return DataLoader(
+        ds,
+        batch_size=t.eval_batch_size,
+        shuffle=False,
+        collate_fn=collate,
+        num_workers=t.num_workers,
+        generator=generator,
+    )

@@ -46,9 +46,8 @@ class Schedule:
     log_path: Path | None = None
     checkpoint_dir: Path | None = None
     class_weights: torch.Tensor | None = None
-    extra_loss: object = (
-        None  # called with (logits, inputs): a loss term added to the task's (an update's soft targets)
-    )
+    # Called with (logits, inputs): a loss term added to the task's (an update's soft targets).
+    extra_loss: object = None
 
 
 class Run:

@@ -7,11 +7,13 @@ import logging
 from dataclasses import dataclass
 
 from datasets import Dataset, DatasetDict
-from torch.utils.data import DataLoader
 
 from hubtransfer.data.prepare import PreparedData, prepare_data, prepare_task_data
 from hubtransfer.errors import RecipeError
 from hubtransfer.job import Job
+from hubtransfer.recipe.sections import UpdateSpec
+from hubtransfer.tasks import TaskSpec
+from hubtransfer.train.batches import eval_loader
 from hubtransfer.train.evaluate import evaluate
 from hubtransfer.update.data import update_data
 from hubtransfer.update.methods import SoftTargets, choose_alpha
@@ -30,17 +32,14 @@ class Update:
 
     parent: Parent
     old_test: Dataset
-    job: Job  # as the update began: its spec and task (the run's own job resolves the 'auto' keys later)
+    spec: UpdateSpec
+    task: TaskSpec
     start: dict | None = None  # the state training started from (method interpolate)
     alpha: dict | None = None
 
     @property
     def method(self) -> str:
         return self.spec.method
-
-    @property
-    def spec(self):
-        return self.job.recipe.update
 
 
 def update_data_of(job: Job, accelerator) -> tuple[PreparedData, Update]:
@@ -61,14 +60,14 @@ def update_data_of(job: Job, accelerator) -> tuple[PreparedData, Update]:
         old, new, spec.method, spec.replay_fraction, recipe.train.seed, job.task.modality, spec.label_map
     )
     logger.info("update from %s@%s (%s): %s", spec.from_model, spec.from_revision, spec.method, data.info["update"])
-    return data, Update(parent, old_test, job)
+    return data, Update(parent, old_test, spec, job.task)
 
 
 def starting_model(update: Update, labels: list[str]):
     """The previous version with its head grown to ``labels``; None for 'joint' (it starts from the base)."""
     if update.method == "joint":
         return None
-    model = parent_model(update.parent, update.job.task, labels)
+    model = parent_model(update.parent, update.task, labels)
     if update.method == "interpolate":
         update.start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return model
@@ -77,7 +76,7 @@ def starting_model(update: Update, labels: list[str]):
 def soft_targets(update: Update, accelerator) -> SoftTargets | None:
     if update.method != "distill":
         return None
-    teacher = parent_model(update.parent, update.job.task, update.parent.labels)
+    teacher = parent_model(update.parent, update.task, update.parent.labels)
     spec = update.spec
     return SoftTargets(teacher, len(update.parent.labels), spec.distill_weight, spec.temperature, accelerator)
 
@@ -89,23 +88,23 @@ def average_weights(update: Update, job: Job, model, loader, accelerator, scorer
         update.alpha = choose_alpha(model, update.start, update.spec.alphas, loader, accelerator, scorer, metric)
 
 
-def versions(
-    update: Update, job: Job, model, new_test: dict, data: PreparedData, processor, collate, accelerator, scorer
-):
-    """Both versions on the old and the new test split (accuracy); ``job``: the run's, its 'auto' keys resolved."""
-    recipe, task = job.recipe, job.task
-    old_test = _loader(update.old_test, data, processor, collate, recipe, task)
+def versions(update: Update, job: Job, trainer, new_test: dict, test_loader, data, processor, accelerator, scorer):
+    """Both versions on the old and the new test split (accuracy). ``job``: the run's, its 'auto' keys resolved;
+    ``trainer``: the trained model and its collate; ``test_loader``: the run's prepared loader of the new test split,
+    on which ``new_test`` was measured."""
+    recipe, task, model = job.recipe, job.task, trainer.model
+    old = PreparedData(DatasetDict(test=update.old_test), data.labels, data.input_column, data.info)
+    old_test = accelerator.prepare(eval_loader(task.encode(old, processor, recipe)["test"], trainer.collate, recipe))
     previous = parent_model(update.parent, task, data.labels, new_rows_bias=NEVER)
-    new_loader = _loader(data.splits["test"], data, processor, collate, recipe, task)
     previous = accelerator.prepare_model(previous, evaluation_mode=True)  # the precision the run evaluates in
-    score = lambda m, loader: evaluate(m, accelerator.prepare(loader), accelerator, scorer)["metrics"]["accuracy"]
+    score = lambda m, loader: evaluate(m, loader, accelerator, scorer)["metrics"]["accuracy"]
     spec, info = update.spec, data.info["update"]
     return Versions(
         parent=f"{spec.from_model}@{spec.from_revision}",
         parent_sha=update.parent.sha,
         method=spec.method,
         old_test={"previous": score(previous, old_test), "new": score(model, old_test)},
-        new_test={"previous": score(previous, new_loader), "new": new_test["metrics"]["accuracy"]},
+        new_test={"previous": score(previous, test_loader), "new": new_test["metrics"]["accuracy"]},
         data={
             "new_train": info["new_sizes"]["train"] - info["new_train_dropped_as_old_held_out"],
             "old_examples_replayed": info["old_examples_replayed"],
@@ -113,9 +112,3 @@ def versions(
         },
         alpha=update.alpha,
     )
-
-
-def _loader(ds: Dataset, data: PreparedData, processor, collate, recipe, task) -> DataLoader:
-    split = PreparedData(DatasetDict(test=ds), data.labels, data.input_column, data.info)
-    encoded = task.encode(split, processor, recipe)["test"]
-    return DataLoader(encoded, batch_size=recipe.train.eval_batch_size, shuffle=False, collate_fn=collate)

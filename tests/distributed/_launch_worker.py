@@ -7,17 +7,15 @@ begins (as a crash or an OOM kill would, no cleanup).
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
-import torch
 from accelerate import PartialState
 from safetensors.torch import save_file
 from transformers import AutoTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import text_recipe
+from conftest import kill_at_optimizer_step, text_recipe
 
 from hubtransfer.run import finetune
 from hubtransfer.train import steps
@@ -39,15 +37,7 @@ def recipe(root: Path, out: Path) -> dict:
 def main(root: Path, out: Path, overrides: list[str]) -> None:
     rank = int(os.environ.get("RANK", "0"))
     if os.environ.get("KILL_RANK") == str(rank):
-        kill_at, real_step, calls = int(os.environ["KILL_AT_STEP"]), torch.optim.AdamW.step, [0]
-
-        def step(self, *a, **k):
-            calls[0] += 1
-            if calls[0] == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real_step(self, *a, **k)
-
-        torch.optim.AdamW.step = step
+        kill_at_optimizer_step(int(os.environ["KILL_AT_STEP"]))
     # The rows each process trains on, batch by batch: every text carries its row number as a word.
     tok = AutoTokenizer.from_pretrained(root / "bert")
     seen: list[list[int]] = []

@@ -167,19 +167,15 @@ def _recipe_file(root: Path, name: str) -> Path:
     return path
 
 
+def _launch(root: Path, config: str, name: str, *flags: str) -> tuple[subprocess.CompletedProcess, float]:
+    """`hubtransfer launch recipes/launch/CONFIG` of the tiny recipe writing to ``root / name``."""
+    return _hubtransfer("launch", str(LAUNCH / config), str(_recipe_file(root, name)), *flags)
+
+
 def test_a_machine_that_cannot_reach_the_main_one_gives_up_with_one_line(root):
     port = _port()
-    proc, seconds = _hubtransfer(
-        "launch",
-        str(LAUNCH / "multinode.yaml"),
-        str(_recipe_file(root, "lonely")),
-        "--machine-rank",
-        "1",
-        "--main-process-port",
-        str(port),
-        "--rendezvous-timeout",
-        "5",
-    )
+    flags = ("--machine-rank", "1", "--main-process-port", str(port), "--rendezvous-timeout", "5")
+    proc, seconds = _launch(root, "multinode.yaml", "lonely", *flags)
     assert proc.returncode == 2 and seconds < 90, (proc.returncode, seconds)
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: machine rank 1 could not reach the main machine at 127.0.0.1:{port} within 5 s")
@@ -187,29 +183,14 @@ def test_a_machine_that_cannot_reach_the_main_one_gives_up_with_one_line(root):
 
 
 def test_the_main_machine_alone_gives_up_with_one_line(root):
-    proc, seconds = _hubtransfer(
-        "launch",
-        str(LAUNCH / "multinode.yaml"),
-        str(_recipe_file(root, "alone")),
-        "--main-process-port",
-        str(_port()),
-        "--rendezvous-timeout",
-        "5",
-    )
+    flags = ("--main-process-port", str(_port()), "--rendezvous-timeout", "5")
+    proc, seconds = _launch(root, "multinode.yaml", "alone", *flags)
     assert proc.returncode == 2 and seconds < 90, (proc.returncode, seconds)
     assert "only 1 of 2 machines joined (num_machines: 2)" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_a_sharded_engine_on_cpu_is_refused_not_silently_replaced(root):
-    proc, _ = _hubtransfer(
-        "launch",
-        str(LAUNCH / "gpu_fsdp2.yaml"),
-        str(_recipe_file(root, "fsdp")),
-        "--num-processes",
-        "2",
-        "--main-process-port",
-        str(_port()),
-    )
+    proc, _ = _launch(root, "gpu_fsdp2.yaml", "fsdp", "--num-processes", "2", "--main-process-port", str(_port()))
     assert proc.returncode != 0
     assert "error: the launch asks for FSDP but Accelerate" in proc.stderr
     assert "it runs FSDP on GPUs only" in proc.stderr

@@ -2,14 +2,11 @@
 candidate's steps of a learning-rate search, with LR_AUTO=1)."""
 
 import os
-import signal
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import text_recipe
+from conftest import kill_at_optimizer_step, text_recipe
 
 from hubtransfer.run import finetune
 
@@ -17,15 +14,7 @@ from hubtransfer.run import finetune
 def main(model: str, data: str, out: str) -> None:
     kill_at = int(os.environ.get("KILL_AT_STEP", "0"))
     if kill_at:
-        real_step, calls = torch.optim.AdamW.step, [0]
-
-        def step(self, *a, **k):
-            calls[0] += 1
-            if calls[0] == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: as a crash or an OOM kill
-            return real_step(self, *a, **k)
-
-        torch.optim.AdamW.step = step
+        kill_at_optimizer_step(kill_at)
     lr = {"lr": "auto", "lr_search": {"candidates": [3e-3, 1e-2, 3e-2]}} if os.environ.get("LR_AUTO") else {"lr": 1e-2}
     finetune(
         text_recipe(
