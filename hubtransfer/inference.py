@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transformers import pipeline
+from transformers import AutoImageProcessor, AutoTokenizer, pipeline
 from transformers.utils import logging as transformers_logging
 
 from hubtransfer.data.prepare import prepare_task_data
@@ -112,7 +112,12 @@ def label_scores(folder: str | Path, inputs: list) -> list[dict[str, float]]:
 def _pipeline(path: Path, task):
     """The folder's model in its task's pipeline, and the model's config."""
     model = load_trained(path, task)
-    kwargs = {"tokenizer": str(path)} if task.modality == "text" else {"image_processor": str(path)}
+    # The processor gets the model's config (hubtransfer's own class): given a path alone, the auto processor classes
+    # read config.json themselves, and a custom head's auto_map there makes transformers ask on stdin.
+    if task.modality == "text":
+        kwargs = {"tokenizer": AutoTokenizer.from_pretrained(path, config=model.config)}
+    else:
+        kwargs = {"image_processor": AutoImageProcessor.from_pretrained(path, config=model.config)}
     with quiet_transformers(transformers_logging.CRITICAL):
         # pipeline() logs an error-level "not supported" list for classes it does not map (our custom heads); it runs
         # them fine.

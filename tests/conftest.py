@@ -20,6 +20,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HUBTRANSFER_CACHE"] = tempfile.mkdtemp(prefix="hubtransfer-test-cache-")
 
 
+class AskedOnStdin(BaseException):
+    """A library asked a question on stdin. A BaseException so that transformers' `except Exception` around its
+    trust_remote_code prompt cannot swallow it: a user's job would sit at that prompt (15 s, or until answered)."""
+
+
+@pytest.fixture(autouse=True)
+def no_questions_on_stdin(monkeypatch):
+    def ask(prompt=""):
+        raise AskedOnStdin(f"asked on stdin: {str(prompt)[:300]}")
+
+    monkeypatch.setattr("builtins.input", ask)
+
+
 def kill_at_optimizer_step(n: int) -> None:
     """SIGKILL this process as its n-th AdamW step begins (counting every run of the process, an lr search's too):
     no cleanup, no flush, as a crash or an OOM kill. For the workers of the kill-and-resume tests."""

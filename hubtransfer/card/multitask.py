@@ -68,7 +68,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 model = AutoModel.from_pretrained("{ref}"{rev}, trust_remote_code=True).eval()
-tokenizer = AutoTokenizer.from_pretrained("{ref}"{rev})
+tokenizer = AutoTokenizer.from_pretrained("{ref}"{rev}, trust_remote_code=True)
 batch = tokenizer(["This is the text to classify."], return_tensors="pt", padding=True, truncation=True)
 with torch.no_grad():
     logits = model(**batch).logits

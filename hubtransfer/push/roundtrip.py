@@ -29,14 +29,16 @@ def compare_with_hub(
     config = saved_config(repo_id, revision=revision, cache_dir=cache_dir)
     if task.predict is not None:  # no pipeline serves the task: the task's own predict on the Hub copy
         return _compare_own_predict(repo_id, local_dir, inputs, task, config, revision=revision, cache_dir=cache_dir)
+    remote_code = bool(getattr(config, "auto_map", None))
     if is_adapter_folder(local_dir):
         model = load_adapter_repo(repo_id, task, config, revision=revision, cache_dir=cache_dir)
     else:
-        remote_code = bool(getattr(config, "auto_map", None))
         auto = getattr(transformers, task.auto_class)
         model = auto.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir, trust_remote_code=remote_code)
     proc_cls = transformers.AutoTokenizer if task.modality == "text" else transformers.AutoImageProcessor
-    processor = proc_cls.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir)
+    # The auto processor classes read config.json too: left unset, trust_remote_code makes transformers ask on
+    # stdin (and wait 15 s) whenever config.json carries an auto_map.
+    processor = proc_cls.from_pretrained(repo_id, revision=revision, cache_dir=cache_dir, trust_remote_code=remote_code)
     kwargs = {"tokenizer": processor} if task.modality == "text" else {"image_processor": processor}
     with quiet_transformers(transformers.logging.CRITICAL):  # the custom-head "not supported" list, as in predict()
         pipe = pipeline(task.name, model=model, **kwargs, **task.pipeline_kwargs)
@@ -61,9 +63,9 @@ def compare_with_hub(
 
 def _compare_own_predict(repo_id: str, local_dir, inputs: list, task, config, **hub) -> dict:
     """The Hub copy through the stock auto class and its shipped modeling file vs hubtransfer's loader on the folder."""
-    auto = getattr(transformers, task.auto_class)
-    model = auto.from_pretrained(repo_id, trust_remote_code=bool(getattr(config, "auto_map", None)), **hub)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(repo_id, **hub)
+    auto, remote_code = getattr(transformers, task.auto_class), bool(getattr(config, "auto_map", None))
+    model = auto.from_pretrained(repo_id, trust_remote_code=remote_code, **hub)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(repo_id, trust_remote_code=remote_code, **hub)
     hub_preds, local = task.predict(model, tokenizer, list(inputs), 1), predict(local_dir, inputs, top_k=1)
     return {"hub": hub_preds, "local": local, "equal": _close(hub_preds, local), "class": type(model).__name__}
 

@@ -219,9 +219,9 @@ def test_saved_folder_reloads_with_and_without_remote_code(mt_run):
     }
     assert (config["model_type"], config["backbone_model_type"]) == ("hubtransfer", "bert")
     with pytest.raises(ValueError, match="trust_remote_code"):  # never a bare BertModel in its place
-        AutoModel.from_pretrained(out)
+        AutoModel.from_pretrained(out, trust_remote_code=False)
     assert [h["name"] for h in config["hubtransfer_heads"]] == ["sentiment", "topic", "stars"]
-    tok = AutoTokenizer.from_pretrained(out)
+    tok = AutoTokenizer.from_pretrained(out, trust_remote_code=True)  # as the card's snippet: no question on stdin
     batch = tok(TEXTS, return_tensors="pt", padding=True)
     ours = load_trained(out, get_task("multi-task")).eval()
     stock = AutoModel.from_pretrained(out, trust_remote_code=True).eval()

@@ -87,7 +87,7 @@ def test_output_dir_with_another_run_is_kept(text_run):
     assert (result.output_dir / "model.safetensors").read_bytes() == before
 
 
-def test_mean_pooled_mlp_head_loads_with_stock_remote_code(tiny_bert, tmp_path):
+def test_mean_pooled_mlp_head_loads_with_stock_remote_code(tiny_bert, tmp_path, monkeypatch):
     data = write_sentiment_csv(tmp_path / "r.csv")
     r = finetune(
         text_recipe(
@@ -105,9 +105,13 @@ def test_mean_pooled_mlp_head_loads_with_stock_remote_code(tiny_bert, tmp_path):
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert (config["model_type"], config["backbone_model_type"]) == ("hubtransfer", "bert")
     texts = ["good great", "awful dull", "the plot was warm"]
-    # Without trust_remote_code, stock transformers must refuse, not build BERT's own pooler head around these weights.
-    with pytest.raises(ValueError, match="trust_remote_code"):
+    # Without trust_remote_code, stock transformers must refuse, not build BERT's own pooler head around these weights:
+    # it asks (the user answers no) and stops.
+    asked = []
+    with monkeypatch.context() as m, pytest.raises(ValueError, match="trust_remote_code"):
+        m.setattr("builtins.input", lambda prompt="": asked.append(prompt) or "n")
         pipeline("text-classification", model=str(tmp_path / "out"))
+    assert asked and "custom code" in asked[0]
     stock = pipeline("text-classification", model=str(tmp_path / "out"), trust_remote_code=True)(texts)
     ours = predict(tmp_path / "out", texts)
     assert [p["label"] for p in stock] == [p[0]["label"] for p in ours]
