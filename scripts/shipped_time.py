@@ -1,7 +1,8 @@
 """The shipped recipes before and after the data-driven defaults: test accuracy and wall time, the two code versions
 alternating inside one invocation on one machine.
 
-Run: python scripts/shipped_time.py [--before 3458cd8] [--repeats 3] [--only minilm-full effnet-full]
+Run: python scripts/shipped_time.py [--before 3458cd8] [--repeats 3] [--only minilm-full effnet-full] [--write-docs]
+     python scripts/shipped_time.py --table-only [--write-docs]   # the table of the saved results, nothing run
 
 The "before" side is a git worktree of the given commit (the last one before `auto` learning rates, epochs and
 pooling; its recipes fixed lr, epochs and head). Each side runs ``scripts/results_table.py --only NAME`` of its own
@@ -24,9 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 OUT = ROOT / "results" / "user_data" / "shipped_time.json"
 CASES = ("minilm-full", "effnet-full")
 BEFORE = "3458cd8"  # the parent of the first data-driven-defaults commit (36c40fe)
+DOCS = ROOT / "docs" / "user-data.md"
+MARKERS = ("<!-- shipped-time:start -->", "<!-- shipped-time:end -->")
 
 
 def worktree(rev: str, parent: Path) -> Path:
@@ -59,6 +63,30 @@ def summarise(runs: list[dict]) -> dict:
     return {"seconds": stat("seconds"), "accuracy": stat("accuracy")}
 
 
+def table(saved: dict) -> str:
+    """Markdown: per shipped recipe, test accuracy and wall time before and after, medians (min-max) of n runs."""
+
+    def cell(stat: dict, fmt: str) -> str:
+        return f"{stat['median']:{fmt}} ({stat['min']:{fmt}}-{stat['max']:{fmt}})"
+
+    m = saved["machine"]
+    lines = [
+        f"{m['cpu']} ({', '.join(m['bf16_flags']) or 'no bf16 flags'}, {m['cores']} cores); "
+        f"before = {saved['before']}, after = {saved['after']}; "
+        f"the two sides alternating, n = {saved['repeats']} each, medians (min-max).",
+        "",
+        "| recipe | test accuracy before | after | wall before | after | after / before |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, c in saved["cases"].items():
+        b, a = c["before"], c["after"]
+        lines.append(
+            f"| {name} | {cell(b['accuracy'], '.4f')} | {cell(a['accuracy'], '.4f')} | "
+            f"{cell(b['seconds'], '.0f')} s | {cell(a['seconds'], '.0f')} s | {c['time_ratio']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     from hubtransfer.save.environment import describe_machine
 
@@ -66,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before", default=BEFORE, help="commit of the 'before' side (default %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="alternations (at least 3 for a median and a spread)")
     p.add_argument("--only", nargs="*", default=list(CASES), choices=CASES)
+    p.add_argument("--table-only", action="store_true", help="print the table of the saved results; run nothing")
+    p.add_argument("--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(ROOT)}")
     args = p.parse_args(argv)
+    if args.table_only:
+        return _show(json.loads(OUT.read_text()), args.write_docs)
     if args.repeats < 3:
         p.error(f"--repeats: at least 3 alternations give a median and a spread, got {args.repeats}")
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -102,6 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))
+    return _show(result, args.write_docs)
+
+
+def _show(saved: dict, write: bool) -> int:
+    text = table(saved)
+    if write:
+        from doc_markers import write_between
+
+        write_between(DOCS, *MARKERS, text)
+    print(text)
     return 0
 
 

@@ -361,9 +361,8 @@ def _pct(x: float | None) -> str:
 def table() -> str:
     head = (
         "| set | half | train / val / test | classes (imbalance) | classical | frozen + LR | fine-tune grid (lr) | "
-        "**default** "
-        "| default - best ref | default steps (search) / ref budget | default wall | ref fine-tune wall | checks that "
-        "fired |"
+        "**default** | default - best transfer ref | default steps (search) / ref budget | default wall | "
+        "ref fine-tune wall | checks that fired |"
     )
     lines = [head, "|" + "---|" * 13]
     for s in SUITE:

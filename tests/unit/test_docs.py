@@ -151,3 +151,18 @@ def test_the_update_table_in_the_docs_is_the_results_files():
         assert not res["smoke"] and len({r["seed"] for r in res["runs"]}) >= 3, path
         saved[res["setting"]] = res | {"machine": bench._machine_line(res["machine"])}
     assert shown == bench.table(saved), "python scripts/update_bench.py --write-docs"
+
+
+def test_the_user_data_tables_in_the_docs_are_the_results_files():
+    import importlib
+
+    user_data = importlib.import_module("user_data")
+    shown = read_between(ROOT / "docs" / "user-data.md", user_data.START, user_data.END)
+    assert shown == user_data.table().strip(), "python scripts/user_data.py table --write"
+    shipped = importlib.import_module("shipped_time")
+    saved = json.loads(shipped.OUT.read_text(encoding="utf-8"))
+    assert saved["repeats"] >= 3 and saved["machine"]["cpu"]
+    runs = [c["runs"][side] for c in saved["cases"].values() for side in ("before", "after")]
+    assert runs and all(len(r) == saved["repeats"] for r in runs)
+    shown = read_between(ROOT / "docs" / "user-data.md", *shipped.MARKERS)
+    assert shown == shipped.table(saved).strip(), "python scripts/shipped_time.py --table-only --write-docs"
