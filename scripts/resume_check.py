@@ -24,19 +24,33 @@ DEFAULTS = [
     "train.checkpoint_every=20",
 ]
 RUNNER = """
-import os, signal, sys, torch
-kill_at = int(sys.argv[1])
-if kill_at:
-    real, calls = torch.optim.AdamW.step, [0]
-    def step(self, *a, **k):
-        calls[0] += 1
-        if calls[0] == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(self, *a, **k)
-    torch.optim.AdamW.step = step
+import sys
+sys.path.insert(0, "scripts")
+from resume_check import kill_at_optimizer_step
+if int(sys.argv[1]):
+    kill_at_optimizer_step(int(sys.argv[1]))
 from hubtransfer.cli import main
 sys.exit(main(["train", *sys.argv[2:]]))
 """
+
+
+def kill_at_optimizer_step(n: int) -> None:
+    """SIGKILL this process as its n-th AdamW step begins (counting every run of the process, an lr search's too):
+    no cleanup, no flush, as a crash or an OOM kill. Also the kill of the tests' kill-and-resume workers."""
+    import os
+    import signal
+
+    import torch
+
+    real_step, calls = torch.optim.AdamW.step, [0]
+
+    def step(self, *a, **k):
+        calls[0] += 1
+        if calls[0] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_step(self, *a, **k)
+
+    torch.optim.AdamW.step = step
 
 
 def train(kill_at: int, out: Path, overrides: list[str]) -> tuple[int, float]:

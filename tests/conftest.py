@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import os
 import random
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from resume_check import kill_at_optimizer_step  # noqa: F401  (the kill-and-resume workers import it from here)
 
 TOKEN = "hf_local_test_token"
 OTHER_TOKEN = "hf_other_test_token"
@@ -31,24 +35,6 @@ def no_questions_on_stdin(monkeypatch):
         raise AskedOnStdin(f"asked on stdin: {str(prompt)[:300]}")
 
     monkeypatch.setattr("builtins.input", ask)
-
-
-def kill_at_optimizer_step(n: int) -> None:
-    """SIGKILL this process as its n-th AdamW step begins (counting every run of the process, an lr search's too):
-    no cleanup, no flush, as a crash or an OOM kill. For the workers of the kill-and-resume tests."""
-    import signal
-
-    import torch
-
-    real_step, calls = torch.optim.AdamW.step, [0]
-
-    def step(self, *a, **k):
-        calls[0] += 1
-        if calls[0] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real_step(self, *a, **k)
-
-    torch.optim.AdamW.step = step
 
 
 WORDS_POS = ["good", "great", "fine", "superb", "lovely", "fun", "smart", "warm"]
