@@ -16,13 +16,14 @@ from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 
 from hubtransfer import choices
 from hubtransfer.card import evidence as evidence_report
 from hubtransfer.card.card import write_card
 from hubtransfer.card.folder import is_hub_id
 from hubtransfer.checks import diagnostics
+from hubtransfer.checks import probe as linear_probes
 from hubtransfer.data.prepare import prepare_task_data
 from hubtransfer.errors import PushError
 from hubtransfer.files import CHECKPOINTS, METRICS_LOG, evidence_dir, staging_dir
@@ -35,7 +36,7 @@ from hubtransfer.save.record import RunMetrics, RunRecord, StrategyPlan, Trainin
 from hubtransfer.save.release import release_facts
 from hubtransfer.sources.checkpoint import fetch_config, license_of, resolve_model_dir, sentence_pooling_of
 from hubtransfer.tasks.metrics import per_class
-from hubtransfer.tasks.model import build_model, check_task_fits, save_model
+from hubtransfer.tasks.model import build_model, check_task_fits, quiet_transformers, save_model
 from hubtransfer.tasks.problems import configure_model, tuned_for_test
 from hubtransfer.train import checkpoints
 from hubtransfer.train.batches import make_loaders
@@ -258,7 +259,8 @@ def _train_and_test(
     if job.recipe.train.log_with:
         accelerator.init_trackers("hubtransfer", config=flat_hparams(job.recipe))
     started = time.perf_counter()
-    probe = None
+    lin_probe = _linear_probe(run)  # before anything trains: logistic regression on the pretrained features
+    probe = None  # lp-ft's head-only first phase (a strategy), not the linear probe above
     if job.strategy.needs_probe and not resuming:  # a resumed LP-FT run's checkpoint already holds the probed head
         probe = linear_probe(job, data, run.processor, run.model_dir, accelerator, run.precision[0], trainer)
     loaders = make_loaders(trainer.encoded, trainer.collate, job.recipe)
@@ -278,6 +280,8 @@ def _train_and_test(
     )
     if run.update is not None:  # method interpolate: the average with the start, chosen on old + new validation
         average_weights(run.update, job, trainer.model, accelerator.prepare(loaders["validation"]), accelerator, scorer)
+    if lin_probe is not None:
+        _keep_the_better(run, lin_probe, result)
     if result.lr_search is not None:  # the recipe saved with the model names the rate it trained at
         _choose(run, [_lr_choice(result.lr_search)])
     if job.strategy.grows_during_training:  # the share it reached by the last epoch, not all it might have
@@ -295,10 +299,50 @@ def _train_and_test(
     wall = time.perf_counter() - started
     for tracker in accelerator.trackers:
         tracker.finish()  # not end_training(): it also destroys the process group, which the barriers after still need
-    return _record(run, result, test, wall, probe), test, result
+    return _record(run, result, test, wall, probe, lin_probe), test, result
 
 
-def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict | None) -> RunRecord:
+def _linear_probe(run: _Run) -> linear_probes.LinearProbe | None:
+    """The linear probe of the pretrained backbone (main process; the others receive it), where it applies."""
+    job = run.job
+    if not linear_probes.wanted(job, run.model, run.data.info["sizes"]["train"], run.update is not None):
+        return None
+    found = [None]
+    if run.accelerator.is_main_process:
+        found[0] = linear_probes.fit_probe(
+            job,
+            run.model,
+            run.data,
+            run.trainer.encoded,
+            run.trainer.collate,
+            run.processor,
+            run.model_dir,
+            run.accelerator.device,
+            run.precision[0],
+        )
+    return broadcast_object_list(found)[0]
+
+
+def _keep_the_better(run: _Run, lin_probe: linear_probes.LinearProbe, result: FitResult) -> None:
+    """The probe's weights replace the fine-tuned ones where the probe is higher on validation."""
+    metric = run.job.recipe.train.early_stopping.metric
+    tuned = (result.best or {}).get("validation")
+    if not linear_probes.keep_probe(lin_probe, tuned, metric):
+        return
+    with quiet_transformers():
+        pretrained = build_model(run.job.task, run.model_dir, run.job.recipe, run.data.labels)
+    configure_model(pretrained, run.job.problem, run.data)
+    linear_probes.adopt(lin_probe, run.accelerator.unwrap_model(run.trainer.model), pretrained, tuned)
+
+
+def _record(
+    run: _Run,
+    result: FitResult,
+    test: dict,
+    wall: float,
+    probe: dict | None,
+    lin_probe: linear_probes.LinearProbe | None,
+) -> RunRecord:
     """The run record: what ran, on what, what it gave, the baseline beside it and what the run says of itself."""
     recipe, data = run.job.recipe, run.data
     best = result.best or {}
@@ -311,14 +355,17 @@ def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict |
         labels=data.labels,
         n_validation=data.info["sizes"]["validation"],
         recipe=recipe,
+        probe=lin_probe.to_dict() if lin_probe else None,
     )
+    kept = lin_probe is not None and lin_probe.kept
     metrics = RunMetrics(
         test=test["metrics"],
-        validation_best=best.get("validation"),
+        validation_best=lin_probe.validation if kept else best.get("validation"),  # the saved weights' validation
         best_step=best.get("step"),
         test_per_label=test.get("per_label"),
         test_per_class=per_class(test["confusion"], data.labels) if test.get("confusion") else None,
         baseline={k: v for k, v in baseline.items() if k != "seconds"} if baseline else None,
+        linear_probe=lin_probe.to_dict(timing=False) if lin_probe else None,
         diagnostics=found,
     )
     mixed, why = run.precision
@@ -356,6 +403,7 @@ def _record(run: _Run, result: FitResult, test: dict, wall: float, probe: dict |
         choices=choices.as_records(run.chosen),
         environment=environment(),
         baseline=baseline,
+        linear_probe=lin_probe.to_dict() if lin_probe else None,
         diagnostics=found,
         card=card,
         update=run.versions.to_dict() if run.versions is not None else None,

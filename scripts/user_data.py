@@ -219,6 +219,8 @@ def _pin_new_keys(recipe: dict) -> dict:
         train["class_weights"] = "none"
     if "baseline" in TrainSpec.model_fields:
         train["baseline"] = False
+    if "linear_probe" in TrainSpec.model_fields:  # the reference is the fine-tune; frozen + LR is its own reference
+        train["linear_probe"] = False
     return recipe
 
 
@@ -316,7 +318,7 @@ def default_run(s: SuiteSet, extra: list[str] | None = None, name: str = "defaul
         "overrides": [o.replace(str(ROOT) + "/", "") for o in overrides],
         **run_summary(run, wall),
     }
-    for key in ("choices", "baseline", "diagnostics"):
+    for key in ("choices", "baseline", "linear_probe", "diagnostics"):
         if key in run:
             out[key] = run[key]
     return out

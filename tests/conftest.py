@@ -177,7 +177,15 @@ def text_recipe(model_dir: Path, data: Path, out: Path, **extra) -> dict:
         "model": {"id": str(model_dir)},
         "data": {"source": str(data), "text_column": "sentence", "label_column": "sentiment", "max_length": 16},
         "strategy": "full",
-        "train": {"epochs": 2, "lr": 5e-3, "batch_size": 16, "precision": "no", "warmup_ratio": 0.0},
+        # No linear probe unless a test asks: tiny random models under-train and the probe would replace them.
+        "train": {
+            "epochs": 2,
+            "lr": 5e-3,
+            "batch_size": 16,
+            "precision": "no",
+            "warmup_ratio": 0.0,
+            "linear_probe": False,
+        },
         "output_dir": str(out),
     }
     for key, value in extra.items():

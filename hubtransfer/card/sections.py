@@ -227,21 +227,28 @@ def _choices_context(run: RunFolder) -> dict:
         )
         for c in run.record.choices
     ]
-    base, test = run.record.baseline, run.record.metrics.test
-    baseline_md = None
-    if base:
-        names = [(k, label) for k, label, _ in metric_rows(run) if k in base["test"]]
-        cells = "; ".join(
-            f"{label.lower()} {fmt_metric(base['test'][k])} (this model {fmt_metric(test.get(k))})"
-            for k, label in names
+    base, probe = run.record.baseline, run.record.linear_probe
+    baseline_md = (
+        f"{table_cell(base['name'])}, C = {base['C']:g}, fitted on the same training split: {_beside(run, base)}"
+        if base
+        else None
+    )
+    probe_md = None
+    if probe:
+        probe_md = f"logistic regression (C = {probe['C']:g}) on the frozen pretrained backbone's features, test: " + (
+            f"{_beside(run, probe)}"
+            if not probe["kept"]
+            else f"{_beside(run, probe, 'the saved model')}. It scored higher on validation than the fine-tuned "
+            "weights, so **the saved model is this probe**: the pretrained backbone unchanged, these weights in its "
+            "output layer"
         )
-        baseline_md = f"{table_cell(base['name'])}, C = {base['C']:g}, fitted on the same training split: {cells}"
     per_class = run.record.metrics.test_per_class or {}
     return {
         "choices": rows,
         "checks": [table_cell(f["message"]) for f in run.record.diagnostics or []],
         "checks_ran": run.record.diagnostics is not None,
         "baseline_md": baseline_md,
+        "probe_md": probe_md,
         "per_class": [
             (
                 table_cell(name),
@@ -253,6 +260,15 @@ def _choices_context(run: RunFolder) -> dict:
             for name, v in per_class.items()
         ],
     }
+
+
+def _beside(run: RunFolder, reference: dict, this: str = "this model") -> str:
+    """A reference's test metrics, each with the model's beside it."""
+    test = run.record.metrics.test
+    names = [(k, label) for k, label, _ in metric_rows(run) if k in reference["test"]]
+    return "; ".join(
+        f"{label.lower()} {fmt_metric(reference['test'][k])} ({this} {fmt_metric(test.get(k))})" for k, label in names
+    )
 
 
 def _hparams(recipe: dict) -> list[tuple[str, str]]:

@@ -40,12 +40,11 @@ def classical_baseline(data: PreparedData, modality: str, metric: str = "accurac
     return BASELINES.get(modality)(data, metric)
 
 
-def _tuned_logreg(name: str, x: dict, y: dict, grid, metric: str, started: float) -> dict:
+def tuned_logreg(name: str, x: dict, y: dict, grid, metric: str, started: float, weights: bool = False) -> dict:
     """Logistic regression at each C of ``grid`` (ascending), each fit starting from the last one's weights: the
     strong-regularisation end converges in few iterations and hands a near solution to the next C (the pixel
     baseline of 7,772 silhouettes took a quarter less time). The grid stops once validation has fallen below its best at
-    two
-    larger Cs."""
+    two larger Cs. ``weights``: also return the chosen model's ``linear`` = (coef, intercept, classes)."""
     from sklearn.linear_model import LogisticRegression
 
     tried, best, worse = [], None, 0
@@ -56,12 +55,14 @@ def _tuned_logreg(name: str, x: dict, y: dict, grid, metric: str, started: float
         val = classification_metrics(clf.predict(x["validation"]), y["validation"])
         tried.append({"C": c, "validation": val[metric]})
         if best is None or val[metric] > best[1][metric]:
-            best, worse = (clf.predict(x["test"]), val, c), 0  # the next C refits this model: keep its test answers
+            # The next C refits this model in place: keep its test answers and its weights now.
+            linear = (clf.coef_.copy(), clf.intercept_.copy(), clf.classes_.copy())
+            best, worse = (clf.predict(x["test"]), val, c, linear), 0
         elif val[metric] < best[1][metric] and (worse := worse + 1) == 2:
             break  # validation fell below the best at two larger Cs; the larger ones fit slowest and overfit more
-    predicted, val, c = best
+    predicted, val, c, linear = best
     test = classification_metrics(predicted, y["test"])
-    return {
+    out = {
         "name": name,
         "C": c,
         "validation": val,
@@ -69,6 +70,7 @@ def _tuned_logreg(name: str, x: dict, y: dict, grid, metric: str, started: float
         "tried": tried,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    return out | {"linear": linear} if weights else out
 
 
 def tfidf_logreg(data: PreparedData, metric: str) -> dict:
@@ -81,7 +83,7 @@ def tfidf_logreg(data: PreparedData, metric: str) -> dict:
     x = {"train": vec.fit_transform(texts["train"])}
     x.update({s: vec.transform(texts[s]) for s in ("validation", "test")})
     y = {s: np.asarray(ds["label"]) for s, ds in data.splits.items()}
-    return _tuned_logreg("tf-idf (1-2 grams) + logistic regression", x, y, TEXT_C, metric, started)
+    return tuned_logreg("tf-idf (1-2 grams) + logistic regression", x, y, TEXT_C, metric, started)
 
 
 def pixels_logreg(data: PreparedData, metric: str) -> dict:
@@ -106,7 +108,7 @@ def pixels_logreg(data: PreparedData, metric: str) -> dict:
     x = {s: scaler.transform(v) for s, v in x.items()}
     y = {s: np.asarray(ds["label"]) for s, ds in data.splits.items()}
     kind = "grayscale" if gray else "RGB"
-    return _tuned_logreg(
+    return tuned_logreg(
         f"raw pixels ({PIXEL_SIDE}x{PIXEL_SIDE} {kind}) + logistic regression", x, y, PIXEL_C, metric, started
     )
 

@@ -1,5 +1,6 @@
-"""What a finished run says about itself, one line each: below the classical baseline, still improving at its last
-evaluation, classes it never predicts, a validation split too small to choose between checkpoints.
+"""What a finished run says about itself, one line each: below the classical baseline or a linear probe of its own
+backbone, the probe kept instead of the fine-tuned weights, still improving at its last evaluation, classes it never
+predicts, a validation split too small to choose between checkpoints.
 
 The lines go to the log (as warnings), ``metrics.json`` and the model card. They are checks on numbers the run
 already has; none of them trains anything.
@@ -22,8 +23,25 @@ def standard_error(value: float, n: int) -> float:
     return math.sqrt(v * (1 - v) / n) if n > 0 else float("inf")
 
 
-def below_baseline(test: dict, baseline: dict | None, metric: str) -> dict | None:
-    """The model scores below the classical baseline on test, in the watched metric or in accuracy."""
+BASELINE_ADVICE = (
+    "Use the baseline, or give the network more to work with (more epochs, another learning rate or strategy, more "
+    "data)."
+)
+PROBE_ADVICE = (
+    "Fine-tuning lost what the pretrained features already had: try strategy=head or lp-ft, or a lower learning rate."
+)
+
+
+def below_baseline(
+    test: dict,
+    baseline: dict | None,
+    metric: str,
+    code: str = "below_baseline",
+    what: str = "the classical baseline",
+    advice: str = BASELINE_ADVICE,
+) -> dict | None:
+    """The model scores below a reference fitted on the same split (the classical baseline, or the linear probe of its
+    own backbone) on test, in the watched metric or in accuracy."""
     if not baseline:
         return None
     keys = list(dict.fromkeys([metric, "accuracy"]))
@@ -36,10 +54,8 @@ def below_baseline(test: dict, baseline: dict | None, metric: str) -> dict | Non
         return None
     parts = ", ".join(f"{k} {m:.4f} vs {b:.4f}" for k, m, b in worse)
     return {
-        "code": "below_baseline",
-        "message": f"The model is below the classical baseline ({baseline['name']}) on test: {parts}. "
-        "Use the baseline, or give the network more to work with (more epochs, another learning rate or strategy, "
-        "more data).",
+        "code": code,
+        "message": f"The model is below {what} ({baseline['name']}) on test: {parts}. {advice}",
         "detail": {k: {"model": m, "baseline": b} for k, m, b in worse},
     }
 
@@ -84,6 +100,22 @@ def never_predicted(confusion: list[list[int]] | None, labels: list[str]) -> dic
     }
 
 
+def linear_probe_kept(probe: dict | None, metric: str) -> dict | None:
+    """The run's line when it saved the probe instead of its fine-tuned weights (``probe``: the record's dict)."""
+    if not probe or not probe.get("kept"):
+        return None
+    best_validation = probe["fine_tuned_validation"]
+    return {
+        "code": "linear_probe_kept",
+        "message": f"The fine-tuned weights scored below a linear probe of the pretrained backbone on validation "
+        f"({metric} {best_validation.get(metric, float('nan')):.4f} vs {probe['validation'][metric]:.4f}): the saved "
+        "model is that probe, the pretrained backbone unchanged with logistic-regression weights (C = "
+        f"{probe['C']:g}) in its output layer. Fine-tuning did not help on this data; more data, another learning rate "
+        "or strategy=head may.",
+        "detail": {"fine_tuned": best_validation, "probe": probe["validation"]},
+    }
+
+
 def small_validation(n_validation: int, metric: str, value: float | None, fraction: float) -> dict | None:
     if n_validation >= SMALL_VALIDATION:
         return None
@@ -107,6 +139,7 @@ def check_run(
     labels: list[str],
     n_validation: int,
     recipe,
+    probe: dict | None = None,
 ) -> list[dict]:
     """Every finding about a finished run (``test``: its test evaluation, with the confusion matrix where the task has
     one), each ``{"code", "message", "detail"}``; also logged as warnings."""
@@ -114,6 +147,13 @@ def check_run(
     best = next((r["validation"].get(metric) for r in history if r["step"] == best_step), None)
     found = [
         below_baseline(test["metrics"], baseline, metric),
+        linear_probe_kept(probe, metric),
+        # The kept probe is the model: its test scores differ from scikit-learn's only by rounding.
+        None
+        if not probe or probe.get("kept")
+        else below_baseline(
+            test["metrics"], probe, metric, "below_linear_probe", "a linear probe of its own backbone", PROBE_ADVICE
+        ),
         still_improving(history, metric, best_step, n_validation),
         never_predicted(test.get("confusion"), labels),
         small_validation(n_validation, metric, best, recipe.data.validation_fraction),

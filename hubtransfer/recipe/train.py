@@ -175,6 +175,16 @@ class TrainSpec(Section):
             "logistic regression for images; single-label classification) and report it beside the model."
         ),
     )
+    linear_probe: Literal["auto"] | bool = Field(
+        "auto",
+        description=(
+            "Also fit logistic regression on the pretrained backbone's frozen features (one forward pass, cached; C "
+            "chosen on validation), report it beside the model, say when the model is below it, and keep it instead "
+            "of the fine-tuned weights when it scores higher on validation. 'auto': on for single-label text and "
+            "image classification that fine-tunes a pretrained backbone with up to 5,000 training examples (where a "
+            "fine-tune can end below its own frozen features, and the extra pass is a small share of the run)."
+        ),
+    )
     log_with: list[Literal["tensorboard"]] = Field(
         default_factory=list, description="Accelerate trackers, e.g. [tensorboard]."
     )

@@ -35,6 +35,7 @@ class RunMetrics:
     test_per_label: dict | None = None  # multi-label: F1, threshold and support per label
     test_per_class: dict | None = None  # single-label: precision, recall, F1 and support per class
     baseline: dict | None = None  # the classical baseline on the same split (no timing: two runs give equal files)
+    linear_probe: dict | None = None  # logistic regression on the pretrained backbone's features; kept: it is the model
     diagnostics: list[dict] | None = None  # the run's checks on itself that fired
 
 
@@ -66,6 +67,7 @@ class RunRecord:
     choices: list[dict] = field(default_factory=list)  # what the run chose from the data ('auto' keys), with reasons
     environment: dict = field(default_factory=dict)
     baseline: dict | None = None  # as in metrics, with the seconds it took
+    linear_probe: dict | None = None  # as in metrics, with the seconds it took; None: not fitted
     diagnostics: list[dict] | None = None  # None: a record from before the run checked itself
     card: dict = field(default_factory=dict)  # licence and base model Hub id, so a later push can rebuild the card
     release: dict | None = None  # recipe hash, data fingerprint, base revision sha (hubtransfer.save.release)
@@ -83,7 +85,7 @@ class RunRecord:
             out[section] = {
                 k: v for k, v in out[section].items() if not (k in optional and v is None and k not in _NULLABLE)
             }
-        for optional in ("pushed", "release", "update"):
+        for optional in ("pushed", "release", "update", "linear_probe"):
             if out[optional] is None:
                 out.pop(optional)
         return out

@@ -185,6 +185,25 @@ def _first_token_split(model) -> HeadSplit | None:
     return HeadSplit(features, head, "first-token", model)
 
 
+def output_split(model: nn.Module) -> HeadSplit | None:
+    """The split at the output layer's input, whatever trains: the pretrained network's own features where the head is
+    dropout + one new Linear (a custom pooled head without hidden layers, or a stock output layer that is an attribute
+    of the model itself, as EfficientNet's, ViT's and BERT's are). ``None`` where new layers sit before the output
+    layer (an MLP head, RoBERTa's dense + out_proj head): their input is a random projection, not the backbone's
+    features. The linear probe (:mod:`hubtransfer.checks.probe`) fits at this point."""
+    if getattr(model, "is_multi_task", False) or type(model).__name__.endswith("ForTokenClassification"):
+        return None
+    spec = getattr(model.config, "hubtransfer_head", None)
+    if spec is not None:
+        linears = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+        return _custom_split(model, spec["pooling"]) if len(linears) == 1 else None
+    try:
+        parent, _name, _layer = output_layer(model, model.config.num_labels)
+    except ValueError:
+        return None
+    return _stock_split(model) if parent is model else None
+
+
 class FeatureClassifier(nn.Module):
     """The head alone, trained on cached features; its modules are the full model's own (shared)."""
 

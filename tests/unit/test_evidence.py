@@ -74,7 +74,7 @@ def test_baseline_grid_stops_after_validation_falls_twice(monkeypatch):
     )  # validation per C, then test
     x = {s: np.array([[0.0], [1.0], [0.1], [0.9]]) for s in ("train", "validation", "test")}
     y = {s: np.array([0, 1, 0, 1]) for s in x}
-    out = baselines._tuned_logreg("t", x, y, [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], "accuracy", 0.0)
+    out = baselines.tuned_logreg("t", x, y, [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], "accuracy", 0.0)
     assert [t["C"] for t in out["tried"]] == [
         0.1,
         0.3,
