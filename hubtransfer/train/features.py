@@ -335,7 +335,9 @@ def extract(
         torch.autocast(device_type=torch.device(device).type, dtype=dtype) if dtype is not None else nullcontext()
     )
     chunks = []
-    with torch.inference_mode(), autocast, channels_last(split.model):
+    # The layout changes outside inference mode: parameters converted inside it would become inference tensors,
+    # which a later fine-tune of the same model (after the linear probe) cannot train.
+    with channels_last(split.model), torch.inference_mode(), autocast:
         for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None):
             batch.pop("labels", None)
             chunks.append(split.features({k: v.to(device) for k, v in batch.items()}).float().cpu())

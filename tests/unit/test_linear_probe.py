@@ -113,3 +113,21 @@ def test_linear_probe_true_is_refused_where_it_cannot_apply(tiny_bert, tmp_path,
     with pytest.raises(RecipeError, match=fragment):
         finetune(text_recipe(tiny_bert, data, tmp_path / "x", train__linear_probe=True, **extra))
     assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_a_convolutional_backbone_still_trains_after_its_probe(tiny_efficientnet, tmp_path):
+    """The probe's feature pass switches a convolutional network to channels-last and back; done inside inference
+    mode that made every parameter an inference tensor, and the fine-tune after it failed in its first backward."""
+    from conftest import write_image_folder
+
+    images = write_image_folder(tmp_path / "imgs", per_class=20)
+    recipe = {
+        "task": "image-classification",
+        "model": {"id": str(tiny_efficientnet)},
+        "data": {"source": str(images)},
+        "strategy": "full",
+        "train": {"epochs": 2, "lr": 1e-3, "batch_size": 8, "precision": "no", "linear_probe": True},
+        "output_dir": str(tmp_path / "out"),
+    }
+    run = finetune(recipe)
+    assert run.run["training"]["steps"] > 0 and "test" in run.run["linear_probe"]
