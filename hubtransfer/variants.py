@@ -56,10 +56,13 @@ def with_changes(recipe: Recipe, changes: dict) -> Recipe:
 
 
 def variant_recipe(recipe: Recipe, variant: Variant, root: Path) -> Recipe:
-    """The variant's recipe: its own folder under ``root``, never pushed, never a candidates list."""
+    """The variant's recipe: its own folder under ``root``, never pushed, never a candidates list, and no linear
+    probe: a sweep compares training choices, and a probe kept in place of a small run's fine-tuned weights would
+    put a point of another method on its curves."""
     return with_changes(
         recipe,
         {
+            "train.linear_probe": False,
             **variant.changes,
             "output_dir": str(root / slug(variant.name)),
             "overwrite_output_dir": True,

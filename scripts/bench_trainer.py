@@ -86,7 +86,8 @@ GPU_TRAIN = ["train.batch_size=64", "train.num_workers=4"]
 # The peer (Trainer) trains one fixed configuration, so the recipes' data-driven `auto` keys are pinned to what they
 # were before those existed: no learning-rate search, the checkpoint's own head, no class weights, no early stop.
 FIXED_TEXT = ["data.max_length=64", "head.pooling=native"]
-FIXED_COMMON = ["train.class_weights=none", "train.early_stopping.patience=null"]
+# The linear probe is off: the peers train, and a probe pass (or a probe kept) would not be the loop being timed.
+FIXED_COMMON = ["train.class_weights=none", "train.early_stopping.patience=null", "train.linear_probe=false"]
 RECIPES = {
     "minilm-full": (
         "recipes/text/minilm_rotten_tomatoes.yaml",

@@ -66,6 +66,7 @@ def _recipe_overrides(out: Path, smoke: bool, model: Path) -> list[str]:
         "train.precision=no",
         "train.checkpoint_every=null",
         "train.baseline=false",
+        "train.linear_probe=false",
         f"output_dir={out}",
         "overwrite_output_dir=true",
     ]

@@ -363,10 +363,10 @@ def _pct(x: float | None) -> str:
 def table() -> str:
     head = (
         "| set | half | train / val / test | classes (imbalance) | classical | frozen + LR | fine-tune grid (lr) | "
-        "**default** | default - best transfer ref | default steps (search) / ref budget | default wall | "
-        "ref fine-tune wall | checks that fired |"
+        "**default** | default - best transfer ref | in-run linear probe | default steps (search) / ref budget | "
+        "default wall | ref fine-tune wall | checks that fired |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for s in SUITE:
         res = load_results(s.name)
         refs, d = res.get("references", {}), res.get("default")
@@ -398,12 +398,16 @@ def table() -> str:
                 f" / {100 * (d['test']['f1'] - best_f1):+.1f}" if imbalanced else ""
             )
             dcell, dwall = "**" + _pair(d["test"], imbalanced) + "**", f"{d['wall_seconds']:.0f} s"
+        probe = (d or {}).get("linear_probe")
+        # "-": a default run from before the probe existed (or over its 5,000-example 'auto' limit).
+        pcell = "-" if not probe else _pair(probe["test"], imbalanced) + (" (kept)" if probe["kept"] else "")
         notes = "-" if d is None else ", ".join(x["code"].replace("_", " ") for x in d.get("diagnostics", [])) or "none"
         ref_wall = f"{ft['wall_seconds']:.0f} s" if ft.get("wall_seconds") else "-"
         lines.append(
             f"| {s.name} | {s.half} | {sizes['train']:,} / {sizes['validation']:,} / {sizes['test']:,} | "
             f"{summ['classes']} "
-            f"({summ['imbalance']:.1f}x) | {cells[0]} | {cells[1]} | {cells[2]} | {dcell} | {gap} | {cost} | {dwall} | "
+            f"({summ['imbalance']:.1f}x) | {cells[0]} | {cells[1]} | {cells[2]} | {dcell} | {gap} | {pcell} | {cost} | "
+            f"{dwall} | "
             f"{ref_wall} | {notes} |"
         )
     return "\n".join(lines)
