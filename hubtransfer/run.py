@@ -305,7 +305,8 @@ def _train_and_test(
 def _linear_probe(run: _Run) -> linear_probes.LinearProbe | None:
     """The linear probe of the pretrained backbone (main process; the others receive it), where it applies."""
     job = run.job
-    if not linear_probes.wanted(job, run.model, run.data.info["sizes"]["train"], run.update is not None):
+    n_train, update = run.data.info["sizes"]["train"], run.update is not None
+    if not linear_probes.wanted(job, run.model, n_train, update, sharded(run.accelerator)):
         return None
     found = [None]
     if run.accelerator.is_main_process:
