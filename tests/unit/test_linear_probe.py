@@ -67,7 +67,8 @@ def test_a_fine_tune_that_wins_keeps_its_weights_and_no_probe_line_fires(tiny_be
     probe = run.run["linear_probe"]
     assert not probe["kept"] and run.metrics["test"]["accuracy"] == 1.0 > probe["test"]["accuracy"]
     assert [f["code"] for f in run.run["diagnostics"]] == ["small_validation"]
-    assert "or the linear probe, validation had stopped rising" not in str(build_card(tmp_path / "ft"))
+    card = str(build_card(tmp_path / "ft"))
+    assert "**Linear probe** on the same split" in card and "the saved model is this probe" not in card
 
 
 def test_below_the_linear_probe_fires_on_test_unless_the_probe_is_the_model():
