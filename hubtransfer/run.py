@@ -328,7 +328,7 @@ def _keep_the_better(run: _Run, lin_probe: linear_probes.LinearProbe, result: Fi
     """The probe's weights replace the fine-tuned ones where the probe is higher on validation."""
     metric = run.job.recipe.train.early_stopping.metric
     tuned = (result.best or {}).get("validation")
-    if not linear_probes.keep_probe(lin_probe, tuned, metric):
+    if not linear_probes.keep_probe(lin_probe, tuned, metric, run.data.info["sizes"]["validation"]):
         return
     with quiet_transformers():
         pretrained = build_model(run.job.task, run.model_dir, run.job.recipe, run.data.labels)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from hubtransfer.checks.baselines import tuned_logreg
+from hubtransfer.checks.diagnostics import standard_error
 from hubtransfer.errors import RecipeError
 from hubtransfer.tasks.metrics import classification_metrics
 from hubtransfer.train.features import key_parts, output_split, split_features
@@ -165,10 +166,15 @@ def _raw_weights(coef, intercept, classes, scaler, num_labels: int) -> tuple[np.
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
-def keep_probe(probe: LinearProbe, best_validation: dict | None, metric: str) -> bool:
-    """The probe replaces the fine-tuned weights when it is higher on validation in the watched metric (a tie keeps
-    the fine-tune)."""
-    return best_validation is None or probe.validation[metric] > best_validation.get(metric, float("-inf"))
+def keep_probe(probe: LinearProbe, best_validation: dict | None, metric: str, n_validation: int) -> bool:
+    """The probe replaces the fine-tuned weights when it is higher on validation in the watched metric by more than
+    the standard error of the fine-tune's score there. A smaller lead is noise: on sms-spam (453 validation
+    messages) the probe led by 0.005 macro-F1, one message, and was 1.3 points of test accuracy below the fine-tune
+    it replaced."""
+    if best_validation is None or metric not in best_validation:
+        return True
+    tuned = best_validation[metric]
+    return probe.validation[metric] - tuned > standard_error(tuned, n_validation)
 
 
 def adopt(probe: LinearProbe, model: torch.nn.Module, pretrained: torch.nn.Module, fine_tuned: dict | None) -> None:

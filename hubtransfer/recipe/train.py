@@ -180,9 +180,10 @@ class TrainSpec(Section):
         description=(
             "Also fit logistic regression on the pretrained backbone's frozen features (one forward pass, cached; C "
             "chosen on validation), report it beside the model, say when the model is below it, and keep it instead "
-            "of the fine-tuned weights when it scores higher on validation. 'auto': on for single-label text and "
-            "image classification that fine-tunes a pretrained backbone with up to 5,000 training examples (where a "
-            "fine-tune can end below its own frozen features, and the extra pass is a small share of the run)."
+            "of the fine-tuned weights when it leads them on validation by more than a standard error. 'auto': on "
+            "for single-label text and image classification that fine-tunes a pretrained backbone with up to 5,000 "
+            "training examples (where a fine-tune can end below its own frozen features, and the extra pass is a "
+            "small share of the run)."
         ),
     )
     log_with: list[Literal["tensorboard"]] = Field(

@@ -132,3 +132,14 @@ def test_a_convolutional_backbone_still_trains_after_its_probe(tiny_efficientnet
     }
     run = finetune(recipe)
     assert run.run["training"]["steps"] > 0 and "test" in run.run["linear_probe"]
+
+
+def test_the_probe_replaces_the_fine_tune_only_when_it_leads_by_more_than_a_standard_error():
+    from hubtransfer.checks.probe import LinearProbe, keep_probe
+
+    probe = LinearProbe(1.0, {"f1": 0.9808}, {"f1": 0.95}, 0.0, 0.0, np.zeros((2, 1)), np.zeros(2))
+    # sms-spam's case: 0.005 ahead on 453 validation messages, under the standard error 0.0072: the fine-tune stays.
+    assert not keep_probe(probe, {"f1": 0.9762}, "f1", 453)
+    assert keep_probe(probe, {"f1": 0.9500}, "f1", 453)  # 0.031 ahead: more than the standard error 0.0102
+    assert not keep_probe(probe, {"f1": 0.9808}, "f1", 10_000)  # a tie keeps the fine-tune
+    assert keep_probe(probe, None, "f1", 453)  # no validation score at all: the probe is the measured model
