@@ -311,15 +311,7 @@ def _linear_probe(run: _Run) -> linear_probes.LinearProbe | None:
     found = [None]
     if run.accelerator.is_main_process:
         found[0] = linear_probes.fit_probe(
-            job,
-            run.model,
-            run.data,
-            run.trainer.encoded,
-            run.trainer.collate,
-            run.processor,
-            run.model_dir,
-            run.accelerator.device,
-            run.precision[0],
+            job, run.trainer, run.data, run.processor, run.model_dir, run.accelerator.device, run.precision[0]
         )
     return broadcast_object_list(found)[0]
 

@@ -150,7 +150,7 @@ def check_run(
         linear_probe_kept(probe, metric),
         # The kept probe is the model: its test scores differ from scikit-learn's only by rounding.
         None
-        if not probe or probe.get("kept")
+        if probe and probe["kept"]
         else below_baseline(
             test["metrics"], probe, metric, "below_linear_probe", "a linear probe of its own backbone", PROBE_ADVICE
         ),

@@ -23,8 +23,8 @@ from hubtransfer.checks.baselines import tuned_logreg
 from hubtransfer.checks.diagnostics import standard_error
 from hubtransfer.errors import RecipeError
 from hubtransfer.tasks.metrics import classification_metrics
-from hubtransfer.train.features import key_parts, output_split, split_features
-from hubtransfer.train.precision import autocast_dtype
+from hubtransfer.train.features import output_split
+from hubtransfer.train.routes import frozen_features
 
 logger = logging.getLogger(__name__)
 
@@ -95,22 +95,12 @@ def _why_not(job, model, update: bool, sharded: bool) -> str | None:
     return None
 
 
-def fit_probe(job, model, data, encoded, collate, processor, model_dir, device, mixed: str) -> LinearProbe:
-    """Features of every split from ``model`` (still pretrained), then logistic regression tuned on validation in
-    the run's watched metric."""
+def fit_probe(job, trainer, data, processor, model_dir, device, mixed: str) -> LinearProbe:
+    """Features of every split from ``trainer``'s model (still pretrained), then logistic regression tuned on
+    validation in the run's watched metric."""
     from sklearn.preprocessing import StandardScaler  # late: sklearn stays out of processes that do not probe
 
-    split = output_split(model)
-    model.to(device)
-    feats = split_features(
-        split,
-        encoded,
-        collate,
-        key_parts=key_parts(model_dir, job.recipe, data.splits, job.task.modality, processor),
-        batch_size=job.recipe.train.eval_batch_size,
-        device=device,
-        dtype=autocast_dtype(mixed),
-    )
+    feats = frozen_features(output_split(trainer.model), trainer, job, data, processor, model_dir, device, mixed)
     started = time.perf_counter()
     x = {s: f.features.float().numpy() for s, f in feats.items()}
     y = {s: f.labels.numpy() for s, f in feats.items()}

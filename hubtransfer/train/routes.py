@@ -38,6 +38,21 @@ class Trainable:
     collate: object
 
 
+def frozen_features(split, trainer: Trainable, job: Job, data, processor, model_dir, device, mixed: str) -> dict:
+    """Every split's vectors at ``split`` (the model's frozen part), from the disk cache or computed into it: the
+    head-only route and the linear probe (:mod:`hubtransfer.checks.probe`) read the same entries."""
+    trainer.model.to(device)
+    return split_features(
+        split,
+        trainer.encoded,
+        trainer.collate,
+        key_parts=key_parts(model_dir, job.recipe, data.splits, job.task.modality, processor),
+        batch_size=job.recipe.train.eval_batch_size,
+        device=device,
+        dtype=autocast_dtype(mixed),
+    )
+
+
 def feature_route(
     trainer: Trainable, job: Job, data, processor, model_dir, accelerator, mixed: str
 ) -> tuple[Trainable, dict]:
@@ -46,18 +61,8 @@ def feature_route(
     if split is None:
         logger.info("features not cached: %s; the backbone runs every epoch", why)
         return trainer, {"cached": False, "reason": why}
-    parts = key_parts(model_dir, job.recipe, data.splits, job.task.modality, processor)
-    trainer.model.to(accelerator.device)
     with accelerator.main_process_first():  # the main process fills the cache; the others then read it
-        feats = split_features(
-            split,
-            trainer.encoded,
-            trainer.collate,
-            key_parts=parts,
-            batch_size=job.recipe.train.eval_batch_size,
-            device=accelerator.device,
-            dtype=autocast_dtype(mixed),
-        )
+        feats = frozen_features(split, trainer, job, data, processor, model_dir, accelerator.device, mixed)
     encoded = {
         s: FeatureDataset(f.features, f.labels, getattr(trainer.encoded[s], "lengths", None)) for s, f in feats.items()
     }
