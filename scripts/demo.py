@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hubtransfer.localhub.local import configure_clients, start_hub, stop_hub
+from hubtransfer.localhub.local import local_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "text" / "minilm_rotten_tomatoes.yaml"
@@ -80,18 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
-    server = None
-    endpoint = os.environ.get("HF_ENDPOINT")
-    try:
-        if not endpoint:
-            server, endpoint = start_hub(args.work / "hub")
+    with local_hub(args.work) as (endpoint, started):
+        if started:
             print(f"== local Hub started at {endpoint} (data in {args.work / 'hub'})", flush=True)
-        configure_clients(endpoint, Path(tempfile.mkdtemp(prefix="hf-home-", dir=args.work)))
         summary = run(args.overrides, args.work, args.recipe, args.repo_id)
-    finally:
-        if server is not None:
-            stop_hub(server)
-            print("== local Hub stopped")
+    if started:
+        print("== local Hub stopped")
     return 0 if summary["roundtrip_equal"] else 1
 
 

@@ -13,8 +13,9 @@ For each setting and seed: v1 once, then v2 by naive, replay, distill, interpola
 the old test split (v1's) and the new one, with v1 beside it; forgetting = v1's old-test accuracy minus v2's, in
 points. The forgetting gate (update.max_forgetting, default 1 point) is what a push would meet.
 
-Run: python scripts/update_bench.py [--settings ...] [--seeds 0 1 2] [--write-docs]
-Results: results/update/SETTING.json (every run, with the machine); table: docs/updates.md.
+Run: python scripts/update_bench.py [--settings ...] [--seeds 0 1 2] [--resume] [--write-docs]
+Results: results/update/SETTING.json (every run, with the machine); table: docs/updates.md. Until a setting is
+complete its runs are saved after each one in results/update/partial/SETTING.json, which --resume continues.
 """
 
 from __future__ import annotations
@@ -214,34 +215,71 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "update-bench")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs a stopped invocation saved under OUT/partial/ (same machine only) and run the rest",
+    )
     p.add_argument("--write-docs", action="store_true", help=f"also write the table into {DOCS.relative_to(ROOT)}")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from hubtransfer.save.environment import describe_machine
 
     machine = describe_machine()
-    results = {}
     for name in args.settings:
         spec = setting(name, args.work / "data")
-        runs = []
+        partial = args.out / "partial" / f"{name}.json"
+        runs = _done(partial, machine, args.resume)
         for seed in args.seeds:
+            todo = [m for m in args.methods if not any(r["method"] == m and r["seed"] == seed for r in runs)]
+            if not todo:
+                continue
             v1_dir = args.work / name / f"v1-seed{seed}"
             v1 = run_v1(spec, seed, v1_dir)
-            for method in args.methods:
+            for method in todo:
                 run = run_v2(spec, method, seed, v1_dir, args.work / name / f"v2-{method}-seed{seed}")
                 runs.append({**run, "v1": v1})
+                # Saved after every run: a stopped benchmark resumes (--resume) where it stopped.
+                _save(partial, {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs})
                 print(
                     json.dumps({name: {k: run[k] for k in ("method", "seed", "forgetting_points", "average_accuracy")}})
                 )
         res = {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs, "rows": summarise(runs)}
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-        results[name] = res | {"machine": _machine_line(machine)}
-    text = table(results)
+        _save(args.out / f"{name}.json", res)
+        partial.unlink(missing_ok=True)
+    text = table(saved_results(args.out))
     if args.write_docs:
         write_between(DOCS, *MARKERS, text)
     print(text)
     return 0
+
+
+def saved_results(folder: Path) -> dict:
+    """Every complete setting saved in ``folder`` (the table shows them all, whichever invocation measured them)."""
+    out = {}
+    for path in sorted(folder.glob("*.json")):
+        res = json.loads(path.read_text(encoding="utf-8"))
+        out[res["setting"]] = res | {"machine": _machine_line(res["machine"])}
+    return out
+
+
+def _done(partial: Path, machine: dict, resume: bool) -> list[dict]:
+    """The runs a stopped invocation saved, where --resume asks for them; figures of two machines never mix."""
+    if not resume or not partial.exists():
+        return []
+    saved = json.loads(partial.read_text(encoding="utf-8"))
+    if saved["machine"] != machine or saved["smoke"] != SMOKE:
+        raise SystemExit(
+            f"--resume: {partial} was measured on {_machine_line(saved['machine'])} (smoke {saved['smoke']}), this is "
+            f"{_machine_line(machine)} (smoke {SMOKE}); figures of two machines are not mixed. Delete it to start over"
+        )
+    print(f"resuming: {len(saved['runs'])} runs from {partial}")
+    return saved["runs"]
+
+
+def _save(path: Path, res: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
 
 
 def _machine_line(m: dict) -> str:

@@ -6,10 +6,12 @@ datasets, which read the endpoint once at import (see :mod:`hubtransfer.localhub
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -64,3 +66,17 @@ def configure_clients(endpoint: str, home: Path, token: str = DEV_TOKEN) -> None
     os.environ.update(HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1", HF_TOKEN=token, HF_HOME=str(home))
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def local_hub(work: Path):
+    """A script's Hub: the one ``HF_ENDPOINT`` names, else one started under ``work/hub`` and stopped on exit; this
+    process's clients point at it with a fresh HF_HOME under ``work``. Yields (endpoint, whether it was started)."""
+    server, endpoint = None, os.environ.get("HF_ENDPOINT")
+    try:
+        if not endpoint:
+            server, endpoint = start_hub(work / "hub")
+        configure_clients(endpoint, Path(tempfile.mkdtemp(prefix="hf-home-", dir=work)))
+        yield endpoint, server is not None
+    finally:
+        stop_hub(server)

@@ -159,3 +159,18 @@ def test_the_update_benchmark_runs_every_method_in_smoke_form(tmp_path):
         assert (run["alpha"] is not None) == (run["method"] == "interpolate")
     joint = next(r for r in res["rows"] if r["method"] == "joint")
     assert joint["time_share_of_joint"] == 1.0 and "| interpolate |" in printed
+
+
+def test_the_release_script_pulls_v1_back_by_its_tag_after_v2(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)  # the script starts its own local Hub
+    out = tmp_path / "release.json"
+    _run("update_release.py", "--work", str(tmp_path / "work"), "--out", str(out), tmp_path=tmp_path)
+    res = json.loads(out.read_text())
+    v1, v2 = res["v1"], res["v2"]
+    assert res["smoke"] and (v1["tag"], v2["tag"]) == ("v1", "v2") and v1["commit"] != v2["commit"]
+    assert v2["update"]["parent_sha"] == v1["commit"] and v2["update"]["method"] == "replay"
+    for name, release in (("v1", v1), ("v2", v2)):
+        pulled = res["pulled_after_v2"][name]
+        assert pulled["equal"] and pulled["recomputed"] == release["test"] == pulled["recorded"]
+    assert res["stock_client"]["tags"] == {"v1": v1["commit"], "v2": v2["commit"]}
+    assert res["tags_resolve_to_pushed_commits"]

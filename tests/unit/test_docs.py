@@ -141,15 +141,12 @@ def test_the_update_table_in_the_docs_is_the_results_files():
     sys.path.insert(0, str(ROOT / "scripts"))
     bench = importlib.import_module("update_bench")
     shown = read_between(ROOT / "docs" / "updates.md", *bench.MARKERS)
-    files = sorted((ROOT / "results" / "update").glob("*.json"))
-    if not files:
+    saved = bench.saved_results(ROOT / "results" / "update")
+    if not saved:
         assert shown == "Not measured yet under this protocol."
         return
-    saved = {}
-    for path in files:
-        res = json.loads(path.read_text(encoding="utf-8"))
-        assert not res["smoke"] and len({r["seed"] for r in res["runs"]}) >= 3, path
-        saved[res["setting"]] = res | {"machine": bench._machine_line(res["machine"])}
+    for res in saved.values():
+        assert not res["smoke"] and len({r["seed"] for r in res["runs"]}) >= 3, res["setting"]
     assert shown == bench.table(saved), "python scripts/update_bench.py --write-docs"
 
 
@@ -166,3 +163,22 @@ def test_the_user_data_tables_in_the_docs_are_the_results_files():
     assert runs and all(len(r) == saved["repeats"] for r in runs)
     shown = read_between(ROOT / "docs" / "user-data.md", *shipped.MARKERS)
     assert shown == shipped.table(saved).strip(), "python scripts/shipped_time.py --table-only --write-docs"
+
+
+def test_a_stopped_update_benchmark_resumes_only_on_the_machine_that_measured_it(tmp_path):
+    import importlib
+
+    import pytest
+
+    bench = importlib.import_module("update_bench")
+    machine = {"cpu": "AMD EPYC", "bf16_flags": ["avx512_bf16"], "cores": 2, "torch": "2.13.0+cpu"}
+    partial = tmp_path / "partial" / "image-classes.json"
+    runs = [{"method": "naive", "seed": 0}, {"method": "replay", "seed": 0}]
+    bench._save(partial, {"setting": "image-classes", "machine": machine, "smoke": bench.SMOKE, "runs": runs})
+    assert bench._done(partial, machine, resume=False) == []  # without --resume a run starts over
+    assert bench._done(partial, machine, resume=True) == runs
+    other = machine | {"cpu": "Intel Xeon", "bf16_flags": ["amx_bf16"]}
+    with pytest.raises(SystemExit, match=r"measured on AMD EPYC \(avx512_bf16\), 2 cores .* this is Intel Xeon"):
+        bench._done(partial, other, resume=True)
+    # The docs table reads complete settings only: partial/ is not one of them.
+    assert bench.saved_results(tmp_path) == {}
