@@ -6,7 +6,7 @@ Settings (each v1 -> v2, the shipped recipes with only their data fields changed
 - text-shift: v1 on rotten tomatoes (film-review snippets, fresh / rotten); v2 on women's clothing reviews
   (recommended / not recommended), a packaged set of another domain with the same two-way label space, mapped by
   update.label_map (a documented constructed shift: no packaged second film-review set with labels exists).
-- image-classes: EfficientNet-Lite0 on animal shapes, v1 on bear..elephant (5 classes), v2 adds giraffe..zebra (the
+- image-classes: EfficientNet-Lite0 on animal shapes, v1 on bear..dog (5 classes), v2 adds elephant..zebra (the
   other 5; class-incremental, the head grows).
 
 For each setting and seed: v1 once, then v2 by naive, replay, distill, interpolate and joint. Each v2 is measured on
