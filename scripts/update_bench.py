@@ -240,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
                 run = run_v2(spec, method, seed, v1_dir, args.work / name / f"v2-{method}-seed{seed}")
                 runs.append({**run, "v1": v1})
                 # Saved after every run: a stopped benchmark resumes (--resume) where it stopped.
-                _save(partial, {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs})
+                save_json(partial, {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs})
                 print(
                     json.dumps({name: {k: run[k] for k in ("method", "seed", "forgetting_points", "average_accuracy")}})
                 )
         res = {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs, "rows": summarise(runs)}
-        _save(args.out / f"{name}.json", res)
+        save_json(args.out / f"{name}.json", res)
         partial.unlink(missing_ok=True)
     text = table(saved_results(args.out))
     if args.write_docs:
@@ -277,7 +277,7 @@ def _done(partial: Path, machine: dict, resume: bool) -> list[dict]:
     return saved["runs"]
 
 
-def _save(path: Path, res: dict) -> None:
+def save_json(path: Path, res: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
 

@@ -26,7 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from hubtransfer.localhub.local import local_hub  # noqa: E402
+from update_bench import rt_halves, save_json  # noqa: E402  (scripts/; imports nothing heavy at module level)
+
+from hubtransfer.localhub.local import local_hub  # noqa: E402  (stdlib only)
 
 REPO_ID = "local-user/minilm-rt-releases"
 RECIPE = ROOT / "recipes" / "text" / "minilm_rotten_tomatoes.yaml"
@@ -64,21 +66,20 @@ def _train(overrides: list[str], out: Path) -> dict:
     }
 
 
-def _stock_client(releases: dict, cache: Path) -> dict:
+def _stock_client(tags: list[str], cache: Path) -> dict:
     """What a stock huggingface_hub client sees: the tags and their commits, and config.json by tag."""
     from huggingface_hub import HfApi, hf_hub_download
 
-    tags = {t.name: t.target_commit for t in HfApi().list_repo_refs(REPO_ID).tags}
+    listed = {t.name: t.target_commit for t in HfApi().list_repo_refs(REPO_ID).tags}
     downloads = {}
-    for name in releases:
+    for name in tags:
         path = hf_hub_download(REPO_ID, "config.json", revision=name, cache_dir=str(cache))
         downloads[name] = Path(path).parent.name  # the snapshot folder: the commit the tag resolved to
-    return {"tags": tags, "config_snapshot_by_tag": downloads}
+    return {"tags": listed, "config_snapshot_by_tag": downloads}
 
 
 def run(work: Path) -> dict:
     from huggingface_hub import HfApi
-    from update_bench import rt_halves
 
     from hubtransfer.push.seed import seed
     from hubtransfer.push.verify import verify_release
@@ -102,7 +103,8 @@ def run(work: Path) -> dict:
         check = verify_release(REPO_ID, release["tag"], cache_dir=work / f"fresh-{name}")
         pulled[name] = {**check, "equal_to_run": check["recomputed"] == release["test"]}
         print(f"== {name} pulled back by its tag: recomputed = recorded = card: {check['equal']}", flush=True)
-    client = _stock_client({v1["tag"]: v1, v2["tag"]: v2}, work / "fresh-stock")
+    pushed = {v1["tag"]: v1["commit"], v2["tag"]: v2["commit"]}
+    client = _stock_client(list(pushed), work / "fresh-stock")
     return {
         "machine": describe_machine(),
         "smoke": SMOKE,
@@ -111,8 +113,7 @@ def run(work: Path) -> dict:
         "v2": v2,
         "pulled_after_v2": pulled,
         "stock_client": client,
-        "tags_resolve_to_pushed_commits": client["tags"] == {v1["tag"]: v1["commit"], v2["tag"]: v2["commit"]}
-        and client["config_snapshot_by_tag"] == {v1["tag"]: v1["commit"], v2["tag"]: v2["commit"]},
+        "tags_resolve_to_pushed_commits": client["tags"] == pushed == client["config_snapshot_by_tag"],
     }
 
 
@@ -125,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True)
     with local_hub(args.work):
         res = run(args.work)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    save_json(args.out, res)
     ok = all(x["equal"] and x["equal_to_run"] for x in res["pulled_after_v2"].values())
     ok = ok and res["tags_resolve_to_pushed_commits"]
     print(json.dumps({"all_equal": ok, "tags": res["stock_client"]["tags"]}))

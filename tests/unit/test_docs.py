@@ -174,7 +174,7 @@ def test_a_stopped_update_benchmark_resumes_only_on_the_machine_that_measured_it
     machine = {"cpu": "AMD EPYC", "bf16_flags": ["avx512_bf16"], "cores": 2, "torch": "2.13.0+cpu"}
     partial = tmp_path / "partial" / "image-classes.json"
     runs = [{"method": "naive", "seed": 0}, {"method": "replay", "seed": 0}]
-    bench._save(partial, {"setting": "image-classes", "machine": machine, "smoke": bench.SMOKE, "runs": runs})
+    bench.save_json(partial, {"setting": "image-classes", "machine": machine, "smoke": bench.SMOKE, "runs": runs})
     assert bench._done(partial, machine, resume=False) == []  # without --resume a run starts over
     assert bench._done(partial, machine, resume=True) == runs
     other = machine | {"cpu": "Intel Xeon", "bf16_flags": ["amx_bf16"]}
