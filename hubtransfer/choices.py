@@ -18,7 +18,7 @@ from typing import Any
 from hubtransfer.job import load_recipe
 from hubtransfer.recipe.load import set_key
 from hubtransfer.recipe.schema import Recipe
-from hubtransfer.train.budget import AUTO_PATIENCE, auto_epochs, auto_patience
+from hubtransfer.train.budget import AUTO_PATIENCE, auto_epochs, auto_patience, steps_per_epoch
 from hubtransfer.train.search import default_candidates
 
 logger = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ def choose_budget(recipe: Recipe, n_train: int, processes: int) -> list[Choice]:
     """train.epochs 'auto' (from the steps an epoch takes) and early_stopping.patience 'auto' (from the evaluations)."""
 
     t, out = recipe.train, []
-    per_epoch = max(1, math.ceil(math.ceil(math.ceil(n_train / t.batch_size) / max(1, processes)) / t.grad_accum))
+    per_epoch = steps_per_epoch(t, n_train, processes)
     epochs = t.epochs
     if epochs == "auto":
         epochs = auto_epochs(t, per_epoch)

@@ -46,7 +46,15 @@ from hubtransfer.train.precision import resolve_precision
 from hubtransfer.train.routes import Trainable, feature_route, linear_probe
 from hubtransfer.train.session import flat_hparams, make_accelerator, setup_logging, sharded
 from hubtransfer.train.state import FitResult
-from hubtransfer.update.flow import Update, average_weights, soft_targets, starting_model, update_data_of, versions
+from hubtransfer.update.flow import (
+    Update,
+    average_weights,
+    continuing_choices,
+    soft_targets,
+    starting_model,
+    update_data_of,
+    versions,
+)
 from hubtransfer.update.versions import Versions, gate
 from hubtransfer.update.versions import section as versions_section
 
@@ -185,6 +193,8 @@ def _sources_and_data(run: _Run) -> None:
     run.model_dir = resolve_model_dir(run.job.recipe.model)
     # An update continues the previous version: its tokenizer / image processor ('joint' starts from the base's).
     processor_dir = run.model_dir if run.update is None or run.update.method == "joint" else run.update.parent.folder
+    if run.update is not None:  # before the data's choices: they leave keys already chosen alone
+        _choose(run, continuing_choices(run.update, run.job, run.data, accelerator.num_processes))
     _choose(
         run,
         choices.from_data(

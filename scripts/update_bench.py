@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -226,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     from hubtransfer.save.environment import describe_machine
 
     machine = describe_machine()
+    code = _head()  # each run names the commit it measured: the update rules change between invocations
     for name in args.settings:
         spec = setting(name, args.work / "data")
         partial = args.out / "partial" / f"{name}.json"
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             v1 = run_v1(spec, seed, v1_dir)
             for method in todo:
                 run = run_v2(spec, method, seed, v1_dir, args.work / name / f"v2-{method}-seed{seed}")
-                runs.append({**run, "v1": v1})
+                runs.append({**run, "v1": v1, "code": code})
                 # Saved after every run: a stopped benchmark resumes (--resume) where it stopped.
                 save_json(partial, {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs})
                 print(
@@ -280,6 +282,12 @@ def _done(partial: Path, machine: dict, resume: bool) -> list[dict]:
 def save_json(path: Path, res: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+
+
+def _head() -> str:
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "hubtransfer"]).returncode
+    return out.stdout.strip() + ("+changes" if dirty else "") if out.returncode == 0 else "unknown"
 
 
 def _machine_line(m: dict) -> str:

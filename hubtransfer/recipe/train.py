@@ -76,7 +76,9 @@ class TrainSpec(Section):
         "auto",
         description=(
             "Training epochs (fractions allowed). 'auto': enough epochs for train.min_steps optimizer steps, at least "
-            "2 and at most train.max_auto_epochs (early stopping ends it sooner when validation stops improving)."
+            "2 and at most train.max_auto_epochs (early stopping ends it sooner when validation stops improving). In "
+            "an update that continues the previous version: min_steps x the new data's share of the old and new "
+            "training examples, at least one epoch."
         ),
     )
     min_steps: int = Field(
@@ -90,7 +92,8 @@ class TrainSpec(Section):
         "auto",
         description=(
             "Peak learning rate of the backbone (and of the head unless head_lr is set). 'auto': chosen on validation "
-            "among train.lr_search.candidates (successive halving, see lr_search)."
+            "among train.lr_search.candidates (successive halving, see lr_search); in an update that continues the "
+            "previous version (candidates unset): the rate that version trained at."
         ),
     )
     lr_search: LrSearchSpec = Field(default_factory=LrSearchSpec)

@@ -13,6 +13,19 @@ def auto_epochs(train, steps_per_epoch: int) -> int:
     return min(train.max_auto_epochs, max(2, math.ceil(train.min_steps / max(1, steps_per_epoch))))
 
 
+def update_epochs(train, steps_per_epoch: int, new_share: float) -> float:
+    """``train.epochs: auto`` for an update that continues the previous version: ``train.min_steps`` scaled by the new
+    data's share of old + new training examples (the rest of a from-scratch budget was spent on the previous
+    version), and at least one pass over the update's training set; fractions of an epoch allowed."""
+    steps = max(steps_per_epoch, math.ceil(train.min_steps * new_share))
+    return min(float(train.max_auto_epochs), round(steps / steps_per_epoch, 2))
+
+
+def steps_per_epoch(train, n_train: int, processes: int) -> int:
+    """Optimizer steps an epoch of ``n_train`` examples takes, over ``processes`` processes."""
+    return max(1, math.ceil(math.ceil(math.ceil(n_train / train.batch_size) / max(1, processes)) / train.grad_accum))
+
+
 AUTO_PATIENCE, PATIENCE_MIN_EVALS = 3, 6
 
 

@@ -4,16 +4,19 @@ and the starting model, the soft targets, the weight average, and the two versio
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from datasets import Dataset, DatasetDict
 
+from hubtransfer.choices import Choice
 from hubtransfer.data.prepare import PreparedData, prepare_data, prepare_task_data
 from hubtransfer.errors import RecipeError
 from hubtransfer.job import Job
 from hubtransfer.recipe.sections import UpdateSpec
 from hubtransfer.tasks import TaskSpec
 from hubtransfer.train.batches import eval_loader
+from hubtransfer.train.budget import steps_per_epoch, update_epochs
 from hubtransfer.train.evaluate import evaluate
 from hubtransfer.update.data import update_data
 from hubtransfer.update.methods import SoftTargets, choose_alpha
@@ -61,6 +64,33 @@ def update_data_of(job: Job, accelerator) -> tuple[PreparedData, Update]:
     )
     logger.info("update from %s@%s (%s): %s", spec.from_model, spec.from_revision, spec.method, data.info["update"])
     return data, Update(parent, old_test, spec, job.task)
+
+
+def continuing_choices(update: Update, job: Job, data: PreparedData, processes: int) -> list[Choice]:
+    """What an update that continues the previous version (every method but 'joint') takes where the recipe says
+    'auto': the previous version's learning rate, and a budget for the new data's share of the examples. Both are
+    chosen so the update costs a fraction of retraining: its backbone and old head rows are trained already."""
+    if update.method == "joint":
+        return []
+    t, out = job.recipe.train, []
+    parent_lr, who = update.parent.recipe.train.lr, f"{update.spec.from_model}@{update.spec.from_revision}"
+    if t.lr == "auto" and t.lr_search.candidates is None and isinstance(parent_lr, float):
+        why = f"an update continues {who} at the rate it trained at (its own search chose it); no search again"
+        out.append(Choice("train.lr", parent_lr, "auto", why))
+    if t.epochs == "auto" and not t.max_steps:
+        info = data.info["update"]
+        new = info["new_sizes"]["train"] - info["new_train_dropped_as_old_held_out"]
+        both = new + info["old_sizes"]["train"]
+        share = new / max(1, both)
+        per_epoch = steps_per_epoch(t, len(data.splits["train"]), processes)
+        epochs = update_epochs(t, per_epoch, share)
+        steps = math.ceil(epochs * per_epoch)
+        why = (
+            f"an update: train.min_steps {t.min_steps} x the new data's share of old + new training examples "
+            f"({new:,} of {both:,}), at least one epoch: {steps} steps of {per_epoch} an epoch"
+        )
+        out.append(Choice("train.epochs", epochs, "auto", why, {"steps_per_epoch": per_epoch, "steps": steps}))
+    return out
 
 
 def starting_model(update: Update, labels: list[str]):

@@ -152,3 +152,37 @@ def test_hubtransfer_update_from_the_command_line_with_a_label_map(v1, tmp_path,
     assert run["data"]["labels"] == ["neg", "pos"] and run["update"]["method"] == "naive"
     assert main([*argv, "update.label_map={maybe: pos}", "overwrite_output_dir=true"]) == 2
     assert "update.label_map names labels the new data does not have: ['maybe']" in capsys.readouterr().err
+
+
+def test_update_epochs_scale_min_steps_by_the_new_share_with_one_epoch_at_least():
+    from types import SimpleNamespace
+
+    from hubtransfer.train.budget import update_epochs
+
+    t = SimpleNamespace(min_steps=450, max_auto_epochs=20)
+    assert update_epochs(t, 184, 3986 / 7774) == round(231 / 184, 2)  # 450 x 0.513 = 231 steps
+    assert update_epochs(t, 184, 0.1) == 1.0  # 45 steps would not see every new example once
+    assert update_epochs(t, 10, 1.0) == 20.0  # never above max_auto_epochs
+
+
+def test_a_continuing_update_takes_the_previous_rate_and_a_budget_for_the_new_share(v1):
+    new = write_sentiment_csv(v1 / "new-auto.csv", n=160, seed=11)
+    auto = {"train__epochs": "auto", "train__lr": "auto", "train__min_steps": 40}
+    result = _update(v1, v1 / "v2-auto", "replay", new, **auto)
+    chosen = {c["key"]: c for c in result.run["choices"]}
+    parent = json.loads((v1 / "v1" / "hubtransfer_run.json").read_text())
+    assert chosen["train.lr"]["value"] == 1e-2 and chosen["train.lr"]["requested"] == "auto"
+    assert "no search again" in chosen["train.lr"]["why"]
+    assert [c["key"] for c in result.run["choices"]].count("train.lr") == 1  # no search chose another
+    info, sizes = result.run["data"]["update"], result.run["data"]["sizes"]
+    new_train = info["new_sizes"]["train"] - info["new_train_dropped_as_old_held_out"]
+    share = new_train / (new_train + info["old_sizes"]["train"])
+    per_epoch = math.ceil(sizes["train"] / 16)
+    steps = max(per_epoch, math.ceil(40 * share))
+    assert chosen["train.epochs"]["value"] == round(steps / per_epoch, 2)
+    assert chosen["train.epochs"]["detail"] == {"steps_per_epoch": per_epoch, "steps": steps}
+    assert parent["metrics"]["test"]  # v1's record is what the rate was read from
+    # 'joint' starts from the base: the recipe's own budget rule, no rate taken from v1
+    joint = _update(v1, v1 / "v2-auto-joint", "joint", new, train__epochs="auto", train__min_steps=40)
+    budget = {c["key"]: c for c in joint.run["choices"]}["train.epochs"]
+    assert "an update" not in budget["why"] and budget["value"] >= 2
