@@ -134,7 +134,9 @@ def run_v2(spec: dict, method: str, seed: int, v1: Path, out: Path) -> dict:
     from hubtransfer.run import finetune
     from hubtransfer.update.versions import Versions, gate
 
-    overrides = [*spec["v2"], f"update.from_model={v1}", f"update.method={method}", f"train.seed={seed}"]
+    name, _, fraction = method.partition(":")  # replay:0.25 - method replay, a quarter of v1's examples
+    overrides = [*spec["v2"], f"update.from_model={v1}", f"update.method={name}", f"train.seed={seed}"]
+    overrides += [f"update.replay_fraction={fraction}"] if fraction else []
     started = time.perf_counter()
     result = finetune(spec["recipe"], [*overrides, f"output_dir={out}", "overwrite_output_dir=true"])
     u = result.run["update"]
@@ -163,10 +165,8 @@ def summarise(runs: list[dict]) -> list[dict]:
         if any(r["method"] == "joint" for r in runs)
         else None
     )
-    for method in METHODS:
+    for method in dict.fromkeys(r["method"] for r in runs):  # in the order they ran
         rs = [r for r in runs if r["method"] == method]
-        if not rs:
-            continue
         med = lambda f, rs=rs: statistics.median(f(r) for r in rs)
         span = lambda f, rs=rs: [min(f(r) for r in rs), max(f(r) for r in rs)]
         rows.append(
@@ -213,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--settings", nargs="*", default=["text-growth", "text-shift", "image-classes"])
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    p.add_argument(
+        "--methods",
+        nargs="*",
+        default=list(METHODS),
+        type=_method,
+        help=f"of {', '.join(METHODS)}; replay:F for replay with update.replay_fraction=F (default 0.5)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "update-bench")
     p.add_argument(
@@ -239,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             v1_dir = args.work / name / f"v1-seed{seed}"
             v1 = run_v1(spec, seed, v1_dir)
             for method in todo:
-                run = run_v2(spec, method, seed, v1_dir, args.work / name / f"v2-{method}-seed{seed}")
+                out = args.work / name / f"v2-{method.replace(':', '-')}-seed{seed}"
+                run = run_v2(spec, method, seed, v1_dir, out)
                 runs.append({**run, "v1": v1, "code": code})
                 # Saved after every run: a stopped benchmark resumes (--resume) where it stopped.
                 save_json(partial, {"setting": name, "machine": machine, "smoke": SMOKE, "runs": runs})
@@ -282,6 +289,17 @@ def _done(partial: Path, machine: dict, resume: bool) -> list[dict]:
 def save_json(path: Path, res: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+
+
+def _method(text: str) -> str:
+    name, colon, fraction = text.partition(":")
+    try:
+        ok = name in METHODS and (not colon or (name == "replay" and 0 < float(fraction) <= 1))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r}: one of {', '.join(METHODS)}, or replay:F with 0 < F <= 1")
+    return text
 
 
 def _head() -> str:

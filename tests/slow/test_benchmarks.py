@@ -4,6 +4,7 @@ The real figures come from running the scripts by hand; these tests keep them fr
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -149,11 +150,18 @@ def test_the_update_benchmark_runs_every_method_in_smoke_form(tmp_path):
     printed = _run(
         "update_bench.py",
         *("--settings", "text-growth", "--seeds", "0", "--out", str(out), "--work", str(tmp_path / "work")),
+        *("--methods", "naive", "replay", "replay:0.25", "distill", "interpolate", "joint"),
         tmp_path=tmp_path,
     )
     res = json.loads((out / "text-growth.json").read_text())
     assert res["smoke"] and res["machine"]["cpu"]
-    assert [r["method"] for r in res["runs"]] == ["naive", "replay", "distill", "interpolate", "joint"]
+    methods = ["naive", "replay", "replay:0.25", "distill", "interpolate", "joint"]
+    assert [r["method"] for r in res["runs"]] == methods == [r["method"] for r in res["rows"]]
+    quarter = json.loads(
+        (tmp_path / "work" / "text-growth" / "v2-replay-0.25-seed0" / "hubtransfer_run.json").read_text()
+    )
+    info = quarter["data"]["update"]
+    assert info["old_examples_replayed"] == math.ceil(0.25 * info["old_sizes"]["train"])
     for run in res["runs"]:
         assert run["forgetting_points"] == round(100 * (run["old_test"]["previous"] - run["old_test"]["new"]), 2)
         assert (run["alpha"] is not None) == (run["method"] == "interpolate")
