@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         default=list(METHODS),
         type=_method,
-        help=f"of {', '.join(METHODS)}; replay:F for replay with update.replay_fraction=F (default 0.5)",
+        help=f"of {', '.join(METHODS)}; replay:F for replay with update.replay_fraction=F",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "update-bench")

@@ -220,7 +220,13 @@ class UpdateSpec(Section):
         ),
     )
     replay_fraction: float = Field(
-        0.5, gt=0, le=1, description="method 'replay': the share of the old training examples mixed in."
+        1.0,
+        gt=0,
+        le=1,
+        description=(
+            "method 'replay': the share of the old training examples mixed in (1.0, all of them: it forgot less than "
+            "0.5 and 0.25 at the same budget in docs/updates.md's three settings)."
+        ),
     )
     label_map: dict[str, str] = Field(
         default_factory=dict,

@@ -75,7 +75,7 @@ def test_each_method_trains_v2_and_reports_both_versions_on_both_tests(v1, metho
     assert u["forgetting_points"] == round(100 * (u["old_test"]["previous"] - u["old_test"]["new"]), 2)
     info = result.run["data"]["update"]
     old_train = info["old_sizes"]["train"]
-    replayed = {"joint": old_train, "replay": math.ceil(0.5 * old_train)}.get(method, 0)
+    replayed = {"joint": old_train, "replay": old_train}.get(method, 0)  # replay_fraction 1.0 by default
     assert info["old_examples_replayed"] == replayed
     assert (
         result.run["data"]["sizes"]["validation"] == info["old_sizes"]["validation"] + info["new_sizes"]["validation"]
