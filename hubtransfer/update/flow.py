@@ -66,6 +66,11 @@ def update_data_of(job: Job, accelerator) -> tuple[PreparedData, Update]:
     return data, Update(parent, old_test, spec, job.task)
 
 
+def new_train(info: dict) -> int:
+    """New training examples the update keeps (those that are old validation or test examples are dropped)."""
+    return info["new_sizes"]["train"] - info["new_train_dropped_as_old_held_out"]
+
+
 def continuing_choices(update: Update, job: Job, data: PreparedData, processes: int) -> list[Choice]:
     """What an update that continues the previous version (every method but 'joint') takes where the recipe says
     'auto': the previous version's learning rate, and a budget for the new data's share of the examples. Both are
@@ -79,7 +84,7 @@ def continuing_choices(update: Update, job: Job, data: PreparedData, processes: 
         out.append(Choice("train.lr", parent_lr, "auto", why))
     if t.epochs == "auto" and not t.max_steps:
         info = data.info["update"]
-        new = info["new_sizes"]["train"] - info["new_train_dropped_as_old_held_out"]
+        new = new_train(info)
         both = new + info["old_sizes"]["train"]
         share = new / max(1, both)
         per_epoch = steps_per_epoch(t, len(data.splits["train"]), processes)
@@ -136,7 +141,7 @@ def versions(update: Update, job: Job, trainer, new_test: dict, test_loader, dat
         old_test={"previous": score(previous, old_test), "new": score(model, old_test)},
         new_test={"previous": score(previous, test_loader), "new": new_test["metrics"]["accuracy"]},
         data={
-            "new_train": info["new_sizes"]["train"] - info["new_train_dropped_as_old_held_out"],
+            "new_train": new_train(info),
             "old_examples_replayed": info["old_examples_replayed"],
             "new_labels": info["new_labels"],
         },
