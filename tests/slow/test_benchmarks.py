@@ -155,7 +155,7 @@ def test_the_update_benchmark_runs_every_method_in_smoke_form(tmp_path):
     )
     res = json.loads((out / "text-growth.json").read_text())
     assert res["smoke"] and res["machine"]["cpu"]
-    methods = ["naive", "replay", "replay:0.25", "distill", "interpolate", "joint"]
+    methods = ["naive", "replay:1.0", "replay:0.25", "distill", "interpolate", "joint"]  # replay names its fraction
     assert [r["method"] for r in res["runs"]] == methods == [r["method"] for r in res["rows"]]
     quarter = json.loads(
         (tmp_path / "work" / "text-growth" / "v2-replay-0.25-seed0" / "hubtransfer_run.json").read_text()
