@@ -605,7 +605,8 @@ NOTES = {
     "faster attention implementation measured in each run",
     "trainer-frozen": "frozen backbone by requires_grad; the Trainer's model.train() keeps its dropout on",
     "trainer-frozen-eval": "frozen backbone kept in eval mode (no dropout); it still runs every epoch",
-    "trainer-onthefly": "image processor per batch (set_transform), bf16 autocast",
+    "trainer-onthefly": "image processor per batch (set_transform), at hubtransfer's precision (bf16 autocast where "
+    "the CPU has it; under --precision no the same as the fp32 peer)",
     "trainer-onthefly-fp32": "image processor per batch (set_transform), fp32",
 }
 
