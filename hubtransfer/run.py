@@ -448,8 +448,13 @@ def _lr_choice(search: dict) -> choices.Choice:
         "train.lr",
         search["chosen"],
         "auto",
-        f"best validation {search['metric']} after {search['rung_step']} of "
-        f"{search['steps']} steps among the candidates ({scores})",
+        (
+            f"best validation {search['metric']} at the end of a {search['rung_step']}-step run each (the run: "
+            f"{search['steps']} steps) among the candidates ({scores})"
+            if search.get("schedule") == "short"
+            else f"best validation {search['metric']} after {search['rung_step']} of {search['steps']} steps among "
+            f"the candidates ({scores})"
+        ),
         search,
     )
 

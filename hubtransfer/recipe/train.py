@@ -61,6 +61,16 @@ class LrSearchSpec(Section):
         ),
     )
 
+    schedule: Literal["run", "short"] = Field(
+        "run",
+        description=(
+            "'run': each candidate trains on the run's own schedule (its warm-up and decay over the whole run) to "
+            "the rung, and the winner continues from there. 'short': each candidate trains a run of fraction x the "
+            "steps with its own warm-up and decay to zero, and the winner trains the whole run from the start; it "
+            "costs one rung more, and compares each rate at the end of a schedule instead of near its peak."
+        ),
+    )
+
     @field_validator("candidates")
     @classmethod
     def _two_or_more(cls, v):

@@ -22,19 +22,22 @@ from hubtransfer.train.steps import _loss
 CANDIDATES = [3e-3, 1e-2, 3e-2]
 
 
-def test_lr_auto_trains_exactly_like_a_run_at_the_rate_it_chose(tiny_bert, tmp_path):
+@pytest.mark.parametrize("schedule, extra_steps", [("run", 14), ("short", 21)])
+def test_lr_auto_trains_exactly_like_a_run_at_the_rate_it_chose(tiny_bert, tmp_path, schedule, extra_steps):
+    """Either search schedule: the candidates continuing on the run's schedule from the rung ('run'), or short runs
+    of their own then the winner from the start ('short'), which trains one rung more."""
     data = write_sentiment_csv(tmp_path / "d.csv")
     common = dict(
         train__epochs=3, train__precision="bf16"
     )  # bf16: the winner must keep its mixed precision after the search
+    lr_search = {"candidates": CANDIDATES, "schedule": schedule}
     auto = finetune(
-        text_recipe(
-            tiny_bert, data, tmp_path / "auto", train__lr="auto", train__lr_search={"candidates": CANDIDATES}, **common
-        )
+        text_recipe(tiny_bert, data, tmp_path / "auto", train__lr="auto", train__lr_search=lr_search, **common)
     )
     search = auto.run["training"]["lr_search"]
     assert search["candidates"] == CANDIDATES and len(search["scores"]) == 3
-    assert search["rung_step"] == 7 and search["steps"] == 36 and search["extra_steps"] == 14
+    assert search["rung_step"] == 7 and search["steps"] == 36 and search["extra_steps"] == extra_steps
+    assert search.get("schedule", "run") == schedule
     best = max(range(3), key=lambda i: (search["scores"][i], -CANDIDATES[i]))
     assert search["chosen"] == CANDIDATES[best] == auto.run["training"]["lr"]
     saved = load_recipe(tmp_path / "auto" / "recipe.yaml")
