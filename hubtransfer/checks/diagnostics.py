@@ -9,18 +9,13 @@ already has; none of them trains anything.
 from __future__ import annotations
 
 import logging
-import math
+
+from hubtransfer.tasks.metrics import standard_error
 
 logger = logging.getLogger(__name__)
 
 SMALL_VALIDATION = 200  # fewer validation examples than this cannot tell checkpoints apart reliably
 MAX_NAMES = 8
-
-
-def standard_error(value: float, n: int) -> float:
-    """Binomial standard error of a share-like metric (accuracy, F1) measured on ``n`` examples."""
-    v = min(max(value, 0.0), 1.0)
-    return math.sqrt(v * (1 - v) / n) if n > 0 else float("inf")
 
 
 BASELINE_ADVICE = (

@@ -20,9 +20,8 @@ import numpy as np
 import torch
 
 from hubtransfer.checks.baselines import tuned_logreg
-from hubtransfer.checks.diagnostics import standard_error
 from hubtransfer.errors import RecipeError
-from hubtransfer.tasks.metrics import classification_metrics
+from hubtransfer.tasks.metrics import classification_metrics, standard_error
 from hubtransfer.train.features import output_split
 from hubtransfer.train.routes import frozen_features
 

@@ -38,6 +38,15 @@ class EarlyStoppingSpec(Section):
         return v
 
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    keep: Literal["best", "last_within_se"] = Field(
+        "best",
+        description=(
+            "The weights a run keeps. 'best': the first evaluation with the highest watched metric. "
+            "'last_within_se': the last evaluation whose score is within one standard error of the highest (as "
+            "good as the best within the validation split's noise, and trained longer); accuracy, f1, precision "
+            "and recall only. Early stopping counts from the highest either way."
+        ),
+    )
 
 
 class LrSearchSpec(Section):

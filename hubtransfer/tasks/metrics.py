@@ -11,6 +11,7 @@ process would add its resident memory for four ratios.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import datasets
@@ -219,3 +220,13 @@ def entity_metrics(references: list[list[str]], predictions: list[list[str]]) ->
         if " avg" not in name:  # the rows besides the averages are the entity types
             out[f"f1_{name}"] = float(row["f1-score"])
     return out
+
+
+# Metrics that are a share of the examples (or a mean of such shares): a binomial standard error describes their noise.
+SHARE_METRICS = ("accuracy", "f1", "precision", "recall")
+
+
+def standard_error(value: float, n: int) -> float:
+    """Binomial standard error of a share-like metric (accuracy, F1) measured on ``n`` examples."""
+    v = min(max(value, 0.0), 1.0)
+    return math.sqrt(v * (1 - v) / n) if n > 0 else float("inf")

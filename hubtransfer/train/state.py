@@ -12,6 +12,7 @@ from accelerate import Accelerator
 
 from hubtransfer.errors import TrainingError
 from hubtransfer.recipe.schema import Recipe
+from hubtransfer.tasks.metrics import SHARE_METRICS, standard_error
 from hubtransfer.train import checkpoints as checkpoint
 
 logger = logging.getLogger(__name__)
@@ -38,12 +39,23 @@ class Best:
     :class:`checkpoint.BestWeights`)."""
 
     def __init__(
-        self, metric: str, patience: int | None, min_delta: float, may_train: set[str], weights: checkpoint.BestWeights
+        self,
+        metric: str,
+        patience: int | None,
+        min_delta: float,
+        may_train: set[str],
+        weights: checkpoint.BestWeights,
+        within: int | None = None,
     ):
+        """``within``: keep the last evaluation within one standard error of the best, the error of a share
+        measured on this many validation examples (train.early_stopping.keep: last_within_se); None: the best."""
         self.metric, self.patience, self.min_delta, self.may_train = metric, patience, min_delta, may_train
         self.value, self.record, self.bad, self.weights = -math.inf, None, 0, weights
+        self.within = within if metric in SHARE_METRICS else None
 
     def update(self, model, record: dict) -> bool:
+        """Whether ``record`` improved on the best (early stopping counts from the best); keeps its weights then, or
+        when it is within a standard error of the best and ``within`` is set. ``self.record``: the kept weights'."""
         value = record["validation"].get(self.metric)
         if value is None:
             raise TrainingError(
@@ -51,11 +63,18 @@ class Best:
                 f"{sorted(record['validation'])}"
             )
         if value > self.value + self.min_delta:
-            self.value, self.record, self.bad = value, record, 0
-            self.weights.keep(_changing_state(model, self.may_train))
+            self.value, self.bad = value, 0
+            self._keep(model, record)
             return True
         self.bad += 1
+        # A score this close to the best is the same within the validation split's noise, and trained longer.
+        if self.within and value >= self.value - standard_error(self.value, self.within):
+            self._keep(model, record)
         return False
+
+    def _keep(self, model, record: dict) -> None:
+        self.record = record
+        self.weights.keep(_changing_state(model, self.may_train))
 
     @property
     def should_stop(self) -> bool:

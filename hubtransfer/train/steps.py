@@ -72,7 +72,8 @@ class Run:
             num_warmup_steps=int(t.warmup_ratio * plan.steps) * n,
             num_training_steps=plan.steps * n,
         )
-        self.best = Best(plan.metric, plan.patience, t.early_stopping.min_delta, may_train, best_weights)
+        within = len(plan.loaders["validation"].dataset) if t.early_stopping.keep == "last_within_se" else None
+        self.best = Best(plan.metric, plan.patience, t.early_stopping.min_delta, may_train, best_weights, within)
         self.pos = Position(result=FitResult(lr=lr))
         self.prepare()
 

@@ -273,3 +273,30 @@ def test_an_undertrained_run_says_so_and_a_converged_one_does_not(tiny_bert, tmp
     assert [f["code"] for f in done.run["diagnostics"]] == [
         "small_validation"
     ]  # 60 validation texts; nothing else fires
+
+
+@pytest.mark.parametrize("keep, kept_step", [("best", 54), ("last_within_se", 216)])
+def test_last_within_se_keeps_the_latest_weights_as_good_as_the_best_within_the_noise(keep, kept_step):
+    """bbc-news's validation (213 articles): 211 right at step 54, 210 at each evaluation after. One article apart is
+    within the standard error (0.0066): 'last_within_se' keeps the most trained of them, 'best' the first. A score
+    more than a standard error below is never kept, and early stopping counts from the best either way."""
+    from accelerate import Accelerator
+
+    from hubtransfer.train.checkpoints import BestWeights
+    from hubtransfer.train.state import Best
+
+    model = torch.nn.Linear(2, 2)
+    best = Best("accuracy", 3, 0.0, {"weight", "bias"}, BestWeights(Accelerator(cpu=True), None), within=213)
+    if keep == "best":
+        best.within = None
+    scores = {54: 211 / 213, 108: 210 / 213, 162: 210 / 213, 216: 210 / 213}
+    for step, value in scores.items():
+        with torch.no_grad():
+            model.weight.fill_(step)  # the weights say which evaluation they are
+        best.update(model, {"step": step, "validation": {"accuracy": value}})
+    assert best.record["step"] == kept_step and best.value == scores[54] and best.should_stop
+    assert best.weights._memory["weight"][0, 0].item() == kept_step
+    best.update(model, {"step": 270, "validation": {"accuracy": 207 / 213}})  # 0.0188 below: out of the noise
+    assert best.record["step"] == kept_step
+    # A metric that is not a share has no binomial standard error: the best is kept, as without the setting.
+    assert Best("loss", 3, 0.0, set(), BestWeights(Accelerator(cpu=True), None), within=213).within is None
