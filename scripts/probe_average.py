@@ -58,7 +58,7 @@ def curve(name: str) -> dict:
         end_model = load_trained(folder, task)
     configure_model(start_model, run.job.problem, run.data)
     model = run.trainer.model
-    adopt(probe, start_model, build_model(task, run.model_dir, recipe, labels), None)  # the probe as a model
+    adopt(probe, start_model, start_model, None)  # the probe as a model: the pretrained weights, the probe's head
     start = {k: v.detach().clone() for k, v in start_model.state_dict().items()}
     trained = {k: v.detach().clone() for k, v in end_model.state_dict().items()}
     if set(start) != set(trained):

@@ -21,7 +21,7 @@ import torch
 
 from hubtransfer.checks.baselines import tuned_logreg
 from hubtransfer.errors import RecipeError
-from hubtransfer.tasks.metrics import classification_metrics, standard_error
+from hubtransfer.tasks.metrics import SHARE_METRICS, classification_metrics, standard_error
 from hubtransfer.train.features import output_split
 from hubtransfer.train.routes import frozen_features
 
@@ -85,7 +85,7 @@ def _why_not(job, model, update: bool, sharded: bool) -> str | None:
         return "the strategy trains the head alone on the frozen backbone already"
     if recipe.model.init != "pretrained":
         return "the backbone is randomly initialised (model.init=random): its features carry nothing to probe"
-    if recipe.train.early_stopping.metric not in ("accuracy", "f1", "precision", "recall"):
+    if recipe.train.early_stopping.metric not in SHARE_METRICS:
         return f"the watched metric {recipe.train.early_stopping.metric!r} is not a classification metric"
     if getattr(job.strategy, "name", "") == "lora" or hasattr(model, "peft_config"):
         return "a LoRA model's output layer sits inside the adapter wrapper"

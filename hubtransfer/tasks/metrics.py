@@ -223,7 +223,8 @@ def entity_metrics(references: list[list[str]], predictions: list[list[str]]) ->
 
 
 # Metrics that are a share of the examples (or a mean of such shares): a binomial standard error describes their noise.
-SHARE_METRICS = ("accuracy", "f1", "precision", "recall")
+# They are the classification metrics computed by default.
+SHARE_METRICS = DEFAULT_METRICS
 
 
 def standard_error(value: float, n: int) -> float:

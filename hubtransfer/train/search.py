@@ -97,7 +97,7 @@ def search_lr(model, plan: Schedule, best_dir: Path | None) -> Run:
     finally:
         bar.close()
     win = _winner(scores, lrs)
-    record = _record(lrs, scores, win, runs[win].best.metric, rung, plan.steps, rung * (len(runs) - 1), started)
+    record = _record(lrs, scores, win, plan, rung, rung * (len(runs) - 1), started)
     logger.info(
         "lr search at step %d of %d: %s -> %s continues",
         rung,
@@ -129,7 +129,7 @@ def _search_short(model, plan: Schedule, best_dir: Path | None, lrs: list[float]
     acc = plan.accelerator
     started = time.perf_counter()
     short = dataclasses.replace(plan, steps=rung, checkpoint_dir=None, log_path=None, save_every=None)
-    initial, scores, metric = _rng_state(), [], plan.metric
+    initial, scores = _rng_state(), []
     bar = tqdm(total=rung * len(lrs), desc="lr search", disable=not acc.is_main_process, dynamic_ncols=True)
     try:
         for i, lr in enumerate(lrs):
@@ -138,14 +138,13 @@ def _search_short(model, plan: Schedule, best_dir: Path | None, lrs: list[float]
             run = Run(copy.deepcopy(model), lr, short, checkpoint.BestWeights(acc, best_dir, f"best-lr{i}.safetensors"))
             run.advance(rung, bar)
             scores.append(_score(run))
-            metric = run.best.metric
             run.best.weights.discard()
             del run
             acc.free_memory()  # Accelerate's references to this candidate's model and optimizer
     finally:
         bar.close()
     win = _winner(scores, lrs)
-    record = _record(lrs, scores, win, metric, rung, plan.steps, rung * len(lrs), started) | {"schedule": "short"}
+    record = _record(lrs, scores, win, plan, rung, rung * len(lrs), started) | {"schedule": "short"}
     logger.info(
         "lr search, a run of %d steps each: %s -> %s trains the whole run (%d steps)",
         rung,
@@ -165,13 +164,13 @@ def _winner(scores: list[float], lrs: list[float]) -> int:
     return max(range(len(lrs)), key=lambda i: (scores[i], -lrs[i]))  # a tie goes to the smaller rate
 
 
-def _record(lrs, scores, win, metric, rung, steps, extra, started) -> dict:
+def _record(lrs, scores, win, plan: Schedule, rung, extra, started) -> dict:
     return {
         "candidates": lrs,
         "scores": [round(s, 6) for s in scores],
-        "metric": metric,
+        "metric": plan.metric,  # every candidate's Best watches the plan's metric
         "rung_step": rung,
-        "steps": steps,
+        "steps": plan.steps,
         "chosen": lrs[win],
         "extra_steps": extra,
         "seconds": round(time.perf_counter() - started, 2),
