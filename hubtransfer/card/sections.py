@@ -183,6 +183,7 @@ def _training_context(run: RunFolder) -> dict:
         "steps": f"{training.steps:,}",
         "best_step": run.record.metrics.best_step or "n/a",
         "watched_metric": _watched_metric(run),
+        "kept_md": _kept_md(run),
         "early_stopping_md": _early_stopping_md(run),
         "train_time": fmt_duration(training.train_seconds),
         "wall_time": fmt_duration(training.wall_seconds),
@@ -194,6 +195,28 @@ def _training_context(run: RunFolder) -> dict:
 
 def _watched_metric(run: RunFolder) -> str:
     return ((run.recipe.get("train") or {}).get("early_stopping") or {}).get("metric", "accuracy")
+
+
+def _best_step(history: list[dict], metric: str) -> int | None:
+    """The first evaluation with the highest validation ``metric``."""
+    scored = [
+        (r["validation"][metric], -r["step"]) for r in history if (r.get("validation") or {}).get(metric) is not None
+    ]
+    return -max(scored)[1] if scored else None
+
+
+def _kept_md(run: RunFolder) -> str:
+    """Which evaluation the saved weights come from, and why (``train.early_stopping.keep``)."""
+    metric, kept = _watched_metric(run), run.record.metrics.best_step
+    best = _best_step(run.history, metric)
+    if kept is None or best is None or kept == best:
+        return f"the evaluation with the best validation {metric}"
+    score = {r["step"]: r["validation"][metric] for r in run.history if r["step"] in (kept, best)}
+    return (
+        f"the last evaluation within one standard error of the best validation {metric} (step {best}: "
+        f"{fmt_metric(score[best])}; step {kept}: {fmt_metric(score[kept])}; `train.early_stopping.keep: "
+        "last_within_se`: as good within the validation split's noise, and trained longer)"
+    )
 
 
 def _early_stopping_md(run: RunFolder) -> str:
@@ -298,7 +321,12 @@ def _results_context(run: RunFolder) -> dict:
         "test_rows": [
             (label, fmt_metric(test.get(key)), fmt_metric(best_val.get(key))) for key, label, _ in metric_rows(run)
         ],
-        "history": [_history_row(rec, run.record.metrics.best_step, metric_rows(run)) for rec in run.history],
+        "history": [
+            _history_row(
+                rec, run.record.metrics.best_step, _best_step(run.history, _watched_metric(run)), metric_rows(run)
+            )
+            for rec in run.history
+        ],
         "curves_png": run.has(CURVES_PNG),
         "confusion_png": run.has(CONFUSION_PNG),
         "confusion": _confusion_table(run.confusion),
@@ -309,9 +337,13 @@ def _results_context(run: RunFolder) -> dict:
     }
 
 
-def _history_row(rec: dict, best_step: int | None, metrics: tuple) -> list[str]:
+def _history_row(rec: dict, kept_step: int | None, best_step: int | None, metrics: tuple) -> list[str]:
     val = rec.get("validation") or {}
-    step = f"{rec['step']:,}" + (" (best)" if rec["step"] == best_step else "")
+    if rec["step"] == kept_step:
+        mark = " (best)" if kept_step == best_step or best_step is None else " (kept)"
+    else:
+        mark = " (best)" if rec["step"] == best_step and kept_step is not None else ""
+    step = f"{rec['step']:,}{mark}"
     epoch = f"{rec['epoch']:.2f}" if rec.get("epoch") is not None else "–"
     loss = f"{rec['train_loss']:.4f}" if rec.get("train_loss") is not None else "–"
     return [step, epoch, loss] + [fmt_metric(val.get(key)) for key, _, _ in metrics]

@@ -39,12 +39,13 @@ class EarlyStoppingSpec(Section):
 
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
     keep: Literal["best", "last_within_se"] = Field(
-        "best",
+        "last_within_se",
         description=(
-            "The weights a run keeps. 'best': the first evaluation with the highest watched metric. "
-            "'last_within_se': the last evaluation whose score is within one standard error of the highest (as "
-            "good as the best within the validation split's noise, and trained longer); accuracy, f1, precision "
-            "and recall only. Early stopping counts from the highest either way."
+            "The weights a run keeps. 'last_within_se': the last evaluation whose score is within one standard error "
+            "of the highest (as good as the best within the validation split's noise, and trained longer; on "
+            "bbc-news 'best' kept a step-54 model that one validation article of 213 favoured, 94.8 test accuracy "
+            "against 98.1); for accuracy, f1, precision and recall, else the best. 'best': the first evaluation with "
+            "the highest watched metric. Early stopping counts from the highest either way."
         ),
     )
 

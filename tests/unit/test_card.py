@@ -234,6 +234,21 @@ def test_per_evaluation_table_and_images(run):
     assert "](training_curves.png)" in text and "](confusion_matrix.png)" in text
 
 
+def test_the_card_says_when_the_kept_weights_are_not_the_highest_scoring(tmp_path, run):
+    """train.early_stopping.keep: last_within_se kept step 638, a hair below step 319 on validation: the card names
+    both and why, and marks each in the per-evaluation table; where they are one evaluation, the sentence is the
+    usual one."""
+    assert "those of step 638, the evaluation with the best validation accuracy." in build_card(run).text
+    history = [dict(HISTORY[0], validation=dict(HISTORY[0]["validation"], accuracy=0.8259)), HISTORY[1]]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    text = build_card(run).text
+    assert (
+        "those of step 638, the last evaluation within one standard error of the best validation accuracy (step 319: "
+        "0.8259; step 638: 0.8251; `train.early_stopping.keep: last_within_se`" in text
+    )
+    assert "| 319 (best) | 1.00 | 0.5123 | 0.8259 |" in text and "| 638 (kept) | 2.00 | 0.3311 | 0.8251 |" in text
+
+
 def test_images_are_linked_only_when_present(tmp_path):
     text = build_card(make_run(tmp_path / "run", pngs=False)).text
     assert ".png)" not in text

@@ -182,3 +182,16 @@ def test_a_stopped_update_benchmark_resumes_only_on_the_machine_that_measured_it
         bench._done(partial, other, resume=True)
     # The docs table reads complete settings only: partial/ is not one of them.
     assert bench.saved_results(tmp_path) == {}
+
+
+def test_user_data_experiments_refuse_unseen_held_out_sets():
+    import importlib
+
+    import pytest
+
+    user_data = importlib.import_module("user_data")
+    unseen = [s.name for s in user_data.SUITE if s.half == "held-out" and s.name not in user_data.SEEN]
+    assert unseen and {s.name for s in user_data.SUITE if s.half == "held-out"} >= user_data.SEEN
+    with pytest.raises(SystemExit, match="held out; tune on the tuning half only"):
+        user_data.main(["experiment", "--name", "never-run", "--only", unseen[0]])
+    assert not (user_data.RESULTS / "experiments" / "never-run").exists()

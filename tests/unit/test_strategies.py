@@ -138,7 +138,13 @@ def test_gradual_and_layer_decay_runs_keep_the_best_weights_of_everything(
     monkeypatch.setattr(loop, "_evaluate_step", snapshot)
     result = finetune(
         text_recipe(
-            tiny_bert, sentiment_csv, tmp_path / "g", strategy="gradual", train__epochs=3, train__layer_decay=0.8
+            tiny_bert,
+            sentiment_csv,
+            tmp_path / "g",
+            strategy="gradual",
+            train__epochs=3,
+            train__layer_decay=0.8,
+            train__early_stopping__keep="best",  # the first evaluation's weights, restored after two more epochs
         )
     )
     assert [r["step"] for r in result.history] == [12, 24, 36]
