@@ -209,7 +209,8 @@ def _kept_md(run: RunFolder) -> str:
     """Which evaluation the saved weights come from, and why (``train.early_stopping.keep``)."""
     metric, kept = _watched_metric(run), run.record.metrics.best_step
     best = _best_step(run.history, metric)
-    if kept is None or best is None or kept == best:
+    keep = ((run.recipe.get("train") or {}).get("early_stopping") or {}).get("keep", "best")
+    if kept is None or best is None or kept == best or keep != "last_within_se":
         return f"the evaluation with the best validation {metric}"
     score = {r["step"]: r["validation"][metric] for r in run.history if r["step"] in (kept, best)}
     return (

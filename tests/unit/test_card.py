@@ -241,6 +241,11 @@ def test_the_card_says_when_the_kept_weights_are_not_the_highest_scoring(tmp_pat
     assert "those of step 638, the evaluation with the best validation accuracy." in build_card(run).text
     history = [dict(HISTORY[0], validation=dict(HISTORY[0]["validation"], accuracy=0.8259)), HISTORY[1]]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    # A recipe without the rule (keep: best, as records before it) never gets the sentence.
+    assert "within one standard error" not in build_card(run).text
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    recipe["train"]["early_stopping"] = {"metric": "accuracy", "patience": None, "keep": "last_within_se"}
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
     text = build_card(run).text
     assert (
         "those of step 638, the last evaluation within one standard error of the best validation accuracy (step 319: "
