@@ -87,7 +87,8 @@ def test_the_redesign_keeps_every_byte(kind, tiny_bert, tiny_vit, tmp_path):
     before = _run(_pre_code(tmp_path / "pre"), recipe, tmp_path / "before")
     # Keys added after the redesign are set to what reproduces the old behaviour (the old code refuses unknown keys):
     # this test covers the move, not the features that came later.
-    later = {**recipe, "train": {**recipe["train"], "linear_probe": False}}
+    stopping = {**recipe["train"].get("early_stopping", {}), "keep": "best"}
+    later = {**recipe, "train": {**recipe["train"], "linear_probe": False, "early_stopping": stopping}}
     after = _run(ROOT, later, tmp_path / "after")
     assert after[0] == before[0]  # model.safetensors, byte for byte
     assert after[1] == before[1]  # metrics.json: test metrics, per class, baseline, checks
