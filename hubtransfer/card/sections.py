@@ -193,8 +193,13 @@ def _training_context(run: RunFolder) -> dict:
     }
 
 
+def _stopping(run: RunFolder) -> dict:
+    """The run's ``train.early_stopping`` section as its recipe.yaml saved it."""
+    return (run.recipe.get("train") or {}).get("early_stopping") or {}
+
+
 def _watched_metric(run: RunFolder) -> str:
-    return ((run.recipe.get("train") or {}).get("early_stopping") or {}).get("metric", "accuracy")
+    return _stopping(run).get("metric", "accuracy")
 
 
 def _best_step(history: list[dict], metric: str) -> int | None:
@@ -209,7 +214,7 @@ def _kept_md(run: RunFolder) -> str:
     """Which evaluation the saved weights come from, and why (``train.early_stopping.keep``)."""
     metric, kept = _watched_metric(run), run.record.metrics.best_step
     best = _best_step(run.history, metric)
-    keep = ((run.recipe.get("train") or {}).get("early_stopping") or {}).get("keep", "best")
+    keep = _stopping(run).get("keep", "best")
     if kept is None or best is None or kept == best or keep != "last_within_se":
         return f"the evaluation with the best validation {metric}"
     score = {r["step"]: r["validation"][metric] for r in run.history if r["step"] in (kept, best)}
@@ -221,7 +226,7 @@ def _kept_md(run: RunFolder) -> str:
 
 
 def _early_stopping_md(run: RunFolder) -> str:
-    stopping = (run.recipe.get("train") or {}).get("early_stopping") or {}
+    stopping = _stopping(run)
     if not stopping.get("patience"):
         return "off; training ran its full schedule."
     outcome = "stopped training early" if run.record.training.stopped_early else "did not trigger"
@@ -315,6 +320,7 @@ def _results_context(run: RunFolder) -> dict:
     test = run.record.metrics.test
     best_val = run.record.metrics.validation_best or {}
     headline = metric_rows(run)[0]
+    best_step = _best_step(run.history, _watched_metric(run))  # the highest-scoring evaluation, once for every row
     return {
         "headline": f"{fmt_metric(test.get(headline[0]))} {headline[1].lower()}",
         "metrics_note": text_of(run).metrics_note.format(n_labels=len(run.labels)),
@@ -323,10 +329,7 @@ def _results_context(run: RunFolder) -> dict:
             (label, fmt_metric(test.get(key)), fmt_metric(best_val.get(key))) for key, label, _ in metric_rows(run)
         ],
         "history": [
-            _history_row(
-                rec, run.record.metrics.best_step, _best_step(run.history, _watched_metric(run)), metric_rows(run)
-            )
-            for rec in run.history
+            _history_row(rec, run.record.metrics.best_step, best_step, metric_rows(run)) for rec in run.history
         ],
         "curves_png": run.has(CURVES_PNG),
         "confusion_png": run.has(CONFUSION_PNG),
