@@ -4,6 +4,7 @@ references measured by hand on the same split.
 Run:
     python scripts/user_data.py references [--only NAME ...]   # classical, frozen features + LR, fine-tune grid
     python scripts/user_data.py defaults [--only NAME ...]     # the shipped recipe with data.source = the user's file
+    python scripts/user_data.py seeds --only NAME [--seeds 1 2] # default and reference again under other seeds
     python scripts/user_data.py table                          # the markdown table (README / docs) from the results
 
 Sets: scripts/user_data_suite.py (half for tuning the defaults, half held out). Results: results/user_data/NAME.json,
@@ -180,7 +181,7 @@ def frozen_lr(s: SuiteSet) -> dict:
     }
 
 
-def reference_recipe(s: SuiteSet, lr: float, name: str, epochs: float = MIN_EPOCHS) -> dict:
+def reference_recipe(s: SuiteSet, lr: float, name: str, epochs: float = MIN_EPOCHS, seed: int = 0) -> dict:
     """The hand-tuned reference's recipe: every choice written out, none left to hubtransfer's defaults."""
     text = s.modality == "text"
     recipe = {
@@ -197,7 +198,7 @@ def reference_recipe(s: SuiteSet, lr: float, name: str, epochs: float = MIN_EPOC
             "precision": "auto",
             "early_stopping": {"metric": "accuracy", "patience": PATIENCE},
             "checkpoint_every": None,
-            "seed": 0,
+            "seed": seed,
         },
         "output_dir": str(WORK / "runs" / s.name / name),
         "overwrite_output_dir": True,
@@ -231,13 +232,13 @@ def reference_epochs(n_train: int) -> int:
     return min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
 
 
-def finetune_reference(s: SuiteSet, lr: float) -> dict:
+def finetune_reference(s: SuiteSet, lr: float, seed: int = 0, epochs: int | None = None) -> dict:
     from hubtransfer.run import finetune
 
-    n_train = len(prepared(s).splits["train"])
-    epochs = reference_epochs(n_train)
+    epochs = epochs or reference_epochs(len(prepared(s).splits["train"]))
     started = time.perf_counter()
-    result = finetune(reference_recipe(s, lr, f"ft-lr{lr:g}", epochs))
+    name = f"ft-lr{lr:g}" + (f"-seed{seed}" if seed else "")
+    result = finetune(reference_recipe(s, lr, name, epochs, seed))
     return {"lr": lr, **run_summary(result.run, time.perf_counter() - started), "epochs_budget": epochs}
 
 
@@ -358,6 +359,75 @@ def experiment(name: str, names: list[str], extra: list[str]) -> None:
         print(json.dumps({name: {s.name: out["test"], "wall": out["wall_seconds"]}}))
 
 
+def seed_runs(names: list[str], seeds: list[int]) -> None:
+    """The default and the chosen reference fine-tune (its learning rate, its budget) again under other train.seed
+    values (head init, shuffling, dropout; the split stays): how much of a gap between two single runs is the draw.
+    Seed 0 is the run in the set's results file. Results: results/user_data/experiments/seeds/SET.json; a finished
+    seed is not run again. Measures the defaults, chooses nothing, so held-out sets may run here."""
+    from hubtransfer.save.environment import describe_machine
+
+    machine = describe_machine()
+    folder = RESULTS / "experiments" / "seeds"
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in [BY_NAME[n] for n in names]:
+        res = load_results(s.name)
+        if "default" not in res or "finetune" not in res.get("references", {}):
+            raise SystemExit(f"seeds: {s.name} needs its default run and its fine-tune grid first")
+        path = folder / f"{s.name}.json"
+        lr = res["references"]["finetune"]["lr"]
+        epochs = res["references"]["finetune_grid"][f"{lr:g}"]["epochs_budget"]  # the first sets ran a larger one
+        out = json.loads(path.read_text()) if path.exists() else {"set": s.name, "default": {}, "reference": {}}
+        out["reference_lr"] = lr
+        for seed in seeds:  # the two sides alternate, seed by seed
+            for side in ("default", "reference"):
+                if str(seed) in out[side]:
+                    continue
+                if side == "default":
+                    run = default_run(s, [f"train.seed={seed}"], f"seed{seed}")
+                else:
+                    run = finetune_reference(s, lr, seed, epochs)
+                out[side][str(seed)] = {**run, "machine": machine}
+                path.write_text(json.dumps(out, indent=2), encoding="utf-8")
+                print(json.dumps({s.name: {side: seed, "test": run["test"]}}), flush=True)
+
+
+def seed_table() -> str:
+    """Mean and range over seeds of the default and the reference, where seeds/SET.json exists."""
+    lines = [
+        "| set | half | test size | seeds | default: mean (range) | reference fine-tune: mean (range) | "
+        "default - reference, means |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in SUITE:
+        path = RESULTS / "experiments" / "seeds" / f"{s.name}.json"
+        if not path.exists():
+            continue
+        res, extra = load_results(s.name), json.loads(path.read_text())
+        imbalanced = res["summary"]["imbalance"] >= 3
+        seed0 = {
+            "default": res["default"],
+            "reference": res["references"]["finetune_grid"][f"{extra['reference_lr']:g}"],
+        }
+        runs = {side: [seed0[side], *extra[side].values()] for side in ("default", "reference")}
+        n = min(len(runs["default"]), len(runs["reference"]))
+        metrics = ("accuracy", "f1") if imbalanced else ("accuracy",)
+        cells, gaps = {}, []
+        for side, rs in runs.items():
+            parts = []
+            for m in metrics:
+                xs = [100 * r["test"][m] for r in rs[:n]]
+                parts.append(f"{sum(xs) / n:.1f} ({min(xs):.1f}-{max(xs):.1f})")
+            cells[side] = " / ".join(parts)
+        for m in metrics:
+            mean = {side: sum(100 * r["test"][m] for r in rs[:n]) / n for side, rs in runs.items()}
+            gaps.append(f"{mean['default'] - mean['reference']:+.1f}")
+        lines.append(
+            f"| {s.name} | {s.half} | {res['references']['classical']['sizes']['test']} | {n} | {cells['default']} | "
+            f"{cells['reference']} ({extra['reference_lr']:g}) | {' / '.join(gaps)} |"
+        )
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- table
 
 
@@ -429,7 +499,7 @@ def _pair(metrics: dict, imbalanced: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["references", "defaults", "table", "export", "experiment"])
+    parser.add_argument("command", choices=["references", "defaults", "table", "export", "experiment", "seeds"])
     parser.add_argument("--name", help="experiment: its name (results/user_data/experiments/NAME/)")
     parser.add_argument(
         "--set", nargs="*", default=[], dest="extra", help="experiment: recipe overrides, e.g. train.min_steps=300"
@@ -438,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-finetune", action="store_true", help="references: classical and frozen + LR only, no fine-tune grid"
     )
+    parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2], help="seeds: the train.seed values to add")
     parser.add_argument("--again", action="store_true", help="defaults: run again even where a result exists")
     parser.add_argument(
         "--write",
@@ -459,19 +530,23 @@ def main(argv: list[str] | None = None) -> int:
         references(names, finetune=not args.no_finetune)
     elif args.command == "defaults":
         defaults(names, args.again)
+    elif args.command == "seeds":
+        seed_runs(names, args.seeds)
     elif args.command == "experiment":
         if not args.name:
             parser.error("experiment needs --name")
         experiment(args.name, args.only or [s.name for s in SUITE if s.half == "tuning"], args.extra)
     else:
-        text = table()
+        text, seeds = table(), seed_table()
         if args.write:
             write_table(args.write, text)
-        print(text)
+            write_between(args.write, SEEDS_START, SEEDS_END, seeds)
+        print(text + "\n\n" + seeds)
     return 0
 
 
 START, END = "<!-- user-data-table:start -->", "<!-- user-data-table:end -->"
+SEEDS_START, SEEDS_END = "<!-- user-data-seeds:start -->", "<!-- user-data-seeds:end -->"
 
 
 def write_table(path: Path, text: str) -> None:

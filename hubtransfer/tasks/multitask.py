@@ -174,10 +174,7 @@ def check_recipe(recipe, metric: str) -> list[str]:
         "/" in metric
     ):  # the loop maximises the watched metric: a regression head offers R² (RMSE / MAE fall as it improves)
         head, _, name = metric.partition("/")
-        known = {
-            h.name: (("accuracy", "f1", "precision", "recall") if h.type == "classification" else ("r_squared",))
-            for h in heads
-        }
+        known = {h.name: (DEFAULT_METRICS if h.type == "classification" else ("r_squared",)) for h in heads}
         if name not in known.get(head, ()):
             options = [f"{h}/{m}" for h, ms in known.items() for m in ms]
             problems.append(

@@ -19,6 +19,7 @@ from typing import Any
 
 from hubtransfer.recipe.refs import ProblemType
 from hubtransfer.registry import Registry
+from hubtransfer.tasks.metrics import DEFAULT_METRICS
 from hubtransfer.tasks.model import output_layer
 from hubtransfer.tasks.problem_metrics import (
     DEFAULT_THRESHOLD,
@@ -53,9 +54,7 @@ class Problem:
 
 PROBLEMS: Registry[Problem] = Registry("problem")
 for _p in (
-    Problem(
-        ProblemType.SINGLE_LABEL, "single_label_classification", "accuracy", ("accuracy", "f1", "precision", "recall")
-    ),
+    Problem(ProblemType.SINGLE_LABEL, "single_label_classification", "accuracy", DEFAULT_METRICS),
     Problem(
         ProblemType.MULTI_LABEL,
         "multi_label_classification",

@@ -156,6 +156,8 @@ def test_the_user_data_tables_in_the_docs_are_the_results_files():
     user_data = importlib.import_module("user_data")
     shown = read_between(ROOT / "docs" / "user-data.md", user_data.START, user_data.END)
     assert shown == user_data.table().strip(), "python scripts/user_data.py table --write"
+    seeds = read_between(ROOT / "docs" / "user-data.md", user_data.SEEDS_START, user_data.SEEDS_END)
+    assert seeds == user_data.seed_table().strip(), "python scripts/user_data.py table --write"
     shipped = importlib.import_module("shipped_time")
     saved = json.loads(shipped.OUT.read_text(encoding="utf-8"))
     assert saved["repeats"] >= 3 and saved["machine"]["cpu"]
@@ -195,3 +197,30 @@ def test_user_data_experiments_refuse_unseen_held_out_sets():
     with pytest.raises(SystemExit, match="held out; tune on the tuning half only"):
         user_data.main(["experiment", "--name", "never-run", "--only", unseen[0]])
     assert not (user_data.RESULTS / "experiments" / "never-run").exists()
+
+
+def test_the_seed_table_averages_the_default_and_the_reference_over_the_same_number_of_seeds(tmp_path, monkeypatch):
+    import importlib
+
+    user_data = importlib.import_module("user_data")
+    monkeypatch.setattr(user_data, "RESULTS", tmp_path)
+    name = user_data.SUITE[0].name
+
+    def run(acc, f1):
+        return {"test": {"accuracy": acc, "f1": f1}}
+
+    results = {
+        "summary": {"imbalance": 5.0},
+        "references": {"classical": {"sizes": {"test": 98}}, "finetune_grid": {"0.001": run(0.80, 0.60)}},
+        "default": run(0.70, 0.50),
+    }
+    user_data.save_results(name, results)
+    assert user_data.seed_table().count("\n") == 1  # no seeds file: the header only
+    seeds = {"set": name, "reference_lr": 0.001, "default": {"1": run(0.76, 0.56), "2": run(0.73, 0.53)}}
+    seeds["reference"] = {"1": run(0.74, 0.54)}  # seed 2 of the reference not run yet: two seeds a side
+    (tmp_path / "experiments" / "seeds").mkdir(parents=True)
+    (tmp_path / "experiments" / "seeds" / f"{name}.json").write_text(json.dumps(seeds), encoding="utf-8")
+    row = user_data.seed_table().splitlines()[-1]
+    assert f"| {name} | {user_data.SUITE[0].half} | 98 | 2 |" in row
+    assert "| 73.0 (70.0-76.0) / 53.0 (50.0-56.0) |" in row
+    assert "| 77.0 (74.0-80.0) / 57.0 (54.0-60.0) (0.001) | -4.0 / -4.0 |" in row
