@@ -403,7 +403,7 @@ def seed_table() -> str:
         if not path.exists():
             continue
         res, extra = load_results(s.name), json.loads(path.read_text())
-        imbalanced = res["summary"]["imbalance"] >= 3
+        imbalanced = _imbalanced(res["summary"])
         seed0 = {
             "default": res["default"],
             "reference": res["references"]["finetune_grid"][f"{extra['reference_lr']:g}"],
@@ -411,16 +411,12 @@ def seed_table() -> str:
         runs = {side: [seed0[side], *extra[side].values()] for side in ("default", "reference")}
         n = min(len(runs["default"]), len(runs["reference"]))
         metrics = ("accuracy", "f1") if imbalanced else ("accuracy",)
-        cells, gaps = {}, []
-        for side, rs in runs.items():
-            parts = []
-            for m in metrics:
-                xs = [100 * r["test"][m] for r in rs[:n]]
-                parts.append(f"{sum(xs) / n:.1f} ({min(xs):.1f}-{max(xs):.1f})")
-            cells[side] = " / ".join(parts)
-        for m in metrics:
-            mean = {side: sum(100 * r["test"][m] for r in rs[:n]) / n for side, rs in runs.items()}
-            gaps.append(f"{mean['default'] - mean['reference']:+.1f}")
+        scores = {side: {m: [r["test"][m] for r in rs[:n]] for m in metrics} for side, rs in runs.items()}
+        cells = {
+            side: " / ".join(f"{_pct(sum(xs) / n)} ({_pct(min(xs))}-{_pct(max(xs))})" for xs in by_metric.values())
+            for side, by_metric in scores.items()
+        }
+        gaps = [f"{100 * (sum(scores['default'][m]) - sum(scores['reference'][m])) / n:+.1f}" for m in metrics]
         lines.append(
             f"| {s.name} | {s.half} | {res['references']['classical']['sizes']['test']} | {n} | {cells['default']} | "
             f"{cells['reference']} ({extra['reference_lr']:g}) | {' / '.join(gaps)} |"
@@ -450,7 +446,7 @@ def table() -> str:
             continue
         sizes = refs["classical"]["sizes"]
         summ = res["summary"]
-        imbalanced = summ["imbalance"] >= 3
+        imbalanced = _imbalanced(summ)
         cells = []
         for key in ("classical", "frozen_lr", "finetune"):
             r = refs.get(key)
@@ -491,6 +487,13 @@ def table() -> str:
             f"{ref_wall} | {notes} |"
         )
     return "\n".join(lines)
+
+
+def _imbalanced(summ: dict) -> bool:
+    """Whether a set's table cells show macro-F1 beside accuracy: where the default run weighs its classes."""
+    from hubtransfer.recipe.train import TrainSpec
+
+    return summ["imbalance"] >= TrainSpec.model_fields["imbalance_ratio"].default
 
 
 def _pair(metrics: dict, imbalanced: bool) -> str:
