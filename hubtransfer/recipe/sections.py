@@ -74,9 +74,9 @@ class DataSpec(Section):
     image_size: Literal["auto"] | int | None = Field(
         "auto",
         description=(
-            "Resize images to this square size. null: the processor's. 'auto': the processor's for images at least "
-            "that large; smaller images are enlarged to twice their median side (a multiple of 32), at least 96, at "
-            "most the processor's size."
+            "Resize images to this square size. null: the processor's. 'auto': images at least the processor's size "
+            "are resized whole to it (a processor's center crop would cut their border); smaller images are enlarged "
+            "to twice their median side (a multiple of 32), at least 96, at most the processor's size."
         ),
     )
 

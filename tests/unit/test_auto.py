@@ -133,12 +133,15 @@ def test_max_length_auto_is_the_95th_percentile_within_its_bounds(tiny_bert):
     assert choices.choose_max_length(recipe, data, tok, per_token=False).value == 32  # the checkpoint's limit
 
 
-@pytest.mark.parametrize("side,expected", [(8, 96), (28, 96), (64, 128), (100, 224), (224, None), (300, None)])
-def test_image_size_auto_enlarges_small_images_only(side, expected):
+def _image_data(side: int) -> SimpleNamespace:
     from PIL import Image
 
     images = [Image.new("RGB", (side, side + 3)) for _ in range(5)]
-    data = SimpleNamespace(splits={"train": [{"image": im} for im in images]}, input_column="image")
+    return SimpleNamespace(splits={"train": [{"image": im} for im in images]}, input_column="image")
+
+
+@pytest.mark.parametrize("side,expected", [(8, 96), (28, 96), (64, 128), (100, 224), (224, 224), (300, 224)])
+def test_image_size_auto_enlarges_small_images_and_keeps_the_whole_frame_of_large_ones(side, expected):
     from transformers import EfficientNetImageProcessor
 
     # The converted EfficientNet-Lite0's own settings: resize to 256, crop 224 (sizes come as transformers' SizeDict).
@@ -146,7 +149,45 @@ def test_image_size_auto_enlarges_small_images_only(side, expected):
         size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, do_center_crop=True
     )
     recipe = load_recipe({"task": "image-classification", "model": {"id": "x/y"}, "data": {"source": "imgs"}})
-    assert choices.choose_image_size(recipe, data, processor).value == expected
+    assert choices.choose_image_size(recipe, _image_data(side), processor).value == expected
+
+
+@pytest.mark.parametrize("side,expected", [(64, 128), (224, None), (300, None)])
+def test_image_size_auto_leaves_large_images_to_a_processor_that_does_not_crop(side, expected):
+    from transformers import ViTImageProcessor
+
+    processor = ViTImageProcessor(size={"height": 224, "width": 224})  # resizes the whole frame itself
+    recipe = load_recipe({"task": "image-classification", "model": {"id": "x/y"}, "data": {"source": "imgs"}})
+    assert choices.choose_image_size(recipe, _image_data(side), processor).value == expected
+
+
+def test_image_size_auto_on_large_images_gives_the_whole_frame_to_the_model(tmp_path):
+    """The chosen size reaches the processor as resize and crop alike, so nothing of the frame is cut: a 300 px
+    image with a bright stripe at its edge keeps it (the processor's own 256 + center 224 crops it away)."""
+    import numpy as np
+    from PIL import Image
+    from transformers import EfficientNetImageProcessor
+
+    from hubtransfer.tasks.image_classification import load_processor
+
+    frame = np.zeros((300, 300, 3), dtype=np.uint8)
+    frame[:, :12] = 255  # a 12 px bright stripe at the left edge
+    image = Image.fromarray(frame)
+    processor = EfficientNetImageProcessor(
+        size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, do_center_crop=True
+    )
+    processor.save_pretrained(tmp_path)
+    cropped = processor(images=image, return_tensors="np")["pixel_values"][0]
+    assert cropped[:, :, :5].max() == cropped.min()  # the crop lost the stripe
+
+    def recipe(size):
+        data = {"source": "imgs", "image_size": size}
+        return load_recipe({"task": "image-classification", "model": {"id": "x/y"}, "data": data})
+
+    size = choices.choose_image_size(recipe("auto"), _image_data(300), processor).value
+    whole = load_processor(tmp_path, recipe(size))(images=image, return_tensors="np")["pixel_values"][0]
+    assert whole.shape[-2:] == (224, 224)
+    assert whole[:, :, :5].min() > whole[:, :, 50:].max()  # the stripe is there, at the left edge
 
 
 def test_weighted_loss_is_the_weighted_cross_entropy():
