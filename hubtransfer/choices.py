@@ -243,24 +243,21 @@ def choose_image_size(recipe: Recipe, data, processor) -> Choice | None:
         return Choice("data.image_size", None, "auto", "the processor's own size")
     median = sides[len(sides) // 2]
     if median >= native:
-        if getattr(processor, "do_center_crop", False):
-            # A center crop suits photos of one centred object, not every user's frames: on 300 px solar-cell
-            # images the processor's resize to 256 + crop to 224 cut 23% of the area, edge defects included. The
-            # whole frame measured 80.4 / 57.9 accuracy / macro-F1 against the crop's 76.6 / 54.1 (means of three
-            # seeds, elpv-defects in docs/user-data.md). Smaller images already reach the model whole (below).
-            return Choice(
-                "data.image_size",
-                native,
-                "auto",
-                f"training images (median side {median} px) are at least the processor's {native} px: the whole "
-                f"image resized to {native} px, not the processor's center crop, which would cut the border",
-                {"median_side": median},
-            )
+        # A center crop suits photos of one centred object, not every user's frames: on 300 px solar-cell images
+        # the processor's resize to 256 + crop to 224 cut 23% of the area, edge defects included. The whole frame
+        # measured 80.4 / 57.9 accuracy / macro-F1 against the crop's 76.6 / 54.1 (means of three seeds,
+        # elpv-defects in docs/user-data.md). Smaller images already reach the model whole (below).
+        crops = getattr(processor, "do_center_crop", False)
+        how = (
+            f"the whole image resized to {native} px, not the processor's center crop, which would cut the border"
+            if crops
+            else "its own resize"
+        )
         return Choice(
             "data.image_size",
-            None,
+            native if crops else None,
             "auto",
-            f"training images (median side {median} px) are at least the processor's {native} px: its own resize",
+            f"training images (median side {median} px) are at least the processor's {native} px: {how}",
             {"median_side": median},
         )
     value = min(native, max(min(MIN_AUTO_IMAGE, native), 32 * math.ceil(2 * median / 32)))
